@@ -1,0 +1,33 @@
+"""twrvae: text VAEs without posterior collapse (TWR-VAE, HR-VAE and their baselines) for Hugging Face transformers.
+
+Importing the package registers `TWRVAEConfig` and `TWRVAEModel` with `AutoConfig` and `AutoModel`, and marks them
+for `save_pretrained` to write their source and an `auto_map`, so that a saved folder also loads with
+`trust_remote_code=True` where this package is not installed.
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from .checkpoint_checks import check_model_folder, check_tokenizer
+from .configuration_twrvae import PRESETS, TWRVAEConfig
+from .distributions import DiagonalGaussianDistribution
+from .modeling_twrvae import TWRVAEModel, TWRVAEOutput, TWRVAEPreTrainedModel
+from .tokenization_twrvae import train_tokenizer
+
+AutoConfig.register(TWRVAEConfig.model_type, TWRVAEConfig, exist_ok=True)
+AutoModel.register(TWRVAEConfig, TWRVAEModel, exist_ok=True)
+TWRVAEConfig.register_for_auto_class()
+TWRVAEModel.register_for_auto_class("AutoModel")
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "DiagonalGaussianDistribution",
+    "TWRVAEConfig",
+    "TWRVAEModel",
+    "TWRVAEOutput",
+    "TWRVAEPreTrainedModel",
+    "check_model_folder",
+    "check_tokenizer",
+    "train_tokenizer",
+]

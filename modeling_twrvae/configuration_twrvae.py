@@ -1,0 +1,214 @@
+"""Configuration of the TWR-VAE family (TWR-VAE, its -mean/-sum variants, HR-VAE and the vanilla VAE-RNN)."""
+
+from __future__ import annotations
+
+import copy
+
+from transformers import PretrainedConfig
+
+_RNN_TYPES = ("lstm", "gru", "rnn")
+_POSTERIOR_INPUTS = ("h", "hc")
+_LATENT_MODES = ("last", "mean", "sum")
+_KL_REGULARIZERS = ("timestep_wise", "last")
+_DECODER_INPUTS = ("standard", "inputless")
+_DECODER_INITS = ("linear", "split")
+
+# Named settings of the papers. Every preset starts from the class defaults (TWR-VAE, language modelling) and
+# overrides only what differs, so a preset reads as "what this model changes".
+PRESETS: dict[str, dict] = {
+    "twr-vae": {},
+    "twr-vae-mean": {"latent_mode": "mean"},
+    "twr-vae-sum": {"latent_mode": "sum"},
+    "twr-vae-last-50": {"kl_timestep_fraction": 0.5},
+    "hr-vae": {
+        "num_layers": 2,
+        "posterior_input": "hc",
+        # [h; c] of one layer: z is split into h_0 and c_0, which start every decoder layer.
+        "latent_size": 512,
+        "decoder_init": "split",
+    },
+    "hr-vae-inputless": {
+        "num_layers": 2,
+        "posterior_input": "hc",
+        "latent_size": 512,
+        "decoder_init": "split",
+        "decoder_input": "inputless",
+    },
+    "vae-lstm": {"kl_regularizer": "last"},
+}
+
+
+class TWRVAEConfig(PretrainedConfig):
+    r"""
+    Configuration of a [`TWRVAEModel`]: an RNN encoder with a Gaussian posterior at every timestep, and an RNN
+    language-model decoder conditioned on one latent vector. The defaults are the TWR-VAE paper's language-modelling
+    settings (Li et al., COLING 2020); [`TWRVAEConfig.from_preset`] gives the papers' other models.
+
+    Args:
+        vocab_size (`int`, *optional*, defaults to 10000):
+            Number of tokens in the vocabulary (the tokenizer's `len()`).
+        embedding_size (`int`, *optional*, defaults to 512):
+            Size of the word embeddings of the encoder and of the decoder.
+        hidden_size (`int`, *optional*, defaults to 256):
+            Size of the hidden state of every encoder and decoder RNN layer.
+        latent_size (`int`, *optional*, defaults to 32):
+            Size of the latent vector z (and of every timestep latent z_t).
+        num_layers (`int`, *optional*, defaults to 1):
+            Number of stacked RNN layers in the encoder and in the decoder (1 in TWR-VAE, 2 in HR-VAE).
+        rnn_type (`str`, *optional*, defaults to `"lstm"`):
+            The recurrent cell: `"lstm"`, `"gru"` or `"rnn"` (tanh Elman RNN).
+        dropout (`float`, *optional*, defaults to 0.5):
+            Dropout on the embeddings, between stacked RNN layers, and on the decoder output before the softmax.
+        posterior_input (`str`, *optional*, defaults to `"h"`):
+            What the posterior layers read at timestep t: `"h"`, the top layer's hidden state h_t (TWR-VAE); or
+            `"hc"`, the concatenation [h_t; c_t] of every layer (HR-VAE, LSTM only).
+        latent_mode (`str`, *optional*, defaults to `"last"`):
+            The latent fed to the decoder: `"last"`, z_T of the last real token (TWR-VAE); `"mean"`, the mean of
+            z_1..z_T (TWR-VAE-mean); `"sum"`, their sum (TWR-VAE-sum). Each z_t is sampled independently.
+        kl_regularizer (`str`, *optional*, defaults to `"timestep_wise"`):
+            `"timestep_wise"` averages KL(q(z_t|x_1..t) || N(0, I)) over timesteps (TWR-VAE Eq. 3, HR-VAE Eq. 3);
+            `"last"` regularises only the last timestep, which is the vanilla VAE-RNN of Bowman et al. (2016).
+        kl_timestep_fraction (`float`, *optional*, defaults to 1.0):
+            With `kl_regularizer="timestep_wise"`, the fraction of each sentence's last timesteps that are
+            regularised: `ceil(fraction * T)` timesteps ending at T (TWR-VAE Table 3 uses 0.25, 0.5, 0.75 and 1.0).
+            Must be in (0, 1].
+        decoder_input (`str`, *optional*, defaults to `"standard"`):
+            `"standard"`: the decoder reads [embedding of the previous gold word; z] at each step. `"inputless"`:
+            the previous word is always replaced by `<unk>`, so only z carries the sentence (HR-VAE Table 2).
+        decoder_init (`str`, *optional*, defaults to `"linear"`):
+            How z starts the decoder. `"linear"`: h_0 = c_0 = W z with one bias-free linear layer (TWR-VAE code),
+            giving every layer its own state. `"split"`: z is cut into h_0 and c_0 directly (HR-VAE code); this
+            needs `latent_size` equal to the size of one layer's state (2 * hidden_size for an LSTM, hidden_size
+            otherwise), which then starts every layer, or to `num_layers` times it, one slice per layer.
+        word_dropout (`float`, *optional*, defaults to 0.0):
+            During training, the probability of replacing each previous word read by the decoder with `<unk>`
+            (Bowman et al., 2016). Must be in [0, 1].
+        initializer_range (`float`, *optional*, defaults to 0.1):
+            Weights of embeddings, RNNs and linear layers are drawn from U(-initializer_range, initializer_range);
+            biases start at 0.
+        pad_token_id (`int`, *optional*, defaults to 0):
+            Id of `<pad>`.
+        unk_token_id (`int`, *optional*, defaults to 1):
+            Id of `<unk>` (also the word that word dropout and the inputless decoder feed).
+        bos_token_id (`int`, *optional*, defaults to 2):
+            Id of `<bos>`, which starts every sentence and every generation.
+        eos_token_id (`int`, *optional*, defaults to 3):
+            Id of `<eos>`, which ends every sentence.
+        tie_word_embeddings (`bool`, *optional*, defaults to `False`):
+            Kept `False`: the decoder's output layer has weights of its own.
+
+    Example:
+
+    ```python
+    >>> from modeling_twrvae import TWRVAEConfig, TWRVAEModel
+
+    >>> config = TWRVAEConfig.from_preset("hr-vae", vocab_size=10000)
+    >>> model = TWRVAEModel(config)
+    ```
+    """
+
+    model_type = "twrvae"
+
+    vocab_size: int = 10000
+    embedding_size: int = 512
+    hidden_size: int = 256
+    latent_size: int = 32
+    num_layers: int = 1
+    rnn_type: str = "lstm"
+    dropout: float = 0.5
+    posterior_input: str = "h"
+    latent_mode: str = "last"
+    kl_regularizer: str = "timestep_wise"
+    kl_timestep_fraction: float = 1.0
+    decoder_input: str = "standard"
+    decoder_init: str = "linear"
+    word_dropout: float = 0.0
+    initializer_range: float = 0.1
+    pad_token_id: int | None = 0
+    unk_token_id: int | None = 1
+    bos_token_id: int | None = 2
+    eos_token_id: int | None = 3
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        self._check()
+        super().__post_init__(**kwargs)
+
+    @property
+    def state_size(self) -> int:
+        """Size of one RNN layer's recurrent state: [h; c] for an LSTM, h otherwise."""
+        return 2 * self.hidden_size if self.rnn_type == "lstm" else self.hidden_size
+
+    @property
+    def posterior_input_size(self) -> int:
+        if self.posterior_input == "hc":
+            return self.num_layers * 2 * self.hidden_size
+        return self.hidden_size
+
+    def _check(self) -> None:
+        def one_of(name, allowed):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}.")
+
+        def positive(name):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+        for name in ("vocab_size", "embedding_size", "hidden_size", "latent_size", "num_layers"):
+            positive(name)
+        one_of("rnn_type", _RNN_TYPES)
+        one_of("posterior_input", _POSTERIOR_INPUTS)
+        one_of("latent_mode", _LATENT_MODES)
+        one_of("kl_regularizer", _KL_REGULARIZERS)
+        one_of("decoder_input", _DECODER_INPUTS)
+        one_of("decoder_init", _DECODER_INITS)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout!r}.")
+        if not 0.0 <= self.word_dropout <= 1.0:
+            raise ValueError(f"`word_dropout` must be in [0, 1], got {self.word_dropout!r}.")
+        if not 0.0 < self.kl_timestep_fraction <= 1.0:
+            raise ValueError(
+                f"`kl_timestep_fraction` must be in (0, 1] (1.0 regularises every timestep), "
+                f"got {self.kl_timestep_fraction!r}."
+            )
+        if not self.initializer_range > 0:
+            raise ValueError(f"`initializer_range` must be > 0, got {self.initializer_range!r}.")
+        if self.posterior_input == "hc" and self.rnn_type != "lstm":
+            raise ValueError(
+                f"`posterior_input='hc'` reads the LSTM cell state, but `rnn_type={self.rnn_type!r}` has none; "
+                "use `posterior_input='h'` or `rnn_type='lstm'`."
+            )
+        if self.decoder_init == "split" and self.latent_size not in (self.state_size, self.num_layers * self.state_size):
+            raise ValueError(
+                f"`decoder_init='split'` cuts z into the decoder's initial state, so `latent_size` must be "
+                f"{self.state_size} (one layer's state, shared by all layers) or {self.num_layers * self.state_size} "
+                f"(one slice per layer), got {self.latent_size}."
+            )
+        for name in ("pad_token_id", "unk_token_id", "bos_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 0 <= value < self.vocab_size:
+                raise ValueError(f"`{name}` must be a token id in [0, vocab_size={self.vocab_size}), got {value!r}.")
+        if len({self.pad_token_id, self.unk_token_id, self.bos_token_id, self.eos_token_id}) != 4:
+            raise ValueError("`pad_token_id`, `unk_token_id`, `bos_token_id` and `eos_token_id` must all differ.")
+        if self.tie_word_embeddings:
+            raise ValueError("`tie_word_embeddings=True` is not supported: the decoder's output layer is its own.")
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        """Names accepted by [`TWRVAEConfig.from_preset`]."""
+        return sorted(PRESETS)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> TWRVAEConfig:
+        """Build the configuration of a named model of the papers, e.g. `"twr-vae"`, `"hr-vae"` or `"vae-lstm"`.
+
+        Keyword arguments override the preset's values (`vocab_size` at least, to match your tokenizer).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose one of {cls.presets()}.")
+        return cls(**{**copy.deepcopy(PRESETS[name]), **overrides})
+
+
+__all__ = ["TWRVAEConfig", "PRESETS"]

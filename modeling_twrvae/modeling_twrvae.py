@@ -1,0 +1,341 @@
+"""TWR-VAE, HR-VAE and the vanilla VAE-RNN as one transformers model.
+
+The encoder reads the sentence and gives a Gaussian posterior q(z_t | x_1..t) at every timestep; the decoder is an
+RNN language model started from, and fed at every step with, one latent z. The configuration decides which latent
+the decoder gets (z_T, or the mean or sum of z_1..z_T) and which timesteps the KL regulariser averages over.
+
+Sequences are right-padded; T is each sequence's own number of real tokens (`<bos> w_1 .. w_n <eos>`), so a
+sequence gets the same loss in a mixed-length batch as alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .checkpoint_checks import check_model_folder
+from .configuration_twrvae import TWRVAEConfig
+from .distributions import DiagonalGaussianDistribution
+from .recurrence import lstm_cell_states
+
+_RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class TWRVAEOutput(ModelOutput):
+    r"""
+    Output of [`TWRVAEModel.forward`]. Losses are sums over each sentence's tokens (or timesteps), averaged over the
+    batch; with `reduction="none"` they are one value per sentence.
+
+    loss (`torch.FloatTensor`):
+        `reconstruction_loss + kl_weight * kl_regularizer`, the objective that training minimises.
+    reconstruction_loss (`torch.FloatTensor`):
+        -log p(x | z) of the predicted tokens (every token after `<bos>`, `<eos>` included) under the decoded z.
+    kl_regularizer (`torch.FloatTensor`):
+        The KL term that is optimised: KL(q(z_t | x_1..t) || N(0, I)) averaged over the regularised timesteps.
+    kl_decoded (`torch.FloatTensor`):
+        KL(q(z | x) || N(0, I)) of the latent actually fed to the decoder; the honest ELBO is
+        `-(reconstruction_loss + kl_decoded)`.
+    logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
+        Decoder scores; position t predicts token t + 1.
+    latents (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
+        The latent z that the decoder read.
+    posterior_mean (`torch.FloatTensor` of shape `(batch_size, sequence_length, latent_size)`):
+        Mean of q(z_t | x_1..t) at every timestep (values at padding positions are meaningless).
+    posterior_logvar (`torch.FloatTensor` of shape `(batch_size, sequence_length, latent_size)`):
+        Log-variance of q(z_t | x_1..t) at every timestep.
+    cache (`torch.Tensor` or `tuple(torch.Tensor)`):
+        The decoder's recurrent state after the last input position (`h`, or `(h, c)` for an LSTM, each of shape
+        `(num_layers, batch_size, hidden_size)`): the cache that continues decoding.
+    """
+
+    loss: torch.FloatTensor | None = None
+    reconstruction_loss: torch.FloatTensor | None = None
+    kl_regularizer: torch.FloatTensor | None = None
+    kl_decoded: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    latents: torch.FloatTensor | None = None
+    posterior_mean: torch.FloatTensor | None = None
+    posterior_logvar: torch.FloatTensor | None = None
+    cache: RecurrentState | None = None
+
+
+class TWRVAEEncoder(nn.Module):
+    """Embeds the sentence, runs the stacked RNN and gives (mean, logvar) of q(z_t | x_1..t) for every t."""
+
+    def __init__(self, config: TWRVAEConfig):
+        super().__init__()
+        self.config = config
+        rnn_class = _RNN_CLASSES[config.rnn_type]
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size)
+        self.dropout = nn.Dropout(config.dropout)
+        # One module per layer (rather than nn.LSTM(num_layers=...)) because HR-VAE reads every layer's states.
+        self.layers = nn.ModuleList(
+            rnn_class(config.embedding_size if i == 0 else config.hidden_size, config.hidden_size, batch_first=True)
+            for i in range(config.num_layers)
+        )
+        self.mean = nn.Linear(config.posterior_input_size, config.latent_size)
+        self.logvar = nn.Linear(config.posterior_input_size, config.latent_size)
+
+    def forward(self, input_ids: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.dropout(self.embed_tokens(input_ids))
+        hiddens, cells = [], []
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                hidden = self.dropout(hidden)
+            layer_input = hidden
+            hidden, _ = layer(layer_input)
+            hiddens.append(hidden)
+            if self.config.posterior_input == "hc":
+                cells.append(lstm_cell_states(layer, layer_input, hidden))
+        features = torch.cat(hiddens + cells, dim=-1) if self.config.posterior_input == "hc" else hidden
+        return self.mean(features), self.logvar(features)
+
+
+class TWRVAEDecoder(nn.Module):
+    """An RNN language model whose initial state and every input carry the latent z."""
+
+    def __init__(self, config: TWRVAEConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size)
+        self.dropout = nn.Dropout(config.dropout)
+        if config.decoder_init == "linear":
+            self.init_state = nn.Linear(config.latent_size, config.num_layers * config.hidden_size, bias=False)
+        self.rnn = _RNN_CLASSES[config.rnn_type](
+            config.embedding_size + config.latent_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def initial_state(self, latents: torch.Tensor) -> RecurrentState:
+        """(num_layers, batch, hidden) state(s) that start decoding from z."""
+        config = self.config
+        batch = latents.shape[0]
+        if config.decoder_init == "linear":
+            hidden = self.init_state(latents).view(batch, config.num_layers, config.hidden_size).transpose(0, 1)
+            hidden = hidden.contiguous()
+            return (hidden, hidden) if config.rnn_type == "lstm" else hidden
+        per_layer = latents.view(batch, -1, config.state_size).transpose(0, 1)
+        per_layer = per_layer.expand(config.num_layers, batch, config.state_size).contiguous()
+        if config.rnn_type == "lstm":
+            hidden, cell = per_layer.split(config.hidden_size, dim=-1)
+            return hidden.contiguous(), cell.contiguous()
+        return per_layer
+
+    def decoder_input_ids(self, input_ids: torch.LongTensor) -> torch.LongTensor:
+        """The words the decoder reads: `<unk>` everywhere when inputless, word dropout when training."""
+        config = self.config
+        if config.decoder_input == "inputless":
+            return torch.full_like(input_ids, config.unk_token_id)
+        if self.training and config.word_dropout > 0:
+            drop = torch.rand(input_ids.shape, device=input_ids.device) < config.word_dropout
+            drop &= (input_ids != config.bos_token_id) & (input_ids != config.pad_token_id)
+            return input_ids.masked_fill(drop, config.unk_token_id)
+        return input_ids
+
+    def forward(
+        self, input_ids: torch.LongTensor, latents: torch.Tensor, state: RecurrentState | None = None
+    ) -> tuple[torch.Tensor, RecurrentState]:
+        if state is None:
+            state = self.initial_state(latents)
+        embeddings = self.dropout(self.embed_tokens(self.decoder_input_ids(input_ids)))
+        steps = latents.unsqueeze(1).expand(-1, input_ids.shape[1], -1)
+        output, state = self.rnn(torch.cat([embeddings, steps], dim=-1), state)
+        return self.lm_head(self.dropout(output)), state
+
+
+class TWRVAEPreTrainedModel(PreTrainedModel):
+    config: TWRVAEConfig
+    config_class = TWRVAEConfig
+    base_model_prefix = "twrvae"
+    main_input_name = "input_ids"
+    _no_split_modules = ["TWRVAEEncoder", "TWRVAEDecoder"]
+    supports_gradient_checkpointing = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        bound = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            init.uniform_(module.weight, -bound, bound)
+            if getattr(module, "bias", None) is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.RNNBase):
+            for name, param in module.named_parameters(recurse=False):
+                if name.startswith("weight"):
+                    init.uniform_(param, -bound, bound)
+                else:
+                    init.zeros_(param)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        folder = Path(str(pretrained_model_name_or_path))
+        if folder.is_dir():
+            check_model_folder(folder, kwargs.get("subfolder", ""))
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+
+class TWRVAEModel(TWRVAEPreTrainedModel):
+    """A text VAE with timestep-wise (TWR-VAE, HR-VAE) or last-step (vanilla VAE-RNN) KL regularisation."""
+
+    def __init__(self, config: TWRVAEConfig):
+        super().__init__(config)
+        self.encoder = TWRVAEEncoder(config)
+        self.decoder = TWRVAEDecoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.embed_tokens
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.decoder.lm_head
+
+    def _check_inputs(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.LongTensor:
+        if input_ids.dim() != 2:
+            raise ValueError(f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}.")
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"`input_ids` holds ids outside [0, vocab_size={self.config.vocab_size}) (max {int(input_ids.max())}): "
+                "the tokenizer does not match this model. Use the tokenizer saved with the model."
+            )
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"`attention_mask` {tuple(attention_mask.shape)} must have the shape of `input_ids` "
+                f"{tuple(input_ids.shape)}."
+            )
+        lengths = attention_mask.long().sum(dim=1)
+        if (lengths < 1).any():
+            raise ValueError("Every sequence needs at least one real token; remove empty sequences from the batch.")
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        if not torch.equal(attention_mask.bool(), positions < lengths[:, None]):
+            raise ValueError(
+                "`attention_mask` must be right-padded (ones, then zeros): set `tokenizer.padding_side = 'right'`."
+            )
+        return lengths
+
+    def posterior(
+        self, posterior_mean: torch.Tensor, posterior_logvar: torch.Tensor, lengths: torch.LongTensor
+    ) -> DiagonalGaussianDistribution:
+        """q(z | x) of the decoded latent, from the per-timestep posteriors (closed form for mean and sum)."""
+        mode = self.config.latent_mode
+        if mode == "last":
+            last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, posterior_mean.shape[-1])
+            return DiagonalGaussianDistribution(
+                posterior_mean.gather(1, last).squeeze(1), posterior_logvar.gather(1, last).squeeze(1)
+            )
+        mask = _length_mask(lengths, posterior_mean.shape[1]).unsqueeze(-1).to(posterior_mean.dtype)
+        mean = (posterior_mean * mask).sum(dim=1)
+        var = (posterior_logvar.exp() * mask).sum(dim=1)
+        if mode == "mean":
+            count = lengths.to(posterior_mean.dtype).unsqueeze(-1)
+            mean, var = mean / count, var / count.pow(2)
+        return DiagonalGaussianDistribution(mean, var.log())
+
+    def sample_latents(
+        self, posterior_mean: torch.Tensor, posterior_logvar: torch.Tensor, lengths: torch.LongTensor
+    ) -> torch.Tensor:
+        """Draw z as the model defines it: z_T, or the mean/sum of independently sampled z_1..z_T."""
+        if self.config.latent_mode == "last":
+            return self.posterior(posterior_mean, posterior_logvar, lengths).sample()
+        timestep_latents = DiagonalGaussianDistribution(posterior_mean, posterior_logvar).sample()
+        mask = _length_mask(lengths, posterior_mean.shape[1]).unsqueeze(-1).to(posterior_mean.dtype)
+        latents = (timestep_latents * mask).sum(dim=1)
+        if self.config.latent_mode == "mean":
+            latents = latents / lengths.to(latents.dtype).unsqueeze(-1)
+        return latents
+
+    def kl_regularizer(
+        self, posterior_mean: torch.Tensor, posterior_logvar: torch.Tensor, lengths: torch.LongTensor
+    ) -> torch.Tensor:
+        """Per sequence: the KL to N(0, I) averaged over the regularised last timesteps."""
+        config = self.config
+        kl = DiagonalGaussianDistribution(posterior_mean, posterior_logvar).kl()
+        if config.kl_regularizer == "last":
+            counts = torch.ones_like(lengths)
+        else:
+            # float64 so that e.g. 0.1 * 10 is not rounded up to 2 timesteps.
+            counts = torch.ceil(lengths.double() * config.kl_timestep_fraction - 1e-9).long().clamp(min=1)
+        positions = torch.arange(kl.shape[1], device=kl.device)
+        selected = (positions < lengths[:, None]) & (positions >= (lengths - counts)[:, None])
+        return (kl * selected.to(kl.dtype)).sum(dim=1) / counts.to(kl.dtype)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        kl_weight: float = 1.0,
+        sample_posterior: bool | None = None,
+        reduction: str = "mean",
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TWRVAEOutput | tuple:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`):
+                Right-padded token ids, each sequence `<bos> w_1 .. w_n <eos>` as the tokenizer makes them.
+            attention_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
+                1 for real tokens, 0 for padding. Defaults to every token that is not `<pad>`.
+            kl_weight (`float`, *optional*, defaults to 1.0):
+                Weight of the KL regulariser in `loss` (annealing schedules change it during training).
+            sample_posterior (`bool`, *optional*):
+                Decode from a sample of q(z | x) (`True`) or from its mean (`False`). Defaults to sampling in
+                training mode and the mean in eval mode, as the papers' code does.
+            reduction (`str`, *optional*, defaults to `"mean"`):
+                `"mean"` averages the losses over the batch; `"none"` returns one value per sequence.
+            return_dict (`bool`, *optional*):
+                Return a [`TWRVAEOutput`] (default) rather than a tuple.
+        """
+        if reduction not in ("mean", "none"):
+            raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        lengths = self._check_inputs(input_ids, attention_mask)
+        sample_posterior = self.training if sample_posterior is None else sample_posterior
+
+        posterior_mean, posterior_logvar = self.encoder(input_ids)
+        if sample_posterior:
+            latents = self.sample_latents(posterior_mean, posterior_logvar, lengths)
+        else:
+            latents = self.posterior(posterior_mean, posterior_logvar, lengths).mode()
+        logits, state = self.decoder(input_ids, latents)
+
+        targets = input_ids[:, 1:]
+        token_nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
+        reconstruction = (token_nll * attention_mask[:, 1:].to(token_nll.dtype)).sum(dim=1)
+        kl_regularizer = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
+        kl_decoded = self.posterior(posterior_mean, posterior_logvar, lengths).kl()
+        loss = reconstruction + kl_weight * kl_regularizer
+        if reduction == "mean":
+            loss, reconstruction = loss.mean(), reconstruction.mean()
+            kl_regularizer, kl_decoded = kl_regularizer.mean(), kl_decoded.mean()
+
+        output = TWRVAEOutput(
+            loss=loss,
+            reconstruction_loss=reconstruction,
+            kl_regularizer=kl_regularizer,
+            kl_decoded=kl_decoded,
+            logits=logits,
+            latents=latents,
+            posterior_mean=posterior_mean,
+            posterior_logvar=posterior_logvar,
+            cache=state,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+def _length_mask(lengths: torch.LongTensor, max_length: int) -> torch.Tensor:
+    return torch.arange(max_length, device=lengths.device) < lengths[:, None]
+
+
+__all__ = ["TWRVAEModel", "TWRVAEPreTrainedModel", "TWRVAEOutput", "TWRVAEEncoder", "TWRVAEDecoder"]
