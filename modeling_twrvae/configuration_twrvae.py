@@ -180,7 +180,10 @@ class TWRVAEConfig(PretrainedConfig):
                 f"`posterior_input='hc'` reads the LSTM cell state, but `rnn_type={self.rnn_type!r}` has none; "
                 "use `posterior_input='h'` or `rnn_type='lstm'`."
             )
-        if self.decoder_init == "split" and self.latent_size not in (self.state_size, self.num_layers * self.state_size):
+        if self.decoder_init == "split" and self.latent_size not in (
+            self.state_size,
+            self.num_layers * self.state_size,
+        ):
             raise ValueError(
                 f"`decoder_init='split'` cuts z into the decoder's initial state, so `latent_size` must be "
                 f"{self.state_size} (one layer's state, shared by all layers) or {self.num_layers * self.state_size} "

@@ -202,7 +202,9 @@ class TWRVAEModel(TWRVAEPreTrainedModel):
 
     def _check_inputs(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.LongTensor:
         if input_ids.dim() != 2:
-            raise ValueError(f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}.")
+            raise ValueError(
+                f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}."
+            )
         if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
             raise ValueError(
                 f"`input_ids` holds ids outside [0, vocab_size={self.config.vocab_size}) (max {int(input_ids.max())}): "

@@ -35,7 +35,9 @@ def train_tokenizer(
         model_max_length: the longest sequence (special tokens included) that the tokenizer lets through untruncated.
     """
     if vocab_size <= len(SPECIAL_TOKENS):
-        raise ValueError(f"`vocab_size` must be larger than the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}.")
+        raise ValueError(
+            f"`vocab_size` must be larger than the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}."
+        )
     if min_frequency < 1:
         raise ValueError(f"`min_frequency` must be >= 1, got {min_frequency}.")
 

@@ -1,0 +1,37 @@
+"""Shared test helpers: where the real corpora are, and tiny models of every preset."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from modeling_twrvae import TWRVAEConfig, TWRVAEModel
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("TWRVAE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+# Small sizes keep the suite fast; every other setting is the preset's own.
+TINY = {"embedding_size": 16, "hidden_size": 12, "latent_size": 6, "dropout": 0.0}
+
+
+def read_lines(relative_path: str, count: int) -> list[str]:
+    path = DATA_DIR / relative_path
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the tests read the real corpora from ../shared/data or $TWRVAE_DATA_DIR.")
+    with path.open(encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle if line.strip()]
+    return lines[:count]
+
+
+def tiny_config(preset: str, vocab_size: int, **overrides) -> TWRVAEConfig:
+    sizes = dict(TINY)
+    if TWRVAEConfig.from_preset(preset, vocab_size=vocab_size).decoder_init == "split":
+        rnn_type = overrides.get("rnn_type", "lstm")
+        sizes["latent_size"] = (2 if rnn_type == "lstm" else 1) * sizes["hidden_size"]
+    return TWRVAEConfig.from_preset(preset, vocab_size=vocab_size, **{**sizes, **overrides})
+
+
+def tiny_model(preset: str, vocab_size: int, seed: int = 0, **overrides) -> TWRVAEModel:
+    torch.manual_seed(seed)
+    return TWRVAEModel(tiny_config(preset, vocab_size, **overrides))

@@ -1,0 +1,251 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from modeling_twrvae import PRESETS, TWRVAEOutput
+from modeling_twrvae.recurrence import lstm_cell_states_stepwise
+
+from helpers import tiny_model
+
+CELLS = ["lstm", "gru", "rnn"]
+
+
+def presets_for(cell):
+    # HR-VAE reads the LSTM cell state, so it exists for LSTMs only.
+    return [name for name in sorted(PRESETS) if cell == "lstm" or PRESETS[name].get("posterior_input") != "hc"]
+
+
+CASES = [(cell, preset) for cell in CELLS for preset in presets_for(cell)]
+
+
+@pytest.fixture(scope="module")
+def batch(tokenizer, ptb_lines):
+    # Lengths from 3 to 30+ tokens: the padding matters.
+    texts = sorted(ptb_lines[:40], key=len)[::5]
+    return tokenizer(texts, padding=True, return_tensors="pt")
+
+
+@pytest.mark.parametrize("cell, preset", CASES)
+def test_forward_backward_shapes_and_finite_losses(cell, preset, tokenizer, batch):
+    model = tiny_model(preset, len(tokenizer), rnn_type=cell)
+    model.train()
+    output = model(**batch)
+    assert isinstance(output, TWRVAEOutput)
+    size, length = batch["input_ids"].shape
+    config = model.config
+    assert output.logits.shape == (size, length, len(tokenizer))
+    assert output.latents.shape == (size, config.latent_size)
+    assert output.posterior_mean.shape == output.posterior_logvar.shape == (size, length, config.latent_size)
+    for name in ("loss", "reconstruction_loss", "kl_regularizer", "kl_decoded"):
+        value = getattr(output, name)
+        assert value.dim() == 0 and torch.isfinite(value), name
+    output.loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model.encoder.mean.weight.grad.abs().sum() > 0
+    assert model.decoder.lm_head.weight.grad.abs().sum() > 0
+
+
+def spread_posterior(model):
+    """Freshly initialised posteriors sit at KL ~ 1e-6, where float32 rounding dominates; move them away from 0."""
+    with torch.no_grad():
+        for layer in (model.encoder.mean, model.encoder.logvar):
+            layer.weight.mul_(30.0)
+            layer.bias.uniform_(-0.5, 0.5)
+    return model
+
+
+def hand_losses(output, input_ids, attention_mask, config):
+    """The papers' objective computed sentence by sentence with plain Python, from the model's own outputs."""
+    output = output.__class__(**{k: v.detach().double() for k, v in output.items() if torch.is_tensor(v)})
+    rows = []
+    for b in range(input_ids.shape[0]):
+        length = int(attention_mask[b].sum())
+        kls = []
+        for t in range(length):
+            mean, logvar = output.posterior_mean[b, t], output.posterior_logvar[b, t]
+            kls.append(0.5 * sum(float(m**2 + math.exp(v) - v - 1) for m, v in zip(mean, logvar, strict=True)))
+        if config.kl_regularizer == "last":
+            count = 1
+        else:
+            count = max(1, math.ceil(length * config.kl_timestep_fraction - 1e-9))
+        regularizer = sum(kls[length - count :]) / count
+        log_probs = F.log_softmax(output.logits[b], dim=-1)
+        reconstruction = -sum(float(log_probs[t, input_ids[b, t + 1]]) for t in range(length - 1))
+        rows.append((reconstruction, regularizer, count, length))
+    return rows
+
+
+@pytest.mark.parametrize("preset", ["twr-vae", "twr-vae-last-50", "vae-lstm", "twr-vae-mean", "twr-vae-sum"])
+@pytest.mark.parametrize("fraction", [None, 0.25, 0.75])
+def test_loss_equals_hand_computation(preset, fraction, tokenizer, batch):
+    overrides = {"kl_timestep_fraction": fraction} if fraction else {}
+    model = spread_posterior(tiny_model(preset, len(tokenizer), **overrides).eval())
+    kl_weight = 0.3
+    output = model(**batch, kl_weight=kl_weight, sample_posterior=False)
+    rows = hand_losses(output, batch["input_ids"], batch["attention_mask"], model.config)
+    reconstruction = sum(r[0] for r in rows) / len(rows)
+    regularizer = sum(r[1] for r in rows) / len(rows)
+    assert output.reconstruction_loss.item() == pytest.approx(reconstruction, rel=1e-5)
+    assert output.kl_regularizer.item() == pytest.approx(regularizer, rel=1e-5)
+    assert output.loss.item() == pytest.approx(reconstruction + kl_weight * regularizer, rel=1e-5)
+    if fraction == 0.25:
+        # the selection really is the last quarter, e.g. 2 of 8 timesteps, and always at least the last one
+        assert {r[2] for r in rows if r[3] == 8} <= {2}
+        assert min(r[2] for r in rows) >= 1
+
+
+@pytest.mark.parametrize("mode", ["last", "mean", "sum"])
+def test_decoded_latent_and_its_kl(mode, tokenizer, batch):
+    model = spread_posterior(tiny_model("twr-vae", len(tokenizer), latent_mode=mode).eval())
+    mask = batch["attention_mask"]
+    lengths = mask.sum(1)
+    output = model(**batch, sample_posterior=False)
+    mean, logvar = output.posterior_mean, output.posterior_logvar
+    weights = mask.unsqueeze(-1).float()
+    if mode == "last":
+        expected_mean = mean[torch.arange(len(lengths)), lengths - 1]
+        expected_var = logvar[torch.arange(len(lengths)), lengths - 1].exp()
+    else:
+        divisor = lengths[:, None].float() if mode == "mean" else 1.0
+        expected_mean = (mean * weights).sum(1) / divisor
+        expected_var = (logvar.exp() * weights).sum(1) / (divisor**2 if mode == "mean" else 1.0)
+    torch.testing.assert_close(output.latents, expected_mean)
+    expected_kl = 0.5 * (expected_mean**2 + expected_var - expected_var.log() - 1).sum(-1)
+    assert output.kl_decoded.item() == pytest.approx(expected_kl.mean().item(), rel=1e-5)
+
+    # Sampled: mean/sum of independently sampled z_t (one noise draw per timestep), z_T alone for "last".
+    torch.manual_seed(123)
+    sampled = model(**batch, sample_posterior=True).latents
+    torch.manual_seed(123)
+    if mode == "last":
+        noise = torch.randn(expected_mean.shape)
+        expected = expected_mean + expected_var.sqrt() * noise
+    else:
+        noise = torch.randn(mean.shape)
+        draws = (mean + (0.5 * logvar).exp() * noise) * weights
+        expected = draws.sum(1) / (lengths[:, None].float() if mode == "mean" else 1.0)
+    torch.testing.assert_close(sampled, expected)
+
+
+@pytest.mark.parametrize("cell, preset", CASES)
+def test_mixed_length_batch_gives_each_sequence_its_own_loss(cell, preset, tokenizer, ptb_lines):
+    model = spread_posterior(tiny_model(preset, len(tokenizer), rnn_type=cell).eval())
+    texts = [ptb_lines[3], "the market fell", ptb_lines[10], "n"]
+    together = model(**tokenizer(texts, padding=True, return_tensors="pt"), sample_posterior=False, reduction="none")
+    assert together.loss.shape == (len(texts),)
+    for i, text in enumerate(texts):
+        alone = model(**tokenizer([text], return_tensors="pt"), sample_posterior=False, reduction="none")
+        for name in ("loss", "reconstruction_loss", "kl_regularizer", "kl_decoded"):
+            torch.testing.assert_close(getattr(together, name)[i], getattr(alone, name)[0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(together.latents[i], alone.latents[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("preset, every_timestep", [("twr-vae", True), ("hr-vae", True), ("vae-lstm", False)])
+def test_gradients_reach_posterior_layers_through_the_regularised_timesteps(preset, every_timestep, tokenizer, batch):
+    model = tiny_model(preset, len(tokenizer)).eval()
+    torch.manual_seed(0)
+    output = model(**batch, sample_posterior=True)
+    output.posterior_mean.retain_grad()
+    output.posterior_logvar.retain_grad()
+    output.loss.backward()
+    mask = batch["attention_mask"].bool()
+    lengths = mask.sum(1)
+    for grad in (output.posterior_mean.grad, output.posterior_logvar.grad):
+        per_timestep = grad.abs().sum(-1)
+        assert (per_timestep[~mask] == 0).all()  # padding never contributes
+        last = per_timestep[torch.arange(len(lengths)), lengths - 1]
+        assert (last > 0).all()
+        before_last = mask.clone()
+        before_last[torch.arange(len(lengths)), lengths - 1] = False
+        if every_timestep:
+            assert (per_timestep[before_last] > 0).all()
+        else:
+            assert (per_timestep[before_last] == 0).all()
+    assert model.encoder.mean.weight.grad.abs().sum() > 0
+    assert model.encoder.logvar.weight.grad.abs().sum() > 0
+
+
+def test_hr_vae_posterior_reads_h_and_c_of_every_layer(tokenizer, batch):
+    model = tiny_model("hr-vae", len(tokenizer)).eval()
+    output = model(**batch, sample_posterior=False)
+    hidden = model.encoder.embed_tokens(batch["input_ids"])
+    hiddens, cells = [], []
+    for layer in model.encoder.layers:
+        hidden, cell = lstm_cell_states_stepwise(layer, hidden)
+        hiddens.append(hidden)
+        cells.append(cell)
+    features = torch.cat(hiddens + cells, dim=-1)
+    torch.testing.assert_close(output.posterior_mean, model.encoder.mean(features), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(output.posterior_logvar, model.encoder.logvar(features), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_decoder_initial_state(cell, tokenizer):
+    linear = tiny_model("twr-vae", len(tokenizer), rnn_type=cell, num_layers=2)
+    z = torch.randn(3, linear.config.latent_size)
+    state = linear.decoder.initial_state(z)
+    expected = (z @ linear.decoder.init_state.weight.T).view(3, 2, -1).transpose(0, 1)
+    if cell == "lstm":
+        torch.testing.assert_close(state[0], expected)
+        torch.testing.assert_close(state[1], expected)  # h_0 = c_0 = W z
+    else:
+        torch.testing.assert_close(state, expected)
+    split = tiny_model(
+        "hr-vae" if cell == "lstm" else "twr-vae",
+        len(tokenizer),
+        rnn_type=cell,
+        decoder_init="split",
+        latent_size=(2 if cell == "lstm" else 1) * 12,
+    )
+    z = torch.randn(3, split.config.latent_size)
+    state = split.decoder.initial_state(z)
+    if cell == "lstm":
+        torch.testing.assert_close(state[0][0], z[:, :12])
+        torch.testing.assert_close(state[1][-1], z[:, 12:])
+    else:
+        torch.testing.assert_close(state[0], z)
+
+
+def test_inputless_decoder_ignores_previous_words(tokenizer):
+    model = tiny_model("hr-vae-inputless", len(tokenizer)).eval()
+    z = torch.randn(1, model.config.latent_size)
+    a = tokenizer(["the market fell sharply"], return_tensors="pt")["input_ids"]
+    b = tokenizer(["a dog ran home"], return_tensors="pt")["input_ids"]
+    torch.testing.assert_close(model.decoder(a, z)[0], model.decoder(b, z)[0])
+    standard = tiny_model("hr-vae", len(tokenizer)).eval()
+    assert not torch.allclose(standard.decoder(a, z)[0], standard.decoder(b, z)[0])
+
+
+def test_word_dropout_replaces_words_with_unk_only_in_training(tokenizer, batch):
+    model = tiny_model("twr-vae", len(tokenizer), word_dropout=1.0)
+    ids = batch["input_ids"]
+    model.train()
+    dropped = model.decoder.decoder_input_ids(ids)
+    keep = (ids == model.config.bos_token_id) | (ids == model.config.pad_token_id)
+    assert (dropped[keep] == ids[keep]).all() and (dropped[~keep] == model.config.unk_token_id).all()
+    model.eval()
+    assert torch.equal(model.decoder.decoder_input_ids(ids), ids)
+
+
+def test_bad_inputs_raise_clear_errors(tokenizer, batch):
+    model = tiny_model("twr-vae", len(tokenizer)).eval()
+    with pytest.raises(ValueError, match="tokenizer does not match this model"):
+        model(input_ids=torch.tensor([[2, len(tokenizer) + 5, 3]]))
+    with pytest.raises(ValueError, match="right-padded"):
+        model(input_ids=torch.tensor([[0, 2, 5, 3]]), attention_mask=torch.tensor([[0, 1, 1, 1]]))
+    with pytest.raises(ValueError, match="at least one real token"):
+        model(input_ids=torch.tensor([[0, 0]]), attention_mask=torch.tensor([[0, 0]]))
+    with pytest.raises(ValueError, match="`reduction` must be"):
+        model(**batch, reduction="sum")
+
+
+def test_tuple_output_and_seeded_training_forward_is_reproducible(tokenizer, batch):
+    model = tiny_model("twr-vae", len(tokenizer), dropout=0.5, word_dropout=0.3).train()
+    torch.manual_seed(7)
+    first = model(**batch).loss
+    torch.manual_seed(7)
+    second = model(**batch, return_dict=False)[0]
+    assert torch.equal(first, second)
