@@ -23,7 +23,7 @@ from transformers.utils import ModelOutput
 from .checkpoint_checks import check_model_folder
 from .configuration_twrvae import TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
-from .recurrence import lstm_cell_states
+from .recurrence import lstm_hidden_and_cell_states
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -91,11 +91,12 @@ class TWRVAEEncoder(nn.Module):
         for i, layer in enumerate(self.layers):
             if i > 0:
                 hidden = self.dropout(hidden)
-            layer_input = hidden
-            hidden, _ = layer(layer_input)
-            hiddens.append(hidden)
             if self.config.posterior_input == "hc":
-                cells.append(lstm_cell_states(layer, layer_input, hidden))
+                hidden, cell = lstm_hidden_and_cell_states(layer, hidden)
+                cells.append(cell)
+            else:
+                hidden, _ = layer(hidden)
+            hiddens.append(hidden)
         features = torch.cat(hiddens + cells, dim=-1) if self.config.posterior_input == "hc" else hidden
         return self.mean(features), self.logvar(features)
 

@@ -1,11 +1,18 @@
-"""Exact LSTM cell states of every timestep without stepping the LSTM token by token.
+"""Exact LSTM cell states of every timestep without stepping `nn.LSTM` token by token.
 
 `nn.LSTM` returns the hidden state h_t of every timestep but the cell state c_t of the last one only, and HR-VAE's
-posterior reads [h_t; c_t] at every t. Given the h_t that `nn.LSTM` computed (one fused call), every gate of every
-timestep depends only on x_t and h_{t-1}, so all gates come from two batched matrix products. What is left,
-c_t = f_t * c_{t-1} + i_t * g_t, is a first-order linear recurrence: an associative scan computes it in
-ceil(log2 T) vectorised steps. The result is the same function of the weights as stepping the cell (equal up to
-float rounding), so its gradients are exact too.
+posterior reads [h_t; c_t] at every t. Two exact ways, each the same function of the weights as stepping the cell
+(equal up to float rounding, so their gradients are exact too):
+
+- scan (for GPUs): one fused `nn.LSTM` call gives every h_t; every gate then depends only on x_t and h_{t-1}, so all
+  gates come from two batched matrix products, and c_t = f_t * c_{t-1} + i_t * g_t is a first-order linear
+  recurrence that an associative scan solves in ceil(log2 T) vectorised steps. It recomputes the gates, which costs
+  little where matrix products are cheap and the per-step launches of a loop are what is slow.
+- unrolled (for CPUs): the input projection of all timesteps in one matrix product, then one recurrent product and
+  a few element-wise operations per step. Every product is computed once, as `nn.LSTM` does internally, without
+  the per-call work of stepping the module; on a CPU, where the products dominate, this is the cheaper way.
+
+`benchmarks/cell_states.py` measures both against stepping.
 """
 
 from __future__ import annotations
@@ -38,14 +45,40 @@ def lstm_cell_states(lstm: nn.LSTM, inputs: torch.Tensor, hidden_states: torch.T
         inputs: (batch, time, input_size), what the layer read.
         hidden_states: (batch, time, hidden_size), the layer's output h_1..h_T.
     """
-    if lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or lstm.proj_size:
-        raise ValueError("lstm_cell_states needs a one-layer, unidirectional, batch-first nn.LSTM without projection.")
+    _check_layer(lstm)
     previous_hidden = F.pad(hidden_states[:, :-1], (0, 0, 1, 0))
     gates = F.linear(inputs, lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(
         previous_hidden, lstm.weight_hh_l0, lstm.bias_hh_l0
     )
     input_gate, forget_gate, candidate, _ = gates.chunk(4, dim=-1)
     return linear_recurrence(torch.sigmoid(forget_gate), torch.sigmoid(input_gate) * torch.tanh(candidate))
+
+
+def lstm_states_unrolled(lstm: nn.LSTM, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h_1..h_T, c_1..c_T) of a one-layer, batch-first `nn.LSTM` from zero state, each product computed once."""
+    _check_layer(lstm)
+    batch, length, _ = inputs.shape
+    size = lstm.hidden_size
+    projected = F.linear(inputs, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
+    recurrent = lstm.weight_hh_l0.t()
+    hidden = cell = inputs.new_zeros(batch, size)
+    hiddens, cells = [], []
+    for t in range(length):
+        gates = torch.addmm(projected[:, t], hidden, recurrent)
+        input_gate, forget_gate = torch.sigmoid(gates[:, : 2 * size]).chunk(2, dim=1)
+        cell = forget_gate * cell + input_gate * torch.tanh(gates[:, 2 * size : 3 * size])
+        hidden = torch.sigmoid(gates[:, 3 * size :]) * torch.tanh(cell)
+        hiddens.append(hidden)
+        cells.append(cell)
+    return torch.stack(hiddens, dim=1), torch.stack(cells, dim=1)
+
+
+def lstm_hidden_and_cell_states(lstm: nn.LSTM, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h_1..h_T, c_1..c_T) of a one-layer, batch-first `nn.LSTM`: the scan on accelerators, unrolled on CPU."""
+    if inputs.device.type == "cpu":
+        return lstm_states_unrolled(lstm, inputs)
+    hidden, _ = lstm(inputs)
+    return hidden, lstm_cell_states(lstm, inputs, hidden)
 
 
 def lstm_cell_states_stepwise(lstm: nn.LSTM, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,4 +96,15 @@ def lstm_cell_states_stepwise(lstm: nn.LSTM, inputs: torch.Tensor) -> tuple[torc
     return torch.stack(hiddens, dim=1), torch.stack(cells, dim=1)
 
 
-__all__ = ["linear_recurrence", "lstm_cell_states", "lstm_cell_states_stepwise"]
+def _check_layer(lstm: nn.LSTM) -> None:
+    if lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or lstm.proj_size or not lstm.bias:
+        raise ValueError("Needs a one-layer, unidirectional, batch-first nn.LSTM with biases and no projection.")
+
+
+__all__ = [
+    "linear_recurrence",
+    "lstm_cell_states",
+    "lstm_cell_states_stepwise",
+    "lstm_hidden_and_cell_states",
+    "lstm_states_unrolled",
+]

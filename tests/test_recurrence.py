@@ -2,7 +2,13 @@ import pytest
 import torch
 from torch import nn
 
-from modeling_twrvae.recurrence import linear_recurrence, lstm_cell_states, lstm_cell_states_stepwise
+from modeling_twrvae.recurrence import (
+    linear_recurrence,
+    lstm_cell_states,
+    lstm_cell_states_stepwise,
+    lstm_hidden_and_cell_states,
+    lstm_states_unrolled,
+)
 
 
 @pytest.mark.parametrize("length", [1, 2, 3, 7, 8, 33])
@@ -27,22 +33,37 @@ def test_lstm_cell_states_equal_stepping_the_lstm(length):
     torch.testing.assert_close(hidden, step_hidden, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(cells, step_cells, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(cells[:, -1], last_cell[0], rtol=1e-5, atol=1e-5)
+    for method in (lstm_states_unrolled, lstm_hidden_and_cell_states):
+        other_hidden, other_cells = method(lstm, inputs)
+        torch.testing.assert_close(other_hidden, step_hidden, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(other_cells, step_cells, rtol=1e-5, atol=1e-5)
 
 
-def test_lstm_cell_state_gradients_equal_stepping():
+def scan_states(lstm, inputs):
+    hidden, _ = lstm(inputs)
+    return hidden, lstm_cell_states(lstm, inputs, hidden)
+
+
+@pytest.mark.parametrize("method", [scan_states, lstm_states_unrolled])
+def test_lstm_state_gradients_equal_stepping(method):
     torch.manual_seed(1)
     lstm = nn.LSTM(6, 8, batch_first=True)
-    inputs = torch.randn(2, 12, 6)
-    weights = torch.randn(2, 12, 8)
+    inputs = torch.randn(2, 12, 6, requires_grad=True)
+    weights = torch.randn(2, 2, 12, 8)
 
-    (lstm_cell_states(lstm, inputs, lstm(inputs)[0]) * weights).sum().backward()
-    fast = [p.grad.clone() for p in lstm.parameters()]
-    lstm.zero_grad()
-    (lstm_cell_states_stepwise(lstm, inputs)[1] * weights).sum().backward()
-    for fast_grad, step in zip(fast, lstm.parameters(), strict=True):
-        torch.testing.assert_close(fast_grad, step.grad, rtol=1e-4, atol=1e-5)
+    def grads(function):
+        lstm.zero_grad()
+        inputs.grad = None
+        hidden, cells = function(lstm, inputs)
+        (hidden * weights[0] + cells * weights[1]).sum().backward()
+        return [p.grad.clone() for p in lstm.parameters()] + [inputs.grad.clone()]
+
+    for fast, step in zip(grads(method), grads(lstm_cell_states_stepwise), strict=True):
+        torch.testing.assert_close(fast, step, rtol=1e-4, atol=1e-5)
 
 
 def test_rejects_layers_it_cannot_handle():
     with pytest.raises(ValueError, match="one-layer, unidirectional"):
         lstm_cell_states(nn.LSTM(4, 4, num_layers=2, batch_first=True), torch.randn(1, 2, 4), torch.randn(1, 2, 4))
+    with pytest.raises(ValueError, match="one-layer, unidirectional"):
+        lstm_states_unrolled(nn.LSTM(4, 4, batch_first=False), torch.randn(1, 2, 4))

@@ -1,0 +1,115 @@
+"""Every timestep's LSTM cell state: the package's two exact ways against stepping `nn.LSTM` token by token.
+
+    python benchmarks/cell_states.py [--device cpu|cuda] [--output_file benchmarks/results/cell_states-cpu.json]
+
+HR-VAE's posterior reads [h_t; c_t] at every timestep. "step" calls `nn.LSTM` once per token; "unrolled" and "scan"
+are `modeling_twrvae.recurrence.lstm_states_unrolled` and the fused `nn.LSTM` call plus `lstm_cell_states` (see
+that module). The model uses unrolled on CPU and scan elsewhere. Prints a table of median milliseconds, forward
+and forward+backward, and writes it as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from modeling_twrvae.recurrence import (  # noqa: E402
+    lstm_cell_states,
+    lstm_cell_states_stepwise,
+    lstm_states_unrolled,
+)
+
+METHODS = {"step": lstm_cell_states_stepwise, "unrolled": lstm_states_unrolled, "scan": None}
+
+
+def scan(lstm, inputs):
+    hidden, _ = lstm(inputs)
+    return hidden, lstm_cell_states(lstm, inputs, hidden)
+
+
+def measure(function, lstm, inputs, backward: bool, repeats: int, device: str) -> float:
+    def once():
+        hidden, cells = function(lstm, inputs)
+        if backward:
+            (hidden.sum() + cells.sum()).backward()
+
+    once()  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        once()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--input_size", type=int, default=512)
+    parser.add_argument("--hidden_size", type=int, default=256)
+    parser.add_argument("--lengths", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output_file", default="benchmarks/results/cell_states-cpu.json")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(args.input_size, args.hidden_size, batch_first=True).to(args.device)
+    rows = []
+    for length in args.lengths:
+        inputs = torch.randn(args.batch_size, length, args.input_size, device=args.device, requires_grad=True)
+        row = {"length": length}
+        for name, function in METHODS.items():
+            for backward in (False, True):
+                key = f"{name}_{'fwd_bwd' if backward else 'fwd'}_ms"
+                row[key] = measure(function or scan, lstm, inputs, backward, args.repeats, args.device)
+        rows.append(row)
+
+    print(
+        f"LSTM states of every timestep, batch {args.batch_size}, input {args.input_size}, hidden {args.hidden_size}, "
+        f"{args.device}, {torch.get_num_threads()} threads, median of {args.repeats} runs (ms; x = step / method)"
+    )
+    header = f"{'T':>5}"
+    for phase in ("fwd", "fwd+bwd"):
+        header += "".join(f" {name + ' ' + phase:>17}" for name in METHODS) + f" {'x unrolled':>10} {'x scan':>7}"
+    print(header)
+    for row in rows:
+        line = f"{row['length']:>5}"
+        for phase in ("fwd", "fwd_bwd"):
+            line += "".join(f" {row[f'{name}_{phase}_ms']:>17.2f}" for name in METHODS)
+            step = row[f"step_{phase}_ms"]
+            line += f" {step / row[f'unrolled_{phase}_ms']:>10.2f} {step / row[f'scan_{phase}_ms']:>7.2f}"
+        print(line)
+    result = {
+        "benchmark": "lstm_cell_states",
+        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "settings": {k: v for k, v in vars(args).items() if k != "output_file"},
+        "rows": rows,
+    }
+    output = Path(args.output_file)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(result, indent=2))
+    temporary.replace(output)
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
