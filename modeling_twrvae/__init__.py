@@ -10,6 +10,7 @@ from transformers import AutoConfig, AutoModel
 from .checkpoint_checks import check_model_folder, check_tokenizer
 from .configuration_twrvae import PRESETS, TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
+from .generation_twrvae import TWRVAEDecoderCache, interpolate_latents
 from .modeling_twrvae import TWRVAEModel, TWRVAEOutput, TWRVAEPreTrainedModel
 from .tokenization_twrvae import train_tokenizer
 
@@ -23,11 +24,13 @@ __version__ = "0.1.0"
 __all__ = [
     "PRESETS",
     "DiagonalGaussianDistribution",
+    "TWRVAEDecoderCache",
     "TWRVAEConfig",
     "TWRVAEModel",
     "TWRVAEOutput",
     "TWRVAEPreTrainedModel",
     "check_model_folder",
     "check_tokenizer",
+    "interpolate_latents",
     "train_tokenizer",
 ]

@@ -23,10 +23,12 @@ from transformers.utils import ModelOutput
 from .checkpoint_checks import check_model_folder
 from .configuration_twrvae import TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
+from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin
 from .recurrence import lstm_hidden_and_cell_states
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+DEFAULT_MAX_LENGTH = 64
 
 
 @dataclass
@@ -52,9 +54,9 @@ class TWRVAEOutput(ModelOutput):
         Mean of q(z_t | x_1..t) at every timestep (values at padding positions are meaningless).
     posterior_logvar (`torch.FloatTensor` of shape `(batch_size, sequence_length, latent_size)`):
         Log-variance of q(z_t | x_1..t) at every timestep.
-    cache (`torch.Tensor` or `tuple(torch.Tensor)`):
-        The decoder's recurrent state after the last input position (`h`, or `(h, c)` for an LSTM, each of shape
-        `(num_layers, batch_size, hidden_size)`): the cache that continues decoding.
+    cache (`TWRVAEDecoderCache`):
+        With `latents` given: the decoder's recurrent state after the last input position (`h`, or `(h, c)` for an
+        LSTM, each of shape `(num_layers, batch_size, hidden_size)`), which continues decoding.
     """
 
     loss: torch.FloatTensor | None = None
@@ -65,7 +67,7 @@ class TWRVAEOutput(ModelOutput):
     latents: torch.FloatTensor | None = None
     posterior_mean: torch.FloatTensor | None = None
     posterior_logvar: torch.FloatTensor | None = None
-    cache: RecurrentState | None = None
+    cache: TWRVAEDecoderCache | None = None
 
 
 class TWRVAEEncoder(nn.Module):
@@ -186,7 +188,7 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
 
-class TWRVAEModel(TWRVAEPreTrainedModel):
+class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
     """A text VAE with timestep-wise (TWR-VAE, HR-VAE) or last-step (vanilla VAE-RNN) KL regularisation."""
 
     def __init__(self, config: TWRVAEConfig):
@@ -194,6 +196,8 @@ class TWRVAEModel(TWRVAEPreTrainedModel):
         self.encoder = TWRVAEEncoder(config)
         self.decoder = TWRVAEDecoder(config)
         self.post_init()
+        if self.generation_config.max_length is None:  # else generate() falls back to 20, short for most corpora
+            self.generation_config.max_length = DEFAULT_MAX_LENGTH
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.encoder.embed_tokens
@@ -276,6 +280,8 @@ class TWRVAEModel(TWRVAEPreTrainedModel):
         self,
         input_ids: torch.LongTensor,
         attention_mask: torch.Tensor | None = None,
+        latents: torch.Tensor | None = None,
+        cache: TWRVAEDecoderCache | None = None,
         kl_weight: float = 1.0,
         sample_posterior: bool | None = None,
         reduction: str = "mean",
@@ -288,6 +294,12 @@ class TWRVAEModel(TWRVAEPreTrainedModel):
                 Right-padded token ids, each sequence `<bos> w_1 .. w_n <eos>` as the tokenizer makes them.
             attention_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*):
                 1 for real tokens, 0 for padding. Defaults to every token that is not `<pad>`.
+            latents (`torch.Tensor` of shape `(batch_size, latent_size)`, *optional*):
+                Skip the encoder and run the decoder teacher-forced on `input_ids` from these latents: `loss` is then
+                -log p(x | z) of the predicted tokens, and `cache` continues decoding (this is what `generate` runs).
+            cache (`TWRVAEDecoderCache`, *optional*):
+                With `latents`: the decoder state after the tokens already read; `input_ids` then holds only new
+                tokens and no loss is computed.
             kl_weight (`float`, *optional*, defaults to 1.0):
                 Weight of the KL regulariser in `loss` (annealing schedules change it during training).
             sample_posterior (`bool`, *optional*):
@@ -301,6 +313,11 @@ class TWRVAEModel(TWRVAEPreTrainedModel):
         if reduction not in ("mean", "none"):
             raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if latents is not None:
+            output = self._decode(input_ids, attention_mask, latents, cache, reduction)
+            return output if return_dict else output.to_tuple()
+        if cache is not None:
+            raise ValueError("`cache` continues decoding from `latents`; pass the latents it was made with.")
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         lengths = self._check_inputs(input_ids, attention_mask)
@@ -311,11 +328,9 @@ class TWRVAEModel(TWRVAEPreTrainedModel):
             latents = self.sample_latents(posterior_mean, posterior_logvar, lengths)
         else:
             latents = self.posterior(posterior_mean, posterior_logvar, lengths).mode()
-        logits, state = self.decoder(input_ids, latents)
+        logits, _ = self.decoder(input_ids, latents)
 
-        targets = input_ids[:, 1:]
-        token_nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
-        reconstruction = (token_nll * attention_mask[:, 1:].to(token_nll.dtype)).sum(dim=1)
+        reconstruction = _sequence_nll(logits, input_ids, attention_mask)
         kl_regularizer = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
         kl_decoded = self.posterior(posterior_mean, posterior_logvar, lengths).kl()
         loss = reconstruction + kl_weight * kl_regularizer
@@ -332,9 +347,40 @@ class TWRVAEModel(TWRVAEPreTrainedModel):
             latents=latents,
             posterior_mean=posterior_mean,
             posterior_logvar=posterior_logvar,
-            cache=state,
         )
         return output if return_dict else output.to_tuple()
+
+    def _decode(self, input_ids, attention_mask, latents, cache, reduction) -> TWRVAEOutput:
+        if latents.dim() != 2 or latents.shape != (input_ids.shape[0], self.config.latent_size):
+            raise ValueError(
+                f"`latents` must have shape (batch_size={input_ids.shape[0]}, latent_size={self.config.latent_size}), "
+                f"got {tuple(latents.shape)}."
+            )
+        if cache is not None:
+            logits, state = self.decoder(input_ids, latents, cache.state)
+            return TWRVAEOutput(
+                logits=logits, latents=latents, cache=TWRVAEDecoderCache(state, cache.seen_tokens + input_ids.shape[1])
+            )
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        self._check_inputs(input_ids, attention_mask)
+        logits, state = self.decoder(input_ids, latents)
+        reconstruction = _sequence_nll(logits, input_ids, attention_mask)
+        if reduction == "mean":
+            reconstruction = reconstruction.mean()
+        return TWRVAEOutput(
+            loss=reconstruction,
+            reconstruction_loss=reconstruction,
+            logits=logits,
+            latents=latents,
+            cache=TWRVAEDecoderCache(state, input_ids.shape[1]),
+        )
+
+
+def _sequence_nll(logits: torch.Tensor, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """-log p of every token after the first, summed per sequence over the real ones."""
+    token_nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), input_ids[:, 1:], reduction="none")
+    return (token_nll * attention_mask[:, 1:].to(token_nll.dtype)).sum(dim=1)
 
 
 def _length_mask(lengths: torch.LongTensor, max_length: int) -> torch.Tensor:

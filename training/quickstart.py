@@ -3,8 +3,8 @@
     python training/quickstart.py --data_dir ../shared/data
 
 Builds a word tokenizer on the PTB validation split, trains a preset (TWR-VAE by default) on it, reports the loss
-terms on held-out PTB test sentences, greedy reconstructions, and saves model and tokenizer with
-`save_pretrained`, ready for `AutoModel.from_pretrained(output_dir)`.
+terms on held-out PTB test sentences, greedy reconstructions, prior samples and an interpolation, and saves model
+and tokenizer with `save_pretrained`, ready for `AutoModel.from_pretrained(output_dir)`.
 """
 
 from __future__ import annotations
@@ -42,24 +42,6 @@ def read_lines(path: Path) -> list[str]:
     if not lines:
         raise ValueError(f"{path} holds no text.")
     return lines
-
-
-@torch.no_grad()
-def greedy_reconstruct(model, tokenizer, texts, max_new_tokens=40):
-    batch = tokenizer(texts, padding=True, return_tensors="pt")
-    latents = model(**batch, sample_posterior=False).latents
-    tokens = torch.full((len(texts), 1), model.config.bos_token_id)
-    state, finished, out = None, torch.zeros(len(texts), dtype=torch.bool), []
-    for _ in range(max_new_tokens):
-        logits, state = model.decoder(tokens, latents, state)
-        tokens = logits[:, -1].argmax(-1, keepdim=True)
-        out.append(tokens)
-        finished |= tokens[:, 0] == model.config.eos_token_id
-        if finished.all():
-            break
-    ids = torch.cat(out, dim=1).tolist()
-    eos = model.config.eos_token_id
-    return [tokenizer.decode(row[: row.index(eos)] if eos in row else row) for row in ids]
 
 
 def main(argv=None):
@@ -105,10 +87,17 @@ def main(argv=None):
     for key, value in totals.items():
         print(f"  {key:20s} {value / len(test_texts):8.2f}")
 
-    print("\ngreedy reconstructions (input -> output):")
-    samples = test_texts[:4]
-    for text, rebuilt in zip(samples, greedy_reconstruct(model, tokenizer, samples), strict=True):
+    print("\ngreedy reconstructions from the posterior mean (input -> output):")
+    samples = test_texts[:3]
+    for text, rebuilt in zip(samples, model.reconstruct(samples, tokenizer, max_new_tokens=40), strict=True):
         print(f"  {text}\n  -> {rebuilt}\n")
+    print("greedy decodings of prior samples:")
+    for text in model.sample(4, tokenizer, generator=torch.Generator().manual_seed(args.seed), max_new_tokens=40):
+        print(f"  {text}")
+    print("\nlinear interpolation between two test sentences:")
+    alphas, texts = model.interpolate(test_texts[10], test_texts[20], tokenizer, steps=5, max_new_tokens=40)
+    for alpha, text in zip(alphas, texts, strict=True):
+        print(f"  {alpha:.2f}  {text}")
 
     model.save_pretrained(args.output_dir)
     tokenizer.save_pretrained(args.output_dir)

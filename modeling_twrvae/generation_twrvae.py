@@ -1,0 +1,183 @@
+"""Using a text VAE through its latent space, on top of transformers' `generate()`.
+
+`encode` gives q(z|x), `sample_prior` draws z ~ N(0, I), and `generate(latents=...)` is transformers' own `generate`
+(greedy, sampling, beam search, every logits processor) decoding from those latents. The decoder's recurrent state
+is the cache: each step reads only the newest token, and beam search reorders the state with the beams.
+`reconstruct`, `sample` and `interpolate` do the same from text to text.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import torch
+from transformers import GenerationMixin
+
+from .distributions import DiagonalGaussianDistribution
+
+
+class TWRVAEDecoderCache:
+    """The decoder's recurrent state during generation: `h`, or `(h, c)` for an LSTM, each (layers, batch, hidden).
+
+    It offers what `generate` asks of a cache: `reorder_cache` for beam search, `get_seq_length`, and `is_linear`
+    (a recurrent state is a fixed-size summary, like a linear-attention layer's).
+    """
+
+    is_croppable = False
+
+    def __init__(self, state: torch.Tensor | tuple[torch.Tensor, ...], seen_tokens: int = 0):
+        self.state = state
+        self.seen_tokens = seen_tokens
+
+    @property
+    def is_linear(self) -> list[bool]:
+        return [True]
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.seen_tokens
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Keep, for every beam, the state of the beam it continues."""
+        if isinstance(self.state, tuple):
+            self.state = tuple(part.index_select(1, beam_idx.to(part.device)) for part in self.state)
+        else:
+            self.state = self.state.index_select(1, beam_idx.to(self.state.device))
+
+    def __repr__(self) -> str:
+        return f"TWRVAEDecoderCache(seen_tokens={self.seen_tokens})"
+
+
+class TWRVAEGenerationMixin(GenerationMixin):
+    """Latent-space generation for [`TWRVAEModel`]: encode, sample the prior, decode with `generate`, text helpers."""
+
+    # A recurrent state cannot be cropped back, so generate() must not try assisted or contrastive decoding with it.
+    _is_stateful = True
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        return False  # the forward pass makes its own cache (the RNN state)
+
+    @torch.no_grad()
+    def encode(
+        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
+    ) -> DiagonalGaussianDistribution:
+        """q(z | x) of the latent that the decoder reads: z_T, or the mean or sum of z_1..z_T (closed form)."""
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        lengths = self._check_inputs(input_ids, attention_mask)
+        posterior_mean, posterior_logvar = self.encoder(input_ids)
+        return self.posterior(posterior_mean, posterior_logvar, lengths)
+
+    def sample_prior(
+        self, num_samples: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """`num_samples` latents from the prior N(0, temperature^2 I)."""
+        if num_samples < 1:
+            raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
+        if temperature < 0:
+            raise ValueError(f"`temperature` must be >= 0, got {temperature}.")
+        noise = torch.randn(
+            (num_samples, self.config.latent_size), generator=generator, device=self.device, dtype=self.dtype
+        )
+        return noise * temperature
+
+    def prepare_inputs_for_generation(self, input_ids, cache=None, attention_mask=None, **kwargs):
+        model_inputs = super().prepare_inputs_for_generation(
+            input_ids, cache=cache, attention_mask=attention_mask, **kwargs
+        )
+        if cache is not None:
+            # The state summarises every earlier token; the growing mask of the whole sequence is not needed.
+            model_inputs.pop("attention_mask", None)
+        return model_inputs
+
+    def generate(self, inputs=None, generation_config=None, latents: torch.Tensor | None = None, **kwargs):
+        """transformers' `generate`, decoding from `latents` (batch, latent_size); every decoding option works.
+
+        Without `inputs`, decoding starts from `<bos>`; with `inputs`, it continues those (right-padding-free)
+        prefixes. Each latent gives `num_return_sequences` outputs.
+        """
+        if latents is None:
+            raise ValueError(
+                "generate() decodes from latents: pass `latents=model.encode(input_ids).mode()` to reconstruct, or "
+                "`latents=model.sample_prior(n)` to sample."
+            )
+        if latents.dim() != 2 or latents.shape[-1] != self.config.latent_size:
+            raise ValueError(
+                f"`latents` must have shape (batch_size, {self.config.latent_size}), got {tuple(latents.shape)}."
+            )
+        latents = latents.to(device=self.device, dtype=self.dtype)
+        max_new_tokens = kwargs.pop("max_new_tokens", None)
+        if max_new_tokens is None and generation_config is not None and generation_config.max_new_tokens is not None:
+            max_new_tokens = generation_config.max_new_tokens
+            generation_config = copy.deepcopy(generation_config)
+            generation_config.max_new_tokens = None
+        if max_new_tokens is not None and kwargs.get("max_length") is None:
+            # Said as a total length, so that the saved default `max_length` does not make generate() warn that both
+            # are set; the meaning is unchanged.
+            prompt = inputs if inputs is not None else kwargs.get("input_ids")
+            kwargs["max_length"] = (1 if prompt is None else prompt.shape[1]) + max_new_tokens
+        elif max_new_tokens is not None:
+            kwargs["max_new_tokens"] = max_new_tokens
+        return super().generate(inputs, generation_config=generation_config, latents=latents, **kwargs)
+
+    def decode_latents(self, latents: torch.Tensor, tokenizer, **generate_kwargs) -> list[str]:
+        """Text for each latent (and each of its `num_return_sequences`), greedy unless told otherwise."""
+        sequences = self.generate(latents=latents, **generate_kwargs)
+        if not isinstance(sequences, torch.Tensor):
+            sequences = sequences.sequences
+        return tokenizer.batch_decode(sequences, skip_special_tokens=True)
+
+    def reconstruct(self, texts: Sequence[str], tokenizer, **generate_kwargs) -> list[str]:
+        """Encode `texts`, take the posterior mode, and decode it."""
+        batch = tokenizer(list(texts), padding=True, return_tensors="pt").to(self.device)
+        latents = self.encode(batch["input_ids"], batch["attention_mask"]).mode()
+        return self.decode_latents(latents, tokenizer, **generate_kwargs)
+
+    def sample(
+        self,
+        num_samples: int,
+        tokenizer,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        **generate_kwargs,
+    ) -> list[str]:
+        """Decode `num_samples` latents drawn from the prior (`temperature` scales the prior, not the softmax)."""
+        latents = self.sample_prior(num_samples, temperature=temperature, generator=generator)
+        return self.decode_latents(latents, tokenizer, **generate_kwargs)
+
+    def interpolate(
+        self, text_a: str, text_b: str, tokenizer, steps: int = 11, method: str = "linear", **generate_kwargs
+    ) -> tuple[list[float], list[str]]:
+        """Decode `steps` points between the posterior modes of `text_a` (alpha = 0) and `text_b` (alpha = 1).
+
+        `method` is `"linear"`, (1 - alpha) z_a + alpha z_b, or `"slerp"`, along the great circle (Shoemake, 1985;
+        White, 2016), which keeps intermediate points at the norm typical of the prior. Returns the alphas and the
+        sentences.
+        """
+        if steps < 2:
+            raise ValueError(f"`steps` must be >= 2 (both ends included), got {steps}.")
+        batch = tokenizer([text_a, text_b], padding=True, return_tensors="pt").to(self.device)
+        start, end = self.encode(batch["input_ids"], batch["attention_mask"]).mode()
+        alphas = torch.linspace(0.0, 1.0, steps, device=self.device, dtype=start.dtype)
+        latents = interpolate_latents(start, end, alphas, method)
+        return alphas.tolist(), self.decode_latents(latents, tokenizer, **generate_kwargs)
+
+
+def interpolate_latents(start: torch.Tensor, end: torch.Tensor, alphas: torch.Tensor, method: str) -> torch.Tensor:
+    """(len(alphas), latent_size) points from `start` to `end`; `alphas` 0 and 1 give the ends exactly."""
+    weights = alphas[:, None]
+    if method == "linear":
+        return (1 - weights) * start + weights * end
+    if method != "slerp":
+        raise ValueError(f"`method` must be 'linear' or 'slerp', got {method!r}.")
+    cosine = torch.dot(start, end) / (start.norm() * end.norm()).clamp_min(1e-12)
+    angle = torch.arccos(cosine.clamp(-1.0, 1.0))
+    if angle.abs() < 1e-6 or math.isclose(float(angle), math.pi, abs_tol=1e-6):
+        # (anti)parallel ends: the great circle is not defined, the straight line is the natural fallback
+        return (1 - weights) * start + weights * end
+    return (torch.sin((1 - weights) * angle) * start + torch.sin(weights * angle) * end) / torch.sin(angle)
+
+
+__all__ = ["TWRVAEDecoderCache", "TWRVAEGenerationMixin", "interpolate_latents"]
