@@ -264,9 +264,12 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
     def kl_regularizer(
         self, posterior_mean: torch.Tensor, posterior_logvar: torch.Tensor, lengths: torch.LongTensor
     ) -> torch.Tensor:
-        """Per sequence: the KL to N(0, I) averaged over the regularised last timesteps."""
+        """Per sequence and latent dimension: the KL to N(0, I) averaged over the regularised last timesteps.
+
+        Sum over the last dimension for the regulariser of each sequence.
+        """
         config = self.config
-        kl = DiagonalGaussianDistribution(posterior_mean, posterior_logvar).kl()
+        kl = 0.5 * (posterior_mean.pow(2) + posterior_logvar.exp() - 1.0 - posterior_logvar)
         if config.kl_regularizer == "last":
             counts = torch.ones_like(lengths)
         else:
@@ -274,7 +277,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             counts = torch.ceil(lengths.double() * config.kl_timestep_fraction - 1e-9).long().clamp(min=1)
         positions = torch.arange(kl.shape[1], device=kl.device)
         selected = (positions < lengths[:, None]) & (positions >= (lengths - counts)[:, None])
-        return (kl * selected.to(kl.dtype)).sum(dim=1) / counts.to(kl.dtype)
+        return (kl * selected.unsqueeze(-1).to(kl.dtype)).sum(dim=1) / counts.unsqueeze(-1).to(kl.dtype)
 
     def forward(
         self,
@@ -284,6 +287,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         cache: TWRVAEDecoderCache | None = None,
         kl_weight: float = 1.0,
         sample_posterior: bool | None = None,
+        free_bits: float = 0.0,
         reduction: str = "mean",
         return_dict: bool | None = None,
         **kwargs,
@@ -305,6 +309,10 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             sample_posterior (`bool`, *optional*):
                 Decode from a sample of q(z | x) (`True`) or from its mean (`False`). Defaults to sampling in
                 training mode and the mean in eval mode, as the papers' code does.
+            free_bits (`float`, *optional*, defaults to 0.0):
+                Free bits (Kingma et al., 2016): in `loss`, each latent dimension's regulariser, averaged over the
+                batch (over the sequence with `reduction="none"`), counts at least this many nats. The reported
+                `kl_regularizer` is not clamped.
             reduction (`str`, *optional*, defaults to `"mean"`):
                 `"mean"` averages the losses over the batch; `"none"` returns one value per sequence.
             return_dict (`bool`, *optional*):
@@ -331,12 +339,14 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         logits, _ = self.decoder(input_ids, latents)
 
         reconstruction = _sequence_nll(logits, input_ids, attention_mask)
-        kl_regularizer = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
+        kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
+        kl_regularizer = kl_dimensions.sum(dim=-1)
         kl_decoded = self.posterior(posterior_mean, posterior_logvar, lengths).kl()
-        loss = reconstruction + kl_weight * kl_regularizer
         if reduction == "mean":
-            loss, reconstruction = loss.mean(), reconstruction.mean()
-            kl_regularizer, kl_decoded = kl_regularizer.mean(), kl_decoded.mean()
+            reconstruction, kl_regularizer, kl_decoded = reconstruction.mean(), kl_regularizer.mean(), kl_decoded.mean()
+            kl_dimensions = kl_dimensions.mean(dim=0)
+        kl_term = kl_dimensions.clamp(min=free_bits).sum(dim=-1) if free_bits > 0 else kl_regularizer
+        loss = reconstruction + kl_weight * kl_term
 
         output = TWRVAEOutput(
             loss=loss,

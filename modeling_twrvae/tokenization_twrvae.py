@@ -23,6 +23,7 @@ def train_tokenizer(
     vocab_size: int = 10000,
     min_frequency: int = 1,
     lowercase: bool = True,
+    split_punctuation: bool = False,
     model_max_length: int | None = None,
 ) -> PreTrainedTokenizerFast:
     """Learn a word vocabulary from `texts` (an iterator of sentences or documents, e.g. a training split).
@@ -32,6 +33,8 @@ def train_tokenizer(
         vocab_size: at most this many tokens, the four special tokens included (the most frequent words win).
         min_frequency: words seen fewer times than this are left to `<unk>` (E2E: 4, "seen more than 3 times").
         lowercase: lower-case every text before splitting.
+        split_punctuation: also split punctuation off words ("centre," -> "centre" ","), for raw text such as E2E's;
+            PTB and Yahoo are already tokenised and keep it off.
         model_max_length: the longest sequence (special tokens included) that the tokenizer lets through untruncated.
     """
     if vocab_size <= len(SPECIAL_TOKENS):
@@ -46,6 +49,10 @@ def train_tokenizer(
     # and read as `<unk>` once the vocabulary is made.
     tokenizer.normalizer = _normalizer(lowercase, marker_replacement=" ")
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    if split_punctuation:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(r"<unk>|[^\w\s]"), behavior="isolated")]
+        )
 
     seen = 0
 

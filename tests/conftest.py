@@ -1,3 +1,9 @@
+import os
+
+# No network here: Hub look-ups must fail at once rather than wait for a connection.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
 import pytest
 
 from modeling_twrvae import train_tokenizer

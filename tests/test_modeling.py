@@ -249,3 +249,18 @@ def test_tuple_output_and_seeded_training_forward_is_reproducible(tokenizer, bat
     torch.manual_seed(7)
     second = model(**batch, return_dict=False)[0]
     assert torch.equal(first, second)
+
+
+def test_free_bits_clamp_each_dimension_of_the_batch_mean_regulariser(tokenizer, batch):
+    model = spread_posterior(tiny_model("twr-vae", len(tokenizer)).eval())
+    plain = model(**batch, sample_posterior=False)
+    per_sequence = model(**batch, sample_posterior=False, reduction="none")
+    lengths = batch["attention_mask"].sum(1)
+    dims = model.kl_regularizer(plain.posterior_mean, plain.posterior_logvar, lengths)  # (batch, latent)
+    torch.testing.assert_close(dims.sum(-1), per_sequence.kl_regularizer)
+    threshold = float(dims.mean(0).median())  # some dimensions below it, some above
+    clamped = model(**batch, sample_posterior=False, free_bits=threshold)
+    expected = plain.reconstruction_loss + dims.mean(0).clamp(min=threshold).sum()
+    torch.testing.assert_close(clamped.loss, expected)
+    assert clamped.loss > plain.loss
+    torch.testing.assert_close(clamped.kl_regularizer, plain.kl_regularizer)  # reported unclamped

@@ -1,0 +1,221 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from accelerate.state import AcceleratorState, GradientState
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoTokenizer, set_seed
+
+from modeling_twrvae import TWRVAEModel
+from training import train
+
+from helpers import DATA_DIR, REPO_ROOT
+
+TINY = "embedding_size=24,hidden_size=16,latent_size=8"
+
+
+def run(tmp_path, name, *extra, **options):
+    """training/train.py's main() in this process, on a small slice of E2E."""
+    settings = {
+        "dataset": "e2e",
+        "data_dir": str(DATA_DIR),
+        "train_split": "validation",
+        "validation_split_percentage": "20",
+        "max_train_samples": "80",
+        "max_eval_samples": "20",
+        "per_device_train_batch_size": "16",
+        "per_device_eval_batch_size": "16",
+        "config_overrides": TINY,
+        "learning_rate": "0.003",
+        "max_train_steps": "6",
+        "logging_steps": "1",
+        "output_dir": str(tmp_path / name),
+    }
+    settings.update({key: str(value) for key, value in options.items()})
+    argv = [item for key, value in settings.items() for item in (f"--{key}", value)] + list(extra)
+    # Each run in this process starts like a new process would: accelerate's state is a per-process singleton.
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    return train.main(argv)
+
+
+def weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_training_leaves_a_loadable_model_logs_and_a_plot(tmp_path):
+    summary = run(tmp_path, "run", eval_steps=3, checkpointing_steps=3)
+    out = tmp_path / "run"
+    assert summary["global_step"] == 6 and summary["best_step"] in (3, 6)
+    for name in ("model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "modeling_twrvae.py"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob("*.bin"))
+    model, tokenizer = AutoModel.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    assert isinstance(model, TWRVAEModel) and len(tokenizer) == model.config.vocab_size
+    assert model.config.hidden_size == 16 and model.config.latent_size == 8
+
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["step"] == summary["best_step"] and results["num_sentences"] == 20
+    assert results["elbo_nll"] == pytest.approx(results["reconstruction_loss"] + results["kl_decoded"])
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in records if "eval_elbo_nll" in r] == [3, 6]
+    assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    resolved = yaml.safe_load((out / "training_config.yaml").read_text())
+    assert resolved["config_overrides"] == {"embedding_size": 24, "hidden_size": 16, "latent_size": 8}
+    assert resolved["dataset"] == "e2e" and resolved["max_train_steps"] == 6
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    assert not list(out.glob(".*tmp*"))  # nothing half-written left behind
+
+    with pytest.raises(FileExistsError, match="holds an earlier run.*--resume_from_checkpoint latest"):
+        run(tmp_path, "run")
+
+
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    # 80 texts, 64 for training in batches of 16: 4 updates an epoch, so the run crosses an epoch after resuming.
+    options = {
+        "checkpointing_steps": 3,
+        "save_total_limit": 5,
+        "eval_steps": 2,
+        "config_overrides": TINY + ",dropout=0.3,word_dropout=0.2",
+    }
+    run(tmp_path, "whole", **options)
+    whole = tmp_path / "whole"
+
+    # the "crash": a second run that only has what the first had at step 3
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    (interrupted / "checkpoint-3").symlink_to(whole / "checkpoint-3", target_is_directory=True)
+    lines = (whole / "metrics.jsonl").read_text().splitlines()
+    (interrupted / "metrics.jsonl").write_text("\n".join(lines) + "\n")  # logged beyond step 3 as well
+    run(tmp_path, "interrupted", resume_from_checkpoint="latest", **options)
+
+    final_whole, final_resumed = weights(whole / "checkpoint-6"), weights(interrupted / "checkpoint-6")
+    assert final_whole.keys() == final_resumed.keys()
+    for key in final_whole:
+        assert torch.equal(final_whole[key], final_resumed[key]), key
+    assert not torch.equal(
+        weights(whole / "checkpoint-3")["decoder.lm_head.weight"], final_whole["decoder.lm_head.weight"]
+    )
+    resumed_log = [json.loads(line) for line in (interrupted / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in resumed_log if "loss" in r] == [1, 2, 3, 4, 5, 6]  # nothing logged twice
+    original = [json.loads(line) for line in lines]
+    assert [r for r in resumed_log if "loss" in r] == [r for r in original if "loss" in r]
+
+
+def test_yaml_config_with_command_line_overrides(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"dataset": "ptb", "learning_rate": 0.5, "config_overrides": {"latent_size": 4}}))
+    args = train.parse_args(["--config", str(config), "--learning_rate", "0.01", "--output_dir", "x"])
+    assert args.dataset == "ptb" and args.learning_rate == 0.01 and args.config_overrides == {"latent_size": 4}
+    args = train.parse_args(
+        ["--config", str(config), "--config_overrides", "latent_size=9,rnn_type=gru", "--output_dir", "x"]
+    )
+    assert args.config_overrides == {"latent_size": 9, "rnn_type": "gru"}
+    config.write_text(yaml.safe_dump({"learning_rat": 0.1}))
+    with pytest.raises(SystemExit, match=r"unknown setting\(s\) \['learning_rat'\]"):
+        train.parse_args(["--config", str(config), "--output_dir", "x"])
+    for path in sorted((REPO_ROOT / "training" / "configs").rglob("*.yaml")):
+        parsed = train.parse_args(["--config", str(path)])
+        assert parsed.output_dir and parsed.dataset, path
+
+
+def test_truncation_keeps_eos_and_is_counted(tokenizer):
+    from datasets import Dataset
+
+    data = Dataset.from_dict({"text": ["a b c d e f g h", "a b"]})
+    encoded, count = train.tokenize(data, tokenizer, max_length=5, name="test")
+    assert count == 1
+    assert encoded[0]["input_ids"][-1] == tokenizer.eos_token_id and len(encoded[0]["input_ids"]) == 5
+    assert encoded[1]["length"] == 4
+
+
+def test_bad_data_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="is empty"):
+        run(tmp_path, "a", train_file=empty, validation_file=empty)
+    with pytest.raises(FileNotFoundError, match=r"yahoo\.train\.txt not found"):
+        run(tmp_path, "b", dataset="yahoo", train_split="train")
+
+
+def test_non_finite_loss_stops_with_the_step_and_the_last_checkpoint(tmp_path, monkeypatch):
+    original = TWRVAEModel.forward
+    calls = {"training": 0}
+
+    def forward(self, *args, **kwargs):
+        output = original(self, *args, **kwargs)
+        if "kl_weight" in kwargs:
+            calls["training"] += 1
+            if calls["training"] == 3:
+                output.loss = output.loss * float("nan")
+        return output
+
+    monkeypatch.setattr(TWRVAEModel, "forward", forward)
+    with pytest.raises(
+        train.NonFiniteLossError, match=r"became nan at update 3\. Last good checkpoint: .*checkpoint-2"
+    ):
+        run(tmp_path, "nan", checkpointing_steps=2)
+
+
+def test_annealing_free_bits_accumulation_clipping_and_bf16_run(tmp_path):
+    summary = run(
+        tmp_path,
+        "options",
+        kl_schedule="linear",
+        kl_anneal_steps=4,
+        free_bits=0.1,
+        gradient_accumulation_steps=2,
+        max_grad_norm=1.0,
+        mixed_precision="bf16",
+        max_train_steps=3,
+        preset="vae-lstm",
+    )
+    assert summary["global_step"] == 3
+    records = [json.loads(line) for line in (tmp_path / "options" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kl_weight"] for r in records if "kl_weight" in r] == [0.0, 0.25, 0.5]
+
+
+def free_port():
+    with socket.socket() as handle:
+        handle.bind(("127.0.0.1", 0))
+        return handle.getsockname()[1]
+
+
+def test_two_processes_with_half_the_batch_make_the_same_update_as_one(tmp_path):
+    common = [
+        "--dataset", "e2e", "--data_dir", str(DATA_DIR), "--train_split", "validation",
+        "--validation_split_percentage", "20", "--max_train_samples", "80", "--max_eval_samples", "20", "--config_overrides",
+        TINY + ",dropout=0.0", "--sample_posterior", "false", "--learning_rate", "0.003",
+        "--max_train_steps", "2", "--checkpointing_steps", "2", "--logging_steps", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    script = str(REPO_ROOT / "training" / "train.py")
+    one = subprocess.run(
+        [sys.executable, script, *common, "--per_device_train_batch_size", "16", "--output_dir", str(tmp_path / "one")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(free_port()), script, *common, "--per_device_train_batch_size", "8",
+         "--output_dir", str(tmp_path / "two")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "2 process(es)" in two.stderr
+    single, double = weights(tmp_path / "one" / "checkpoint-2"), weights(tmp_path / "two" / "checkpoint-2")
+    for key in single:
+        torch.testing.assert_close(double[key], single[key], rtol=1e-5, atol=1e-6)
+    set_seed(42)  # what train.py does before building the model: these are the weights both runs started from
+    initial = TWRVAEModel(AutoConfig.from_pretrained(tmp_path / "one")).state_dict()
+    assert not torch.equal(initial["decoder.lm_head.weight"], single["decoder.lm_head.weight"])
+    one_log = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    two_log = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert one_log[0]["loss"] == pytest.approx(two_log[0]["loss"], rel=1e-5)

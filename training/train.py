@@ -1,0 +1,586 @@
+"""Train a model of the TWR-VAE family on a corpus, on one CPU, one GPU or many (DDP, FSDP, DeepSpeed).
+
+    python training/train.py --config training/configs/demo.yaml --data_dir ../shared/data
+    accelerate launch training/train.py --config training/configs/ptb/twr-vae.yaml          # GPUs, `accelerate config`
+    torchrun --nproc_per_node 2 training/train.py --config training/configs/demo.yaml      # several CPU processes
+
+Arguments follow transformers' example scripts; `--config FILE.yaml` gives defaults that the command line
+overrides. The best model on the validation split (lowest -ELBO, with the KL of the decoded latent) is saved to
+`--output_dir` with `save_pretrained`, with its tokenizer, generation config, the resolved training configuration
+(`training_config.yaml`, a valid `--config`) and the validation metrics (`eval_results.json`); `metrics.jsonl` logs
+every step's numbers and `training_curves.png` plots them. `accelerator.save_state` checkpoints go to
+`--output_dir/checkpoint-STEP`, and `--resume_from_checkpoint PATH|latest` continues a run exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import datasets
+import torch
+import yaml
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, DataCollatorWithPadding, get_scheduler
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from modeling_twrvae import TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer  # noqa: E402
+from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, load_corpus  # noqa: E402
+from modeling_twrvae.kl_schedules import SCHEDULES, KLSchedule  # noqa: E402
+from modeling_twrvae.length_grouping import LengthGroupedBatchSampler  # noqa: E402
+from training.plots import plot_training_curves  # noqa: E402
+
+logger = get_logger(__name__)
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_STATE = "trainer_state.json"
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML file of argument values; the command line overrides them.")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", choices=sorted(CORPORA), help="A corpus known by name, read from --data_dir.")
+    data.add_argument("--data_dir", default=None, help=f"Folder of the named corpora (default: ${DATA_DIR_ENV}).")
+    data.add_argument("--train_split", default="train", help="Split of --dataset to train on.")
+    data.add_argument("--validation_split", default="validation", help="Split of --dataset to validate on.")
+    data.add_argument("--dataset_name", help="A Hub dataset, for text not known by name.")
+    data.add_argument("--dataset_config_name", help="The configuration of --dataset_name.")
+    data.add_argument("--train_file", help="Local training text: .txt (a text a line), .csv/.tsv or .json/.jsonl.")
+    data.add_argument("--validation_file", help="Local validation text, as --train_file.")
+    data.add_argument("--text_column", help="Column holding the text in CSV, JSON or Hub data.")
+    data.add_argument(
+        "--validation_split_percentage",
+        type=float,
+        help="Hold out this percentage of the training split for validation instead of loading a validation split.",
+    )
+    data.add_argument("--max_train_samples", type=int, help="Use only the first N training texts.")
+    data.add_argument("--max_eval_samples", type=int, help="Use only the first N validation texts.")
+    data.add_argument("--max_length", type=int, default=100, help="Longer texts are truncated (tokens, with specials).")
+
+    tokenizer = parser.add_argument_group("tokenizer")
+    tokenizer.add_argument("--tokenizer_name", help="Reuse this tokenizer (folder or Hub id) instead of training one.")
+    tokenizer.add_argument("--vocab_size", type=int, help="Vocabulary size (default: the corpus's, else 20000).")
+    tokenizer.add_argument("--min_frequency", type=int, help="Words seen fewer times become <unk> (default 1).")
+    tokenizer.add_argument("--split_punctuation", type=_bool, help="Split punctuation off words (raw text).")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_name_or_path", help="Continue from this checkpoint instead of a fresh model.")
+    model.add_argument("--preset", default="twr-vae", choices=TWRVAEConfig.presets(), help="Model of the papers.")
+    model.add_argument(
+        "--config_overrides",
+        type=_overrides,
+        default={},
+        help='TWRVAEConfig fields over the preset, e.g. "hidden_size=128,latent_size=16" (a mapping in YAML).',
+    )
+    model.add_argument("--word_dropout", type=float, help="Word dropout rate of the decoder (config field).")
+
+    optim = parser.add_argument_group("optimisation (defaults: the TWR-VAE paper)")
+    optim.add_argument("--per_device_train_batch_size", type=int, default=64)
+    optim.add_argument("--per_device_eval_batch_size", type=int, default=64)
+    optim.add_argument("--learning_rate", type=float, default=1e-4)
+    optim.add_argument("--weight_decay", type=float, default=1e-5)
+    optim.add_argument("--adam_beta1", type=float, default=0.9)
+    optim.add_argument("--adam_beta2", type=float, default=0.999)
+    optim.add_argument("--adam_epsilon", type=float, default=1e-6)
+    optim.add_argument("--max_grad_norm", type=float, help="Clip gradients to this norm (default: no clipping).")
+    optim.add_argument("--num_train_epochs", type=int, default=30)
+    optim.add_argument("--max_train_steps", type=int, help="Optimiser updates; overrides --num_train_epochs.")
+    optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    optim.add_argument("--lr_scheduler_type", default="constant", help="A transformers scheduler name.")
+    optim.add_argument("--num_warmup_steps", type=int, default=0)
+    optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], help="Default: `accelerate config`'s.")
+    optim.add_argument("--seed", type=int, default=42)
+    optim.add_argument("--use_cpu", action="store_true", help="Train on the CPU even where a GPU is available.")
+
+    kl = parser.add_argument_group("KL term")
+    kl.add_argument("--kl_schedule", choices=SCHEDULES, default="constant")
+    kl.add_argument("--kl_weight", type=float, default=1.0, help="The KL weight (its maximum when annealed).")
+    kl.add_argument("--kl_anneal_steps", type=int, default=10000, help="Steps of linear/sigmoid annealing.")
+    kl.add_argument("--kl_cycles", type=int, default=4, help="Cycles of cyclical annealing.")
+    kl.add_argument("--kl_cycle_ratio", type=float, default=0.5, help="Share of a cycle spent increasing.")
+    kl.add_argument("--free_bits", type=float, default=0.0, help="Free bits per latent dimension (nats).")
+    kl.add_argument(
+        "--sample_posterior",
+        type=_bool,
+        default=True,
+        help="Decode from a posterior sample while training (false: from its mean, a plain autoencoder).",
+    )
+
+    run = parser.add_argument_group("evaluation, checkpoints, logging")
+    run.add_argument("--output_dir", help="Where the model, logs and checkpoints go (required).")
+    run.add_argument("--overwrite_output_dir", action="store_true", help="Start afresh in a used --output_dir.")
+    run.add_argument("--eval_steps", type=int, help="Validate every N updates (default: each epoch).")
+    run.add_argument("--early_stopping_patience", type=int, help="Stop after N validations without improvement.")
+    run.add_argument("--checkpointing_steps", type=int, help="Save the training state every N updates.")
+    run.add_argument("--save_total_limit", type=int, default=2, help="Keep this many newest checkpoints.")
+    run.add_argument("--resume_from_checkpoint", help="A checkpoint folder, or `latest` in --output_dir.")
+    run.add_argument("--logging_steps", type=int, default=10)
+    run.add_argument("--report_to", default="none", help="Trackers: `tensorboard`, `wandb`, ..., `all` or `none`.")
+    return parser
+
+
+def _bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _overrides(value) -> dict:
+    if isinstance(value, dict):
+        return value
+    result = {}
+    for item in filter(None, (part.strip() for part in str(value).split(","))):
+        if "=" not in item:
+            raise argparse.ArgumentTypeError(f"--config_overrides wants key=value pairs, got {item!r}")
+        key, raw = item.split("=", 1)
+        result[key.strip()] = yaml.safe_load(raw)
+    return result
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = build_parser()
+    config_parser = argparse.ArgumentParser(add_help=False)
+    config_parser.add_argument("--config")
+    known, _ = config_parser.parse_known_args(argv)
+    if known.config:
+        with open(known.config, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+        names = {action.dest for action in parser._actions}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise SystemExit(f"{known.config}: unknown setting(s) {unknown}; see `python training/train.py --help`.")
+        parser.set_defaults(**values)
+    args = parser.parse_args(argv)
+    if not args.output_dir:
+        parser.error("--output_dir is required (on the command line or in --config).")
+    args.config_overrides = _overrides(args.config_overrides)
+    if args.word_dropout is not None:
+        args.config_overrides["word_dropout"] = args.word_dropout
+    return args
+
+
+def load_splits(args) -> dict:
+    if args.validation_split_percentage is not None:
+        if not 0 < args.validation_split_percentage < 100:
+            raise ValueError(
+                f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}."
+            )
+        raw = load_corpus(
+            {"train": args.train_split},
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            files={"train": args.train_file},
+            dataset_name=args.dataset_name,
+            dataset_config_name=args.dataset_config_name,
+            text_column=args.text_column,
+        )
+        parts = raw["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
+        raw = {"train": parts["train"], "validation": parts["test"]}
+    else:
+        raw = load_corpus(
+            {"train": args.train_split, "validation": args.validation_split},
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            files={"train": args.train_file, "validation": args.validation_file},
+            dataset_name=args.dataset_name,
+            dataset_config_name=args.dataset_config_name,
+            text_column=args.text_column,
+        )
+    if args.max_train_samples:
+        raw["train"] = raw["train"].select(range(min(args.max_train_samples, len(raw["train"]))))
+    if args.max_eval_samples:
+        raw["validation"] = raw["validation"].select(range(min(args.max_eval_samples, len(raw["validation"]))))
+    return raw
+
+
+def get_tokenizer(args, train_texts):
+    if args.tokenizer_name or args.model_name_or_path:
+        return AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
+    defaults = dict(CORPORA[args.dataset].tokenizer) if args.dataset else {}
+    for key in ("vocab_size", "min_frequency", "split_punctuation"):
+        if getattr(args, key) is not None:
+            defaults[key] = getattr(args, key)
+    defaults.setdefault("vocab_size", 20000)
+    return train_tokenizer(train_texts, model_max_length=args.max_length, **defaults)
+
+
+def tokenize(dataset, tokenizer, max_length: int, name: str):
+    """Token ids with `<bos>`/`<eos>`; longer texts keep their first max_length - 1 tokens and `<eos>`."""
+    if max_length < 3:
+        raise ValueError(f"--max_length must be >= 3 (<bos>, a word, <eos>), got {max_length}.")
+    eos = tokenizer.eos_token_id
+
+    def encode(batch):
+        ids = tokenizer(batch["text"])["input_ids"]
+        truncated = [len(row) > max_length for row in ids]
+        ids = [row[: max_length - 1] + [eos] if cut else row for row, cut in zip(ids, truncated, strict=True)]
+        return {"input_ids": ids, "length": [len(row) for row in ids], "truncated": truncated}
+
+    encoded = dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc=f"tokenizing {name}")
+    count = sum(encoded["truncated"])
+    if count:
+        logger.info(f"{count} of {len(encoded)} {name} texts were longer than --max_length={max_length} and truncated")
+    return encoded.remove_columns("truncated"), count
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool, seed: int, collator):
+    sampler = LengthGroupedBatchSampler(dataset["length"], batch_size=batch_size, shuffle=shuffle, seed=seed)
+    # A generator of its own: a DataLoader otherwise draws from the global RNG each time it starts an epoch, which
+    # would shift the dropout and sampling noise of a resumed run.
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(
+        dataset.remove_columns("length"), batch_sampler=sampler, collate_fn=collator, generator=generator
+    )
+    return loader, sampler
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator, seed: int) -> dict:
+    """The honest -ELBO (decoded latent's KL, one posterior sample per text) on the validation split."""
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64)
+    count = tokens = 0
+    devices = [accelerator.device] if accelerator.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # a fixed sample, and the training RNG stream left untouched
+        torch.manual_seed(seed)
+        for batch in loader:
+            output = model(**batch, sample_posterior=True, reduction="none")
+            values = torch.stack(
+                [
+                    output.reconstruction_loss,
+                    output.kl_decoded,
+                    output.kl_regularizer,
+                    batch["attention_mask"].sum(1) - 1,
+                ]
+            ).T.float()
+            values = accelerator.gather_for_metrics(values).double().cpu()
+            sums += values.sum(0)
+            count += values.shape[0]
+            tokens += int(values[:, 3].sum())
+    model.train()
+    reconstruction, kl_decoded, kl_regularizer, _ = (sums / count).tolist()
+    return {
+        "elbo_nll": reconstruction + kl_decoded,
+        "elbo_ppl": math.exp((sums[0] + sums[1]).item() / tokens),
+        "reconstruction_loss": reconstruction,
+        "kl_decoded": kl_decoded,
+        "kl_regularizer": kl_regularizer,
+        "num_sentences": count,
+        "num_predicted_tokens": tokens,
+    }
+
+
+def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
+    found = []
+    if output_dir.is_dir():
+        for path in output_dir.iterdir():
+            match = CHECKPOINT_PATTERN.match(path.name)
+            if match and (path / TRAINER_STATE).is_file():  # only complete ones
+                found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def resolve_checkpoint(value: str, output_dir: Path) -> Path:
+    if value == "latest":
+        checkpoints = list_checkpoints(output_dir)
+        if not checkpoints:
+            raise FileNotFoundError(f"--resume_from_checkpoint latest: no complete checkpoint in {output_dir}.")
+        return checkpoints[-1][1]
+    path = Path(value)
+    if not (path / TRAINER_STATE).is_file():
+        raise FileNotFoundError(f"{path} is not a complete checkpoint (no {TRAINER_STATE}); pick another or `latest`.")
+    return path
+
+
+def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit: int | None) -> Path:
+    final = output_dir / f"checkpoint-{step}"
+    temporary = output_dir / f".checkpoint-{step}.tmp"
+    if accelerator.is_main_process and temporary.exists():
+        shutil.rmtree(temporary)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(temporary))
+    if accelerator.is_main_process:
+        _write_json(temporary / TRAINER_STATE, state)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+        if limit:
+            for _, old in list_checkpoints(output_dir)[:-limit]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def save_model(accelerator, model, tokenizer, output_dir: Path, args, metrics: dict) -> None:
+    """save_pretrained into a temporary folder, then each file renamed into place: never a half-written file."""
+    state_dict = accelerator.get_state_dict(model)  # a collective under FSDP / DeepSpeed: every process calls it
+    if not accelerator.is_main_process:
+        return
+    temporary = output_dir / ".best.tmp"
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    accelerator.unwrap_model(model).save_pretrained(temporary, state_dict=state_dict)
+    tokenizer.save_pretrained(temporary)
+    (temporary / "training_config.yaml").write_text(yaml.safe_dump(_plain(vars(args)), sort_keys=True))
+    _write_json(temporary / "eval_results.json", metrics)
+    for path in sorted(temporary.iterdir(), key=lambda p: p.name == "eval_results.json"):
+        os.replace(path, output_dir / path.name)
+    temporary.rmdir()
+
+
+def _plain(values: dict) -> dict:
+    return {key: value for key, value in values.items() if isinstance(value, (str, int, float, bool, dict, type(None)))}
+
+
+def _write_json(path: Path, value) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2))
+    os.replace(temporary, path)
+
+
+def _log_line(path: Path, record: dict) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """On resume, drop what the interrupted run logged after the checkpoint, so no step is logged twice."""
+    if path.is_file():
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text("".join(line + "\n" for line in kept))
+        os.replace(temporary, path)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_dir=str(output_dir),
+        # The batch sampler makes global batches; each process takes its slice, so N processes with batch B/N
+        # compute the update one process makes with batch B.
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+        # On a machine without an accelerator, say so: accelerate then runs torchrun's processes as multi-CPU (gloo).
+        cpu=args.use_cpu or not torch.accelerator.is_available(),
+    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    for noisy in ("accelerate", "matplotlib", "datasets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not accelerator.is_main_process:
+        logging.getLogger().setLevel(logging.ERROR)
+        datasets.disable_progress_bars()
+    if accelerator.is_main_process:
+        if (
+            output_dir.is_dir()
+            and (output_dir / "metrics.jsonl").exists()
+            and not (args.resume_from_checkpoint or args.overwrite_output_dir)
+        ):
+            raise FileExistsError(
+                f"{output_dir} holds an earlier run: pass --resume_from_checkpoint latest to continue it, "
+                "--overwrite_output_dir to start afresh, or another --output_dir."
+            )
+        if args.overwrite_output_dir and not args.resume_from_checkpoint and (output_dir / "metrics.jsonl").exists():
+            (output_dir / "metrics.jsonl").unlink()
+        output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    set_seed(args.seed)
+
+    raw = load_splits(args)
+    tokenizer = get_tokenizer(args, raw["train"]["text"])
+    train_data, truncated = tokenize(raw["train"], tokenizer, args.max_length, "training")
+    eval_data, _ = tokenize(raw["validation"], tokenizer, args.max_length, "validation")
+
+    if args.model_name_or_path:
+        model = TWRVAEModel.from_pretrained(args.model_name_or_path, **args.config_overrides)
+    else:
+        config = TWRVAEConfig.from_preset(args.preset, vocab_size=len(tokenizer), **args.config_overrides)
+        model = TWRVAEModel(config)
+    check_tokenizer(tokenizer, model.config)
+
+    collator = DataCollatorWithPadding(tokenizer, padding="longest")
+    processes = accelerator.num_processes
+    train_loader, train_sampler = make_loader(
+        train_data, args.per_device_train_batch_size * processes, True, args.seed, collator
+    )
+    eval_loader, _ = make_loader(eval_data, args.per_device_eval_batch_size * processes, False, args.seed, collator)
+
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        eps=args.adam_epsilon,
+        weight_decay=args.weight_decay,
+    )
+    updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
+    num_epochs = math.ceil(max_train_steps / updates_per_epoch)
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler_type, optimizer, num_warmup_steps=args.num_warmup_steps, num_training_steps=max_train_steps
+    )
+    kl_schedule = KLSchedule(
+        args.kl_schedule, args.kl_weight, args.kl_anneal_steps, max_train_steps, args.kl_cycles, args.kl_cycle_ratio
+    )
+    model, optimizer, train_loader, eval_loader, lr_scheduler = accelerator.prepare(
+        model, optimizer, train_loader, eval_loader, lr_scheduler
+    )
+    if accelerator.is_main_process and args.report_to != "none":
+        accelerator.init_trackers("twrvae", config={k: v for k, v in _plain(vars(args)).items() if v is not None})
+
+    state = {"global_step": 0, "best_metric": None, "best_step": None, "evaluations_without_improvement": 0}
+    last_checkpoint = None
+    metrics_file = output_dir / "metrics.jsonl"
+    if args.resume_from_checkpoint:
+        last_checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
+        accelerator.load_state(str(last_checkpoint))
+        state = json.loads((last_checkpoint / TRAINER_STATE).read_text())
+        if accelerator.is_main_process:
+            _truncate_log(metrics_file, state["global_step"])
+        logger.info(f"resumed from {last_checkpoint} at step {state['global_step']}")
+
+    logger.info(
+        f"{len(train_data)} training / {len(eval_data)} validation texts, vocabulary {len(tokenizer)}, "
+        f"{accelerator.unwrap_model(model).num_parameters():,} parameters, {processes} process(es), "
+        f"{max_train_steps} updates ({num_epochs} epochs of {updates_per_epoch})"
+    )
+    progress = tqdm(
+        total=max_train_steps,
+        initial=state["global_step"],
+        disable=not accelerator.is_local_main_process,
+        desc="training",
+    )
+    running = torch.zeros(4, dtype=torch.float64)
+    running_count = 0
+    stop = state["global_step"] >= max_train_steps
+    start_epoch = state["global_step"] // updates_per_epoch
+    skip_batches = (state["global_step"] % updates_per_epoch) * args.gradient_accumulation_steps
+    model.train()
+    for epoch in range(start_epoch, num_epochs):
+        if stop:
+            break
+        # accelerate's loaders call set_epoch(their own iteration count) when iterated: set that count too, or a
+        # resumed run would replay epoch 0's order.
+        train_loader.set_epoch(epoch)
+        train_sampler.set_epoch(epoch)
+        loader = train_loader
+        if epoch == start_epoch and skip_batches:
+            loader = accelerator.skip_first_batches(train_loader, skip_batches)
+        for batch in loader:
+            kl_weight = kl_schedule(state["global_step"])
+            with accelerator.accumulate(model):
+                output = model(
+                    **batch, kl_weight=kl_weight, sample_posterior=args.sample_posterior, free_bits=args.free_bits
+                )
+                accelerator.backward(output.loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad()
+            values = torch.stack(
+                [output.loss, output.reconstruction_loss, output.kl_regularizer, output.kl_decoded]
+            ).detach()
+            values = accelerator.gather(values[None]).double().mean(0).cpu()
+            if not torch.isfinite(values).all():
+                raise NonFiniteLossError(
+                    f"The loss became {values[0].item()} at update {state['global_step'] + 1}. Last good checkpoint: "
+                    f"{last_checkpoint or 'none yet'}. Resume from it with a lower --learning_rate, with "
+                    "--max_grad_norm, or without fp16."
+                )
+            running += values
+            running_count += 1
+            if not accelerator.sync_gradients:
+                continue
+            state["global_step"] += 1
+            step = state["global_step"]
+            progress.update(1)
+            if step % args.logging_steps == 0 or step == max_train_steps:
+                averages = (running / running_count).tolist()
+                record = {
+                    "step": step,
+                    "epoch": round(step / updates_per_epoch, 4),
+                    "loss": averages[0],
+                    "reconstruction_loss": averages[1],
+                    "kl_regularizer": averages[2],
+                    "kl_decoded": averages[3],
+                    "kl_weight": kl_weight,
+                    "learning_rate": lr_scheduler.get_last_lr()[0],
+                }
+                running.zero_()
+                running_count = 0
+                progress.set_postfix(rec=f"{averages[1]:.2f}", kl=f"{averages[3]:.2f}", refresh=False)
+                if accelerator.is_main_process:
+                    _log_line(metrics_file, record)
+                accelerator.log({f"train/{k}": v for k, v in record.items() if k != "step"}, step=step)
+            end_of_epoch = step % updates_per_epoch == 0
+            if (
+                (args.eval_steps and step % args.eval_steps == 0)
+                or (not args.eval_steps and end_of_epoch)
+                or (step == max_train_steps)
+            ):
+                metrics = evaluate(model, eval_loader, accelerator, args.seed)
+                improved = state["best_metric"] is None or metrics["elbo_nll"] < state["best_metric"]
+                if improved:
+                    state.update(best_metric=metrics["elbo_nll"], best_step=step, evaluations_without_improvement=0)
+                    save_model(accelerator, model, tokenizer, output_dir, args, {"step": step, **metrics})
+                else:
+                    state["evaluations_without_improvement"] += 1
+                record = {"step": step, **{f"eval_{k}": v for k, v in metrics.items()}}
+                logger.info(
+                    f"step {step}: validation -ELBO {metrics['elbo_nll']:.3f} (reconstruction "
+                    f"{metrics['reconstruction_loss']:.3f} + KL {metrics['kl_decoded']:.3f})"
+                    + (" - best so far, saved" if improved else "")
+                )
+                if accelerator.is_main_process:
+                    _log_line(metrics_file, record)
+                accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)
+                patience = args.early_stopping_patience
+                if patience and state["evaluations_without_improvement"] >= patience:
+                    logger.info(f"early stopping: {patience} validations without improvement")
+                    stop = True
+            if args.checkpointing_steps and (step % args.checkpointing_steps == 0 or stop or step == max_train_steps):
+                last_checkpoint = save_checkpoint(accelerator, output_dir, step, state, args.save_total_limit)
+            if stop or step >= max_train_steps:
+                stop = True
+                break
+    progress.close()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        plot_training_curves(metrics_file, output_dir / "training_curves.png")
+    accelerator.end_training()
+    summary = {
+        "global_step": state["global_step"],
+        "best_step": state["best_step"],
+        "best_metric": state["best_metric"],
+    }
+    summary["truncated_training_texts"] = truncated
+    return summary
+
+
+if __name__ == "__main__":
+    main()
