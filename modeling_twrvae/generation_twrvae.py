@@ -127,7 +127,7 @@ class TWRVAEGenerationMixin(GenerationMixin):
         sequences = self.generate(latents=latents, **generate_kwargs)
         if not isinstance(sequences, torch.Tensor):
             sequences = sequences.sequences
-        return tokenizer.batch_decode(sequences, skip_special_tokens=True)
+        return decode_text(tokenizer, sequences, self.config)
 
     def reconstruct(self, texts: Sequence[str], tokenizer, **generate_kwargs) -> list[str]:
         """Encode `texts`, take the posterior mode, and decode it."""
@@ -165,6 +165,14 @@ class TWRVAEGenerationMixin(GenerationMixin):
         return alphas.tolist(), self.decode_latents(latents, tokenizer, **generate_kwargs)
 
 
+def decode_text(tokenizer, sequences, config) -> list[str]:
+    """Text of each id sequence without `<bos>`, `<eos>` and padding, but with `<unk>`: unlike
+    `skip_special_tokens=True`, an unknown word stays visible, as it is in the model's view of the text."""
+    drop = {config.bos_token_id, config.eos_token_id, config.pad_token_id}
+    rows = sequences.tolist() if isinstance(sequences, torch.Tensor) else sequences
+    return [tokenizer.decode([token for token in row if token not in drop]) for row in rows]
+
+
 def interpolate_latents(start: torch.Tensor, end: torch.Tensor, alphas: torch.Tensor, method: str) -> torch.Tensor:
     """(len(alphas), latent_size) points from `start` to `end`; `alphas` 0 and 1 give the ends exactly."""
     weights = alphas[:, None]
@@ -180,4 +188,4 @@ def interpolate_latents(start: torch.Tensor, end: torch.Tensor, alphas: torch.Te
     return (torch.sin((1 - weights) * angle) * start + torch.sin(weights * angle) * end) / torch.sin(angle)
 
 
-__all__ = ["TWRVAEDecoderCache", "TWRVAEGenerationMixin", "interpolate_latents"]
+__all__ = ["TWRVAEDecoderCache", "TWRVAEGenerationMixin", "decode_text", "interpolate_latents"]

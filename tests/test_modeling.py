@@ -258,7 +258,7 @@ def test_free_bits_clamp_each_dimension_of_the_batch_mean_regulariser(tokenizer,
     lengths = batch["attention_mask"].sum(1)
     dims = model.kl_regularizer(plain.posterior_mean, plain.posterior_logvar, lengths)  # (batch, latent)
     torch.testing.assert_close(dims.sum(-1), per_sequence.kl_regularizer)
-    threshold = float(dims.mean(0).median())  # some dimensions below it, some above
+    threshold = float(dims.mean(0).median().detach())  # some dimensions below it, some above
     clamped = model(**batch, sample_posterior=False, free_bits=threshold)
     expected = plain.reconstruction_loss + dims.mean(0).clamp(min=threshold).sum()
     torch.testing.assert_close(clamped.loss, expected)

@@ -55,3 +55,23 @@ def plot_training_curves(metrics_file: str | Path, png_file: str | Path) -> bool
     save_figure(figure, png_file)
     plt.close(figure)
     return True
+
+
+def plot_interpolation_rouge(interpolation: dict, png_file: str | Path) -> None:
+    """ROUGE F1 of the interpolated sentences against the start and the end sentence (like TWR-VAE's Figure 2)."""
+    plt = _figure()
+    alphas, rows = interpolation["alphas"], interpolation["rouge"]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, label in (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L")):
+        (line,) = axis.plot(alphas, [row[f"{name}_start"] for row in rows], "o-", label=f"{label} vs start")
+        axis.plot(alphas, [row[f"{name}_end"] for row in rows], "s--", color=line.get_color(), label=f"{label} vs end")
+    axis.set(
+        xlabel="alpha (0 = start sentence, 1 = end sentence)",
+        ylabel="F1",
+        title=f"Interpolation, {interpolation['num_pairs']} pairs",
+        ylim=(0, 1),
+    )
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    save_figure(figure, png_file)
+    plt.close(figure)

@@ -1,0 +1,242 @@
+"""Measure a trained model on a corpus with honest metrics (see modeling_twrvae/evaluation.py).
+
+    python training/evaluate.py --model_name_or_path outputs/demo --dataset e2e --split test \
+        --data_dir ../shared/data --iw_samples 500 --output_file outputs/demo/test_results.json --seed 0
+
+Writes the JSON results, a Markdown table beside them (`.md`), and a PNG of interpolation ROUGE (like TWR-VAE's
+Figure 2), and prints a summary with reconstructions, prior samples and one interpolation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from modeling_twrvae import check_tokenizer  # noqa: E402
+from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, load_corpus  # noqa: E402
+from modeling_twrvae.evaluation import (  # noqa: E402
+    CONVENTIONS,
+    choose_pairs,
+    distinct_n,
+    interpolation_rouge,
+    likelihoods,
+    reconstruction_quality,
+    summarize_likelihoods,
+)
+from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
+from training.plots import plot_interpolation_rouge  # noqa: E402
+
+TABLE_KEYS = [
+    ("iw_nll", "IW-NLL"),
+    ("iw_ppl", "IW-PPL"),
+    ("elbo_nll", "-ELBO"),
+    ("reconstruction_loss", "reconstruction"),
+    ("kl_decoded", "KL (decoded z)"),
+    ("kl_regularizer", "KL regulariser"),
+    ("paper_nll", "paper NLL"),
+    ("paper_ppl", "paper PPL"),
+    ("mutual_information", "MI"),
+    ("active_units", "active units"),
+    ("reconstruction_bleu", "rec. BLEU"),
+    ("reconstruction_exact_match", "rec. exact"),
+    ("prior_distinct_1", "distinct-1"),
+    ("prior_distinct_2", "distinct-2"),
+    ("prior_mean_length", "sample length"),
+]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_name_or_path", required=True, help="A folder saved by training/train.py, or a Hub id.")
+    parser.add_argument("--trust_remote_code", action="store_true", help="Load the model's own code (package absent).")
+    parser.add_argument("--tokenizer_name", help="Default: the tokenizer saved with the model.")
+    parser.add_argument("--dataset", choices=sorted(CORPORA), help="A corpus known by name, read from --data_dir.")
+    parser.add_argument("--split", default="test", help="Split of --dataset to evaluate on.")
+    parser.add_argument("--data_dir", help=f"Folder of the named corpora (default: ${DATA_DIR_ENV}).")
+    parser.add_argument("--validation_file", help="A local file to evaluate on instead of --dataset.")
+    parser.add_argument("--dataset_name", help="A Hub dataset to evaluate on.")
+    parser.add_argument("--dataset_config_name")
+    parser.add_argument("--text_column", help="Column holding the text in CSV, JSON or Hub data.")
+    parser.add_argument("--max_samples", type=int, help="Evaluate on the first N texts only.")
+    parser.add_argument("--max_length", type=int, help="Truncate longer texts (tokens, with specials).")
+    parser.add_argument("--iw_samples", type=int, default=500, help="Importance samples per sentence (k).")
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=16, help="Sentences scored together.")
+    parser.add_argument("--samples_per_pass", type=int, default=500, help="Of the k samples, decoded per pass.")
+    parser.add_argument("--generation_batch_size", type=int, default=64)
+    parser.add_argument("--max_new_tokens", type=int, default=60)
+    parser.add_argument("--num_prior_samples", type=int, default=100)
+    parser.add_argument("--num_interpolation_pairs", type=int, default=20)
+    parser.add_argument("--interpolation_steps", type=int, default=11)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output_file", help="JSON results (default: eval_<split>.json in the model folder).")
+    parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
+    return parser.parse_args(argv)
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _generate_text(model, tokenizer, latents, batch_size, max_new_tokens):
+    texts = []
+    for start in range(0, len(latents), batch_size):
+        chunk = latents[start : start + batch_size].to(model.device)
+        texts += model.decode_latents(chunk, tokenizer, do_sample=False, max_new_tokens=max_new_tokens)
+    return texts
+
+
+def evaluate(args) -> dict:
+    torch.manual_seed(args.seed)
+    model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
+    model = model.to(args.device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
+    check_tokenizer(tokenizer, model.config)
+
+    data = load_corpus(
+        {"eval": args.split},
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        files={"eval": args.validation_file},
+        dataset_name=args.dataset_name,
+        dataset_config_name=args.dataset_config_name,
+        text_column=args.text_column,
+    )["eval"]
+    texts = data["text"][: args.max_samples] if args.max_samples else data["text"]
+    ids = tokenizer(texts)["input_ids"]
+    if args.max_length:
+        ids = [
+            row[: args.max_length - 1] + [tokenizer.eos_token_id] if len(row) > args.max_length else row for row in ids
+        ]
+    references = decode_text(tokenizer, ids, model.config)  # the text as the model sees it, <unk> included
+
+    result = likelihoods(
+        model,
+        ids,
+        iw_samples=args.iw_samples,
+        batch_size=args.per_device_eval_batch_size,
+        samples_per_pass=args.samples_per_pass,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    metrics = summarize_likelihoods(result, args.iw_samples)
+
+    reconstructions = _generate_text(
+        model, tokenizer, result.posterior_mean, args.generation_batch_size, args.max_new_tokens
+    )
+    metrics.update(reconstruction_quality(references, reconstructions))
+
+    prior = model.sample_prior(args.num_prior_samples, generator=torch.Generator().manual_seed(args.seed))
+    samples = _generate_text(model, tokenizer, prior.cpu(), args.generation_batch_size, args.max_new_tokens)
+    words = [sample.split() for sample in samples]
+    metrics.update(
+        prior_distinct_1=distinct_n(words, 1),
+        prior_distinct_2=distinct_n(words, 2),
+        prior_mean_length=sum(map(len, words)) / max(1, len(words)),
+    )
+
+    pairs = choose_pairs(len(ids), args.num_interpolation_pairs, args.seed)
+    alphas = torch.linspace(0, 1, args.interpolation_steps)
+    paths = []
+    for a, b in pairs:
+        start, end = result.posterior_mean[a], result.posterior_mean[b]
+        latents = (1 - alphas[:, None]) * start + alphas[:, None] * end
+        paths.append(_generate_text(model, tokenizer, latents, args.generation_batch_size, args.max_new_tokens))
+    rouge = interpolation_rouge([(references[a], references[b]) for a, b in pairs], paths) if pairs else []
+
+    return {
+        "model": str(args.model_name_or_path),
+        "data": args.validation_file or f"{args.dataset or args.dataset_name}:{args.split}",
+        "seed": args.seed,
+        "conventions": CONVENTIONS,
+        **metrics,
+        "interpolation": {"alphas": alphas.tolist(), "rouge": rouge, "num_pairs": len(pairs)},
+        "examples": {
+            "reconstructions": [
+                {"input": r, "output": o} for r, o in zip(references[:5], reconstructions[:5], strict=False)
+            ],
+            "prior_samples": samples[:10],
+            "interpolation": {"start": references[pairs[0][0]], "end": references[pairs[0][1]], "path": paths[0]}
+            if pairs
+            else None,
+        },
+    }
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"Evaluation of `{results['model']}` on {results['data']} ({results['num_sentences']} sentences, "
+        f"{results['num_predicted_tokens']} predicted tokens, k = {results['iw_samples']}, seed {results['seed']}).",
+        "",
+        "| " + " | ".join(title for _, title in TABLE_KEYS) + " |",
+        "|" + "---|" * len(TABLE_KEYS),
+        "| " + " | ".join(_format(results.get(key)) for key, _ in TABLE_KEYS) + " |",
+        "",
+        results["conventions"],
+    ]
+    rouge = results["interpolation"]["rouge"]
+    if rouge:
+        lines += [
+            "",
+            f"Interpolation ROUGE F1, averaged over {results['interpolation']['num_pairs']} pairs:",
+            "",
+            "| alpha | R-1 start | R-2 start | R-L start | R-1 end | R-2 end | R-L end |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for alpha, row in zip(results["interpolation"]["alphas"], rouge, strict=True):
+            cells = [row[f"{name}_{side}"] for side in ("start", "end") for name in ("rouge1", "rouge2", "rougeL")]
+            lines.append(f"| {alpha:.1f} | " + " | ".join(f"{value:.3f}" for value in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _format(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    results = evaluate(args)
+    output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _write(output, json.dumps(results, indent=2))
+    _write(output.with_suffix(".md"), markdown(results))
+    if results["interpolation"]["rouge"]:
+        plot_interpolation_rouge(results["interpolation"], output.with_suffix(".png"))
+
+    print(markdown(results))
+    examples = results["examples"]
+    print("Reconstructions (posterior mode, greedy):")
+    for pair in examples["reconstructions"][:3]:
+        print(f"  in:  {pair['input']}\n  out: {pair['output']}")
+    print("\nPrior samples (greedy):")
+    for sample in examples["prior_samples"][:5]:
+        print(f"  {sample}")
+    if examples["interpolation"]:
+        print("\nInterpolation (linear, posterior modes):")
+        for alpha, text in zip(results["interpolation"]["alphas"], examples["interpolation"]["path"], strict=True):
+            print(f"  {alpha:.1f}  {text}")
+    print(
+        f"\nwrote {output}, {output.with_suffix('.md')}"
+        + (", " + str(output.with_suffix(".png")) if results["interpolation"]["rouge"] else "")
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()
