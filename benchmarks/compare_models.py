@@ -5,8 +5,9 @@
 Trains the vanilla VAE-LSTM (no annealing), the vanilla VAE-LSTM with sigmoid KL annealing (Bowman et al., 2016),
 TWR-VAE, TWR-VAE-mean and HR-VAE with the same data, sizes, optimiser, budget (updates) and seed, evaluates each with
 training/evaluate.py on the corpus's test split, and writes one table (Markdown and JSON) of IW-NLL, PPL, the
-reference code's NLL, KL, mutual information and active units. A model already trained and evaluated in
---output_dir is reused, so an interrupted comparison continues where it stopped.
+reference code's NLL, KL, mutual information and active units, in --output_dir and in
+benchmarks/results/compare-DATASET.{md,json}. A model already trained and evaluated in --output_dir is reused, so
+an interrupted comparison continues where it stopped.
 """
 
 from __future__ import annotations
@@ -120,14 +121,19 @@ def main(argv=None):
         cells = [_format(row.get(key)) for key, _ in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     table = "\n".join(lines) + "\n"
-    (output / "comparison.md").write_text(table)
-    (output / "comparison.json").write_text(
-        json.dumps(
-            {"settings": vars(args), "results": {n: {k: r.get(k) for k, _ in COLUMNS} for n, r in rows.items()}},
-            indent=2,
-        )
-    )
+    summary = {"settings": vars(args), "results": {n: {k: r.get(k) for k, _ in COLUMNS} for n, r in rows.items()}}
+    results = REPO_ROOT / "benchmarks" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    for folder, stem in ((output, "comparison"), (results, f"compare-{args.dataset}")):
+        _write(folder / f"{stem}.md", table)
+        _write(folder / f"{stem}.json", json.dumps(summary, indent=2))
     print("\n" + table)
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def _format(value) -> str:

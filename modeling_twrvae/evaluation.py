@@ -65,8 +65,8 @@ def likelihoods(
     model,
     input_ids: Sequence[Sequence[int]],
     iw_samples: int = 500,
-    batch_size: int = 16,
-    samples_per_pass: int = 500,
+    batch_size: int = 4,
+    samples_per_pass: int = 125,
     seed: int = 0,
     progress: bool = True,
 ) -> LikelihoodResult:
@@ -106,13 +106,13 @@ def likelihoods(
         for start in range(0, iw_samples, samples_per_pass):
             chunk = latents[:, start : start + samples_per_pass]
             count = chunk.shape[1]
-            scored = model(
-                input_ids=ids.repeat_interleave(count, dim=0),
-                attention_mask=mask.repeat_interleave(count, dim=0),
-                latents=chunk.reshape(-1, config.latent_size).to(model.dtype),
-                reduction="none",
+            nll = decoder_nll(
+                model,
+                ids.repeat_interleave(count, dim=0),
+                mask.repeat_interleave(count, dim=0),
+                chunk.reshape(-1, config.latent_size).to(model.dtype),
             )
-            reconstruction[:, start : start + count] = scored.reconstruction_loss.float().view(len(batch), count)
+            reconstruction[:, start : start + count] = nll.view(len(batch), count)
         log_weights = -reconstruction + log_prior - log_q
         iw = -(torch.logsumexp(log_weights, dim=1) - math.log(iw_samples))
         kl_decoded = posterior.kl().float()
@@ -134,6 +134,28 @@ def likelihoods(
             for name, value in values.items():
                 rows[name][index] = value[row].cpu()
     return LikelihoodResult(**{name: torch.stack(values) for name, values in rows.items()})
+
+
+def decoder_nll(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, latents: torch.Tensor, tokens_per_chunk: int = 512
+) -> torch.Tensor:
+    """-log p(x | z) per sequence, as `model(input_ids, latents=...)` gives it, for many sequences at once.
+
+    The softmax layer, which dominates the cost with a large vocabulary, runs only at positions that predict a real
+    token, a bounded number of positions at a time (the logits of thousands of padded sequences would not fit in
+    memory, and freeing huge buffers costs the operating system more than the arithmetic).
+    """
+    hidden, _ = model.decoder.hidden_states(input_ids, latents)
+    predicting = attention_mask[:, 1:].bool()
+    rows, positions = predicting.nonzero(as_tuple=True)
+    targets = input_ids[:, 1:][rows, positions]
+    selected = hidden[:, :-1][rows, positions]
+    nll = torch.zeros(input_ids.shape[0], device=hidden.device, dtype=torch.float32)
+    for start in range(0, len(rows), tokens_per_chunk):
+        logits = model.decoder.lm_head(selected[start : start + tokens_per_chunk]).float()
+        token_nll = torch.nn.functional.cross_entropy(logits, targets[start : start + tokens_per_chunk], reduction="none")
+        nll.index_add_(0, rows[start : start + tokens_per_chunk], token_nll)
+    return nll
 
 
 def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, samples: torch.Tensor, chunk: int = 256) -> float:
@@ -238,6 +260,7 @@ __all__ = [
     "interpolation_rouge",
     "likelihoods",
     "mutual_information",
+    "decoder_nll",
     "reconstruction_quality",
     "summarize_likelihoods",
 ]

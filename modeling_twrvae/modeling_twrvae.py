@@ -148,14 +148,20 @@ class TWRVAEDecoder(nn.Module):
             return input_ids.masked_fill(drop, config.unk_token_id)
         return input_ids
 
-    def forward(
+    def hidden_states(
         self, input_ids: torch.LongTensor, latents: torch.Tensor, state: RecurrentState | None = None
     ) -> tuple[torch.Tensor, RecurrentState]:
+        """The top layer's output at every position (before dropout and `lm_head`), and the state after the last."""
         if state is None:
             state = self.initial_state(latents)
         embeddings = self.dropout(self.embed_tokens(self.decoder_input_ids(input_ids)))
         steps = latents.unsqueeze(1).expand(-1, input_ids.shape[1], -1)
-        output, state = self.rnn(torch.cat([embeddings, steps], dim=-1), state)
+        return self.rnn(torch.cat([embeddings, steps], dim=-1), state)
+
+    def forward(
+        self, input_ids: torch.LongTensor, latents: torch.Tensor, state: RecurrentState | None = None
+    ) -> tuple[torch.Tensor, RecurrentState]:
+        output, state = self.hidden_states(input_ids, latents, state)
         return self.lm_head(self.dropout(output)), state
 
 

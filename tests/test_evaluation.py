@@ -26,7 +26,8 @@ def informative(model):
         model.encoder.embed_tokens.weight.mul_(30.0)  # freshly initialised hidden states are ~0.005
         model.encoder.mean.weight.mul_(30.0)
         model.encoder.logvar.bias.fill_(-2.0)
-        model.decoder.init_state.weight.mul_(10.0)
+        if model.config.decoder_init == "linear":
+            model.decoder.init_state.weight.mul_(10.0)
     return model.eval()
 
 
@@ -164,3 +165,15 @@ def test_command_line_writes_json_markdown_and_png(tmp_path, tokenizer, capsys):
     assert "IW-NLL" in printed and "Prior samples" in printed and "Interpolation" in printed
     again = evaluate.main(argv)  # --seed fixes every number
     assert {k: v for k, v in again.items()} == results
+
+
+def test_decoder_nll_equals_the_model_s_reconstruction_loss(tokenizer, ptb_lines):
+    from modeling_twrvae.evaluation import decoder_nll
+
+    model = informative(tiny_model("hr-vae", len(tokenizer), seed=6, latent_size=24))
+    batch = tokenizer(ptb_lines[:7], padding=True, return_tensors="pt")
+    z = model.sample_prior(7, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(**batch, latents=z, reduction="none").reconstruction_loss
+        fast = decoder_nll(model, batch["input_ids"], batch["attention_mask"], z, tokens_per_chunk=13)
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-4)

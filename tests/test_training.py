@@ -176,8 +176,10 @@ def test_annealing_free_bits_accumulation_clipping_and_bf16_run(tmp_path):
         mixed_precision="bf16",
         max_train_steps=3,
         preset="vae-lstm",
+        report_to="tensorboard",
     )
     assert summary["global_step"] == 3
+    assert list((tmp_path / "options").rglob("events.out.tfevents.*"))  # the tracker wrote its log
     records = [json.loads(line) for line in (tmp_path / "options" / "metrics.jsonl").read_text().splitlines()]
     assert [r["kl_weight"] for r in records if "kl_weight" in r] == [0.0, 0.25, 0.5]
 

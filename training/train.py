@@ -183,32 +183,24 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load_splits(args) -> dict:
-    if args.validation_split_percentage is not None:
-        if not 0 < args.validation_split_percentage < 100:
-            raise ValueError(
-                f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}."
-            )
-        raw = load_corpus(
-            {"train": args.train_split},
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            files={"train": args.train_file},
-            dataset_name=args.dataset_name,
-            dataset_config_name=args.dataset_config_name,
-            text_column=args.text_column,
-        )
+    holdout = args.validation_split_percentage is not None
+    if holdout and not 0 < args.validation_split_percentage < 100:
+        raise ValueError(f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}.")
+    splits, files = {"train": args.train_split}, {"train": args.train_file}
+    if not holdout:
+        splits["validation"], files["validation"] = args.validation_split, args.validation_file
+    raw = load_corpus(
+        splits,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        files=files,
+        dataset_name=args.dataset_name,
+        dataset_config_name=args.dataset_config_name,
+        text_column=args.text_column,
+    )
+    if holdout:
         parts = raw["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
         raw = {"train": parts["train"], "validation": parts["test"]}
-    else:
-        raw = load_corpus(
-            {"train": args.train_split, "validation": args.validation_split},
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            files={"train": args.train_file, "validation": args.validation_file},
-            dataset_name=args.dataset_name,
-            dataset_config_name=args.dataset_config_name,
-            text_column=args.text_column,
-        )
     if args.max_train_samples:
         raw["train"] = raw["train"].select(range(min(args.max_train_samples, len(raw["train"]))))
     if args.max_eval_samples:
@@ -450,7 +442,12 @@ def main(argv=None) -> dict:
         model, optimizer, train_loader, eval_loader, lr_scheduler
     )
     if accelerator.is_main_process and args.report_to != "none":
-        accelerator.init_trackers("twrvae", config={k: v for k, v in _plain(vars(args)).items() if v is not None})
+        # trackers take flat scalars: nested settings become "config_overrides.hidden_size" and the like
+        flat = {}
+        for key, value in _plain(vars(args)).items():
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            flat.update({f"{key}.{inner}" if inner else key: v for inner, v in items if v is not None})
+        accelerator.init_trackers("twrvae", config=flat)
 
     state = {"global_step": 0, "best_metric": None, "best_step": None, "evaluations_without_improvement": 0}
     last_checkpoint = None
