@@ -153,7 +153,9 @@ def decoder_nll(
     nll = torch.zeros(input_ids.shape[0], device=hidden.device, dtype=torch.float32)
     for start in range(0, len(rows), tokens_per_chunk):
         logits = model.decoder.lm_head(selected[start : start + tokens_per_chunk]).float()
-        token_nll = torch.nn.functional.cross_entropy(logits, targets[start : start + tokens_per_chunk], reduction="none")
+        token_nll = torch.nn.functional.cross_entropy(
+            logits, targets[start : start + tokens_per_chunk], reduction="none"
+        )
         nll.index_add_(0, rows[start : start + tokens_per_chunk], token_nll)
     return nll
 
