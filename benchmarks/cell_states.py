@@ -11,7 +11,6 @@ and forward+backward, and writes it as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -23,6 +22,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
 from modeling_twrvae.recurrence import (  # noqa: E402
     lstm_cell_states,
     lstm_cell_states_stepwise,
@@ -103,11 +103,7 @@ def main(argv=None):
         "settings": {k: v for k, v in vars(args).items() if k != "output_file"},
         "rows": rows,
     }
-    output = Path(args.output_file)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(result, indent=2))
-    temporary.replace(output)
+    output = atomic_write_json(args.output_file, result)
     print(f"wrote {output}")
 
 

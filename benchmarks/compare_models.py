@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 
 # name -> (preset, extra training arguments); everything else is shared.
 MODELS = {
@@ -125,15 +128,9 @@ def main(argv=None):
     results = REPO_ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     for folder, stem in ((output, "comparison"), (results, f"compare-{args.dataset}")):
-        _write(folder / f"{stem}.md", table)
-        _write(folder / f"{stem}.json", json.dumps(summary, indent=2))
+        atomic_write_text(folder / f"{stem}.md", table)
+        atomic_write_json(folder / f"{stem}.json", summary)
     print("\n" + table)
-
-
-def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def _format(value) -> str:

@@ -10,7 +10,6 @@ batching the k samples, and projects the time for the whole split (3,761 sentenc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modeling_twrvae import TWRVAEConfig, TWRVAEModel, train_tokenizer  # noqa: E402
 from modeling_twrvae.evaluation import likelihoods  # noqa: E402
+from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
 
 PTB_TEST_SENTENCES = 3761
 
@@ -83,11 +83,7 @@ def main(argv=None):
         "iw_samples": args.iw_samples,
         "rows": rows,
     }
-    output = Path(args.output_file)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(result, indent=2))
-    temporary.replace(output)
+    output = atomic_write_json(args.output_file, result)
     print(f"wrote {output}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -41,9 +43,8 @@ class DiagonalGaussianDistribution:
         )
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """log q(value), summed over the last dimension."""
-        log_2pi = torch.log(torch.tensor(2.0 * torch.pi, dtype=value.dtype, device=value.device))
-        return -0.5 * torch.sum(log_2pi + self.logvar + (value - self.mean).pow(2) / self.var, dim=-1)
+        """log density of `value` (broadcast against the parameters), summed over the last dimension."""
+        return -0.5 * torch.sum(math.log(2 * math.pi) + self.logvar + (value - self.mean).pow(2) / self.var, dim=-1)
 
     def __repr__(self) -> str:
         return f"DiagonalGaussianDistribution(shape={tuple(self.mean.shape)})"

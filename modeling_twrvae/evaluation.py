@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from .distributions import DiagonalGaussianDistribution
+
 CONVENTIONS = (
     "NLLs are nats per sentence, each summing over the sentence's predicted tokens (its words and <eos>, not <bos>), "
     "averaged over sentences; PPL = exp(total NLL / num_predicted_tokens). paper_nll/paper_ppl follow the TWR-VAE "
@@ -54,10 +56,6 @@ class LikelihoodResult:
 
 def sentence_generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
-
-
-def _log_normal(value: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (math.log(2 * math.pi) + logvar + (value - mean).pow(2) / logvar.exp()).sum(-1)
 
 
 @torch.no_grad()
@@ -100,8 +98,9 @@ def likelihoods(
                              for i in batch]).to(device)  # fmt: skip
         # sample 0 of each sentence's stream is kept for the mutual-information estimate
         latents = mean[:, None] + (0.5 * logvar[:, None]).exp() * noise[:, 1:]
-        log_q = _log_normal(latents, mean[:, None], logvar[:, None])
-        log_prior = _log_normal(latents, torch.zeros_like(latents), torch.zeros_like(latents))
+        log_q = DiagonalGaussianDistribution(mean[:, None], logvar[:, None]).log_prob(latents)
+        standard = torch.zeros_like(mean[:, None])
+        log_prior = DiagonalGaussianDistribution(standard, standard).log_prob(latents)
         reconstruction = torch.empty(len(batch), iw_samples, device=device)
         for start in range(0, iw_samples, samples_per_pass):
             chunk = latents[:, start : start + samples_per_pass]
@@ -169,11 +168,11 @@ def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, samples: torch.
     """
     mean, logvar, samples = mean.double(), logvar.double(), samples.double()
     count = mean.shape[0]
-    log_posterior = _log_normal(samples, mean, logvar)
+    log_posterior = DiagonalGaussianDistribution(mean, logvar).log_prob(samples)
+    every_posterior = DiagonalGaussianDistribution(mean[None], logvar[None])
     log_aggregate = []
     for start in range(0, count, chunk):
-        z = samples[start : start + chunk, None]  # (chunk, 1, size)
-        log_densities = _log_normal(z, mean[None], logvar[None])  # (chunk, N)
+        log_densities = every_posterior.log_prob(samples[start : start + chunk, None])  # (chunk, N)
         log_aggregate.append(torch.logsumexp(log_densities, dim=1) - math.log(count))
     return float((log_posterior - torch.cat(log_aggregate)).mean())
 

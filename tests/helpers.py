@@ -35,3 +35,16 @@ def tiny_config(preset: str, vocab_size: int, **overrides) -> TWRVAEConfig:
 def tiny_model(preset: str, vocab_size: int, seed: int = 0, **overrides) -> TWRVAEModel:
     torch.manual_seed(seed)
     return TWRVAEModel(tiny_config(preset, vocab_size, **overrides))
+
+
+def informative(model: TWRVAEModel) -> TWRVAEModel:
+    """A random tiny model made to behave like a trained one that uses z: posteriors that differ between sentences
+    (freshly initialised hidden states are ~0.005) and a decoder whose output depends strongly on z."""
+    with torch.no_grad():
+        model.encoder.embed_tokens.weight.mul_(30.0)
+        model.encoder.mean.weight.mul_(30.0)
+        model.encoder.logvar.bias.fill_(-2.0)
+        if model.config.decoder_init == "linear":
+            model.decoder.init_state.weight.mul_(20.0)
+        model.decoder.lm_head.weight.mul_(5.0)
+    return model.eval()

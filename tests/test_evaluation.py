@@ -17,18 +17,7 @@ from modeling_twrvae.evaluation import (
 )
 from training import evaluate
 
-from helpers import DATA_DIR, tiny_model
-
-
-def informative(model):
-    """A random tiny model whose posteriors differ between sentences and whose decoder listens to z."""
-    with torch.no_grad():
-        model.encoder.embed_tokens.weight.mul_(30.0)  # freshly initialised hidden states are ~0.005
-        model.encoder.mean.weight.mul_(30.0)
-        model.encoder.logvar.bias.fill_(-2.0)
-        if model.config.decoder_init == "linear":
-            model.decoder.init_state.weight.mul_(10.0)
-    return model.eval()
+from helpers import DATA_DIR, informative, tiny_model
 
 
 def prior_equals_posterior(model):

@@ -7,22 +7,12 @@ from transformers import GenerationConfig
 
 from modeling_twrvae import TWRVAEDecoderCache, TWRVAEModel, interpolate_latents
 
-from helpers import tiny_model
-
-
-def lively(model):
-    """A random tiny model whose decoder depends strongly on z, and whose posteriors differ between sentences."""
-    with torch.no_grad():
-        if model.config.decoder_init == "linear":
-            model.decoder.init_state.weight.mul_(20.0)
-        model.encoder.mean.weight.mul_(30.0)
-        model.decoder.lm_head.weight.mul_(5.0)
-    return model.eval()
+from helpers import informative, tiny_model
 
 
 @pytest.fixture(scope="module")
 def model(tokenizer):
-    return lively(tiny_model("twr-vae", len(tokenizer), seed=3))
+    return informative(tiny_model("twr-vae", len(tokenizer), seed=3))
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +141,7 @@ def test_eos_ends_and_pads_finished_sequences(tokenizer):
 
 
 def test_inputless_model_generates_from_z_alone(tokenizer):
-    model = lively(tiny_model("hr-vae-inputless", len(tokenizer)))
+    model = informative(tiny_model("hr-vae-inputless", len(tokenizer)))
     z = model.sample_prior(2, generator=torch.Generator().manual_seed(1))
     greedy = model.generate(latents=z, max_new_tokens=6, do_sample=False)
     with torch.no_grad():
@@ -236,10 +226,10 @@ def test_slerp_keeps_the_norm_between_orthogonal_ends():
 
 
 def test_collapsed_model_gives_the_same_text_for_every_sentence(tokenizer, ptb_lines):
-    healthy = lively(tiny_model("twr-vae", len(tokenizer), seed=3))
+    healthy = informative(tiny_model("twr-vae", len(tokenizer), seed=3))
     texts = ptb_lines[:6]
     assert len(set(healthy.reconstruct(texts, tokenizer, max_new_tokens=10))) > 1
-    collapsed = lively(tiny_model("twr-vae", len(tokenizer), seed=3))
+    collapsed = informative(tiny_model("twr-vae", len(tokenizer), seed=3))
     with torch.no_grad():  # the encoder's output no longer depends on the sentence
         collapsed.encoder.mean.weight.zero_()
         collapsed.encoder.logvar.weight.zero_()

@@ -10,8 +10,6 @@ Figure 2), and prints a summary with reconstructions, prior samples and one inte
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from modeling_twrvae.evaluation import (  # noqa: E402
     reconstruction_quality,
     summarize_likelihoods,
 )
+from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
 from training.plots import plot_interpolation_rouge  # noqa: E402
 
@@ -82,12 +81,6 @@ def parse_args(argv=None):
     parser.add_argument("--output_file", help="JSON results (default: eval_<split>.json in the model folder).")
     parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
     return parser.parse_args(argv)
-
-
-def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def _generate_text(model, tokenizer, latents, batch_size, max_new_tokens):
@@ -213,9 +206,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     results = evaluate(args)
     output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _write(output, json.dumps(results, indent=2))
-    _write(output.with_suffix(".md"), markdown(results))
+    atomic_write_json(output, results)
+    atomic_write_text(output.with_suffix(".md"), markdown(results))
     if results["interpolation"]["rouge"]:
         plot_interpolation_rouge(results["interpolation"], output.with_suffix(".png"))
 

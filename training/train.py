@@ -40,6 +40,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from modeling_twrvae import TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer  # noqa: E402
 from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, load_corpus  # noqa: E402
+from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 from modeling_twrvae.kl_schedules import SCHEDULES, KLSchedule  # noqa: E402
 from modeling_twrvae.length_grouping import LengthGroupedBatchSampler  # noqa: E402
 from training.plots import plot_training_curves  # noqa: E402
@@ -315,7 +316,7 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit
     accelerator.wait_for_everyone()
     accelerator.save_state(str(temporary))
     if accelerator.is_main_process:
-        _write_json(temporary / TRAINER_STATE, state)
+        atomic_write_json(temporary / TRAINER_STATE, state)
         if final.exists():
             shutil.rmtree(final)
         os.replace(temporary, final)
@@ -336,8 +337,8 @@ def save_model(accelerator, model, tokenizer, output_dir: Path, args, metrics: d
         shutil.rmtree(temporary)
     accelerator.unwrap_model(model).save_pretrained(temporary, state_dict=state_dict)
     tokenizer.save_pretrained(temporary)
-    (temporary / "training_config.yaml").write_text(yaml.safe_dump(_plain(vars(args)), sort_keys=True))
-    _write_json(temporary / "eval_results.json", metrics)
+    atomic_write_text(temporary / "training_config.yaml", yaml.safe_dump(_plain(vars(args)), sort_keys=True))
+    atomic_write_json(temporary / "eval_results.json", metrics)
     for path in sorted(temporary.iterdir(), key=lambda p: p.name == "eval_results.json"):
         os.replace(path, output_dir / path.name)
     temporary.rmdir()
@@ -345,12 +346,6 @@ def save_model(accelerator, model, tokenizer, output_dir: Path, args, metrics: d
 
 def _plain(values: dict) -> dict:
     return {key: value for key, value in values.items() if isinstance(value, (str, int, float, bool, dict, type(None)))}
-
-
-def _write_json(path: Path, value) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(value, indent=2))
-    os.replace(temporary, path)
 
 
 def _log_line(path: Path, record: dict) -> None:
@@ -362,9 +357,7 @@ def _truncate_log(path: Path, step: int) -> None:
     """On resume, drop what the interrupted run logged after the checkpoint, so no step is logged twice."""
     if path.is_file():
         kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text("".join(line + "\n" for line in kept))
-        os.replace(temporary, path)
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def main(argv=None) -> dict:
