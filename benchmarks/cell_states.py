@@ -11,7 +11,6 @@ and forward+backward, and writes it as JSON.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -21,6 +20,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from environment import describe  # noqa: E402
 
 from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
 from modeling_twrvae.recurrence import (  # noqa: E402
@@ -96,10 +97,7 @@ def main(argv=None):
         print(line)
     result = {
         "benchmark": "lstm_cell_states",
-        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        **describe(args.device),
         "settings": {k: v for k, v in vars(args).items() if k != "output_file"},
         "rows": rows,
     }

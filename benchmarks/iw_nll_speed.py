@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from environment import describe  # noqa: E402
 
 from modeling_twrvae import TWRVAEConfig, TWRVAEModel, train_tokenizer  # noqa: E402
 from modeling_twrvae.evaluation import likelihoods  # noqa: E402
@@ -32,7 +33,7 @@ def main(argv=None):
     parser.add_argument("--data_dir", default=os.environ.get("TWRVAE_DATA_DIR", "../shared/data"))
     parser.add_argument("--sentences", type=int, default=40)
     parser.add_argument("--iw_samples", type=int, default=500)
-    parser.add_argument("--settings", default="1x500,4x125,16x500", help="batch_size x samples_per_pass, ...")
+    parser.add_argument("--settings", default="1x500,4x125,8x64,16x32", help="batch_size x samples_per_pass, ...")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output_file", default="benchmarks/results/iw_nll_speed-cpu.json")
     args = parser.parse_args(argv)
@@ -74,10 +75,7 @@ def main(argv=None):
         )
     result = {
         "benchmark": "iw_nll_speed",
-        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        **describe(args.device),
         "sentences": len(ids),
         "predicted_tokens": tokens,
         "iw_samples": args.iw_samples,
