@@ -338,16 +338,17 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         sample_posterior = self.training if sample_posterior is None else sample_posterior
 
         posterior_mean, posterior_logvar = self.encoder(input_ids)
+        posterior = self.posterior(posterior_mean, posterior_logvar, lengths)
         if sample_posterior:
             latents = self.sample_latents(posterior_mean, posterior_logvar, lengths)
         else:
-            latents = self.posterior(posterior_mean, posterior_logvar, lengths).mode()
+            latents = posterior.mode()
         logits, _ = self.decoder(input_ids, latents)
 
         reconstruction = _sequence_nll(logits, input_ids, attention_mask)
         kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
         kl_regularizer = kl_dimensions.sum(dim=-1)
-        kl_decoded = self.posterior(posterior_mean, posterior_logvar, lengths).kl()
+        kl_decoded = posterior.kl()
         if reduction == "mean":
             reconstruction, kl_regularizer, kl_decoded = reconstruction.mean(), kl_regularizer.mean(), kl_decoded.mean()
             kl_dimensions = kl_dimensions.mean(dim=0)
