@@ -48,6 +48,7 @@ from training.plots import plot_training_curves  # noqa: E402
 logger = get_logger(__name__)
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.json"
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -260,7 +261,7 @@ def evaluate(model, loader, accelerator, seed: int) -> dict:
     with torch.random.fork_rng(devices=devices):  # a fixed sample, and the training RNG stream left untouched
         torch.manual_seed(seed)
         for batch in loader:
-            output = model(**batch, sample_posterior=True, reduction="none")
+            output = model(**batch, sample_posterior=True, reduction="none", return_logits=False)
             values = torch.stack(
                 [
                     output.reconstruction_loss,
@@ -284,6 +285,19 @@ def evaluate(model, loader, accelerator, seed: int) -> dict:
         "num_sentences": count,
         "num_predicted_tokens": tokens,
     }
+
+
+def build_optimizer(model, args, device: torch.device) -> torch.optim.Adam:
+    """The papers' Adam. Its fused kernel updates all tensors in one pass (on a 2-core CPU about 8x faster than
+    the per-tensor loop over the two 10k x 512 embedding tables), where the device has one."""
+    return torch.optim.Adam(
+        model.parameters(),
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        eps=args.adam_epsilon,
+        weight_decay=args.weight_decay,
+        fused=device.type in FUSED_ADAM_DEVICES or None,
+    )
 
 
 def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
@@ -415,13 +429,7 @@ def main(argv=None) -> dict:
     )
     eval_loader, _ = make_loader(eval_data, args.per_device_eval_batch_size * processes, False, args.seed, collator)
 
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=args.learning_rate,
-        betas=(args.adam_beta1, args.adam_beta2),
-        eps=args.adam_epsilon,
-        weight_decay=args.weight_decay,
-    )
+    optimizer = build_optimizer(model, args, accelerator.device)
     updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
     max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
     num_epochs = math.ceil(max_train_steps / updates_per_epoch)
@@ -484,7 +492,11 @@ def main(argv=None) -> dict:
             kl_weight = kl_schedule(state["global_step"])
             with accelerator.accumulate(model):
                 output = model(
-                    **batch, kl_weight=kl_weight, sample_posterior=args.sample_posterior, free_bits=args.free_bits
+                    **batch,
+                    kl_weight=kl_weight,
+                    sample_posterior=args.sample_posterior,
+                    free_bits=args.free_bits,
+                    return_logits=False,
                 )
                 accelerator.backward(output.loss)
                 if accelerator.sync_gradients and args.max_grad_norm:
