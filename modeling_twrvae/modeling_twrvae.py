@@ -351,6 +351,8 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         sample_posterior = self.training if sample_posterior is None else sample_posterior
 
         posterior_mean, posterior_logvar = self.encoder(input_ids)
+        # under autocast the posterior layers give bf16; the KL terms and the sampled latent want the model's own
+        posterior_mean, posterior_logvar = posterior_mean.to(self.dtype), posterior_logvar.to(self.dtype)
         posterior = self.posterior(posterior_mean, posterior_logvar, lengths)
         if sample_posterior:
             latents = self.sample_latents(posterior_mean, posterior_logvar, lengths)

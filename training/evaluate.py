@@ -33,6 +33,7 @@ from modeling_twrvae.evaluation import (  # noqa: E402
 )
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
+from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
 from training.plots import plot_interpolation_rouge  # noqa: E402
 
 TABLE_KEYS = [
@@ -204,6 +205,8 @@ def _format(value) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.device == "cpu":
+        reuse_freed_memory()
     results = evaluate(args)
     output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
     atomic_write_json(output, results)

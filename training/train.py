@@ -43,6 +43,7 @@ from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, load_corpus  # noqa: 
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 from modeling_twrvae.kl_schedules import SCHEDULES, KLSchedule  # noqa: E402
 from modeling_twrvae.length_grouping import LengthGroupedBatchSampler  # noqa: E402
+from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
 from training.plots import plot_training_curves  # noqa: E402
 
 logger = get_logger(__name__)
@@ -287,6 +288,21 @@ def evaluate(model, loader, accelerator, seed: int) -> dict:
     }
 
 
+def check_mixed_precision(accelerator) -> None:
+    """bf16 autocast on a CPU needs oneDNN's bf16 kernels (AVX-512 or AMX); without them its LSTM fails deep inside
+    oneDNN, and every bf16 matrix product would be emulated, far slower than fp32."""
+    if (
+        accelerator.mixed_precision == "bf16"
+        and accelerator.device.type == "cpu"
+        and not torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    ):
+        raise ValueError(
+            "--mixed_precision bf16 on this CPU: it has no bf16 support in oneDNN (needs AVX-512 or AMX), so bf16 "
+            "would be slower than fp32 and its LSTM kernel is missing. Use --mixed_precision no here, or bf16 on a GPU "
+            "or a CPU with AVX-512."
+        )
+
+
 def build_optimizer(model, args, device: torch.device) -> torch.optim.Adam:
     """The papers' Adam. Its fused kernel updates all tensors in one pass (on a 2-core CPU about 8x faster than
     the per-tensor loop over the two 10k x 512 embedding tables), where the device has one."""
@@ -388,6 +404,9 @@ def main(argv=None) -> dict:
         # On a machine without an accelerator, say so: accelerate then runs torchrun's processes as multi-CPU (gloo).
         cpu=args.use_cpu or not torch.accelerator.is_available(),
     )
+    check_mixed_precision(accelerator)
+    if accelerator.device.type == "cpu":
+        reuse_freed_memory()
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     for noisy in ("accelerate", "matplotlib", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
