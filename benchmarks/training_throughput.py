@@ -6,16 +6,19 @@ One training step (forward, backward, Adam update) at the papers' sizes: vocabul
 24-token sentences; TWR-VAE (latent 32, batch 64) and HR-VAE (2 layers, posterior from [h; c], latent 512,
 batch 128). Rows, timed round-robin in one process (median of the repeats), so that machine load hits all alike:
 
-- `package`: what `training/train.py` runs: `model(..., return_logits=False)`, fused Adam.
-- `package, full logits + per-tensor Adam`: the same model returning every position's logits and the for-loop Adam
-  (about what this package did before the loss path and the optimiser were made fast).
+- `package`: what `training/train.py` runs: `model(..., return_logits=False)`, fused Adam, and on CPU
+  `reuse_freed_memory()` (glibc keeps freed large blocks instead of page-faulting them back each step).
+- `package, full logits + per-tensor Adam`: the same model returning every position's logits, the for-loop Adam and
+  glibc's default allocation (about what this package did before the loss path and the optimiser were made fast).
 - `package bf16`: `package` under `torch.autocast(bfloat16)`, what `--mixed_precision bf16` does. Skipped on a CPU
   without oneDNN bf16 kernels (AVX-512 or AMX), where bf16 is emulated and its LSTM kernel is missing.
 - `encoder states: scan` / `unrolled` (HR-VAE): the per-timestep LSTM cell states from the fused `nn.LSTM` plus a
   log-depth scan, or from the unrolled loop (see `modeling_twrvae/recurrence.py`); the package picks unrolled on
   CPUs and scan elsewhere.
 - `reference`: `lang_model/encoder.py` and `decoder.py` of the TWR-VAE authors (github.com/ruizheliUOA/TWR-VAE), imported
-  from `--reference_dir` (not part of this repository: fetch them there); skipped with a message if absent.
+  from `--reference_dir` (not part of this repository: fetch them there); skipped with a message if absent. Timed
+  as its authors run it (glibc defaults), and as `reference, freed memory reused` with the package's allocator
+  setting, which isolates the difference the code makes.
 
 FLOPs of a step = 3 x 2 x the forward multiply-adds the package performs (encoder and decoder RNNs at every position,
 the output layer at the predicted ones); the peak is the best `torch.matmul` GFLOP/s among the model's own shapes
@@ -53,6 +56,7 @@ from environment import (  # noqa: E402
 import modeling_twrvae.modeling_twrvae as modeling  # noqa: E402
 from modeling_twrvae import TWRVAEConfig, TWRVAEModel  # noqa: E402
 from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
+from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
 from modeling_twrvae.recurrence import lstm_states_unrolled  # noqa: E402
 
 VOCAB = 10000
@@ -151,13 +155,14 @@ def reference_step(reference_dir: Path, batch: int, device: str):
 
 
 def variants(preset: str, device: str, bf16_ok: bool, reference_dir: Path | None):
-    """name -> (builder, precision)"""
+    """name -> (builder, precision, whether freed memory is kept for reuse)"""
     batch = PRESETS[preset]
     rows = {
-        "package": (lambda: package_step(preset, batch, device)[0], "fp32"),
+        "package": (lambda: package_step(preset, batch, device)[0], "fp32", True),
         "package, full logits + per-tensor Adam": (
             lambda: package_step(preset, batch, device, full_logits=True)[0],
             "fp32",
+            False,
         ),
     }
     if preset == "hr-vae":
@@ -165,18 +170,36 @@ def variants(preset: str, device: str, bf16_ok: bool, reference_dir: Path | None
         rows[f"package, encoder states: {other}"] = (
             lambda: package_step(preset, batch, device, states=other)[0],
             "fp32",
+            True,
         )
     if bf16_ok:
-        rows["package bf16"] = (lambda: package_step(preset, batch, device, bf16=True)[0], "bf16")
+        rows["package bf16"] = (lambda: package_step(preset, batch, device, bf16=True)[0], "bf16", True)
     if preset == "twr-vae" and reference_dir is not None:
-        rows["reference"] = (lambda: reference_step(reference_dir, batch, device), "fp32")
+        rows["reference"] = (lambda: reference_step(reference_dir, batch, device), "fp32", False)
+        if device == "cpu":
+            rows["reference, freed memory reused"] = (
+                lambda: reference_step(reference_dir, batch, device),
+                "fp32",
+                True,
+            )
     return rows
+
+
+def with_allocation(function, reuse: bool, device: str):
+    if device != "cpu":
+        return function
+
+    def run():
+        reuse_freed_memory(reuse)
+        function()
+
+    return run
 
 
 def peak_memory_mib(preset: str, variant: str, device: str, reference_dir) -> float:
     """Peak memory of two steps: CUDA's allocator peak, or on CPU the resident-set growth in a fresh process."""
     if device == "cuda":
-        build, _ = variants(preset, device, True, reference_dir)[variant]
+        build, _, _ = variants(preset, device, True, reference_dir)[variant]
         step = build()
         synchronize(device)
         torch.cuda.reset_peak_memory_stats()
@@ -193,7 +216,8 @@ def peak_memory_mib(preset: str, variant: str, device: str, reference_dir) -> fl
 
 
 def _memory_child(preset: str, variant: str, device: str, reference_dir) -> None:
-    build, _ = variants(preset, device, True, reference_dir)[variant]
+    build, _, reuse = variants(preset, device, True, reference_dir)[variant]
+    reuse_freed_memory(reuse)
     step = build()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     step()
@@ -237,7 +261,7 @@ def main(argv=None):
         h, e = config.hidden_size, config.embedding_size
         shapes = [(batch * LENGTH, h, VOCAB), (batch * LENGTH, e, 4 * h), (batch, h, 4 * h)]
         rows = variants(preset, args.device, bf16_ok, reference_dir)
-        functions = {name: build() for name, (build, _) in rows.items()}
+        functions = {name: with_allocation(build(), reuse, args.device) for name, (build, _, reuse) in rows.items()}
         for dtype in (torch.float32, torch.bfloat16) if bf16_ok else (torch.float32,):
             for m, k, n in shapes:
                 a = torch.randn(m, k, device=args.device, dtype=dtype)
@@ -253,7 +277,7 @@ def main(argv=None):
         flops = 3 * 2 * forward_macs(config, batch, LENGTH)
         tokens = batch * (LENGTH - 1)
         reference_seconds = seconds.get("reference")
-        for name, (_, precision) in rows.items():
+        for name, (_, precision, _) in rows.items():
             step = seconds[name]
             row = {
                 "preset": preset,

@@ -358,7 +358,9 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             latents = self.sample_latents(posterior_mean, posterior_logvar, lengths)
         else:
             latents = posterior.mode()
-        features, _ = self.decoder.output_features(input_ids, latents)
+        # without logits, the last position (which predicts nothing) is not decoded at all
+        decoded = input_ids if return_logits or input_ids.shape[1] < 2 else input_ids[:, :-1]
+        features, _ = self.decoder.output_features(decoded, latents)
 
         reconstruction, logits = self._reconstruction_loss(features, input_ids, attention_mask, return_logits)
         kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
@@ -391,7 +393,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         token (no (batch, vocab, length) transpose, no copy of sliced logits); without `return_logits`, the output
         layer itself runs only on those rows, so padding and each sequence's last position cost nothing.
         """
-        batch, length = input_ids.shape
+        batch, length = features.shape[:2]  # length: the decoded positions, all of input_ids or all but the last
         rows, positions = attention_mask[:, 1:].bool().nonzero(as_tuple=True)
         targets = input_ids[rows, positions + 1]
         flat = rows * length + positions

@@ -1,0 +1,69 @@
+"""The fast paths give what the plain ones give: losses without logits, the fused optimiser, the IW-NLL shortcuts."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from training import train
+
+from helpers import tiny_model
+
+
+@pytest.fixture(scope="module")
+def batch(tokenizer, ptb_lines):
+    return tokenizer(sorted(ptb_lines[:30], key=len)[::6], padding=True, return_tensors="pt")
+
+
+@pytest.mark.parametrize("preset", ["twr-vae", "hr-vae", "vae-lstm", "twr-vae-mean"])
+def test_losses_and_gradients_do_not_depend_on_return_logits(preset, tokenizer, batch):
+    results = {}
+    for return_logits in (True, False):
+        model = tiny_model(preset, len(tokenizer)).eval()
+        output = model(**batch, sample_posterior=False, kl_weight=0.5, return_logits=return_logits)
+        output.loss.backward()
+        grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+        results[return_logits] = (output, grads)
+    (full, full_grads), (lean, lean_grads) = results[True], results[False]
+    assert full.logits.shape == (*batch["input_ids"].shape, len(tokenizer)) and lean.logits is None
+    for name in ("loss", "reconstruction_loss", "kl_regularizer", "kl_decoded"):
+        torch.testing.assert_close(getattr(lean, name), getattr(full, name), rtol=1e-5, atol=1e-5)
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(lean_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert lean_grads["decoder.lm_head.weight"].abs().sum() > 0
+
+
+def test_without_logits_each_sequence_keeps_its_own_loss_in_a_mixed_length_batch(tokenizer, ptb_lines):
+    model = tiny_model("twr-vae", len(tokenizer)).eval()
+    texts = [ptb_lines[3], "the market fell", "n"]
+    together = model(**tokenizer(texts, padding=True, return_tensors="pt"), reduction="none", return_logits=False)
+    for i, text in enumerate(texts):
+        alone = model(**tokenizer([text], return_tensors="pt"), reduction="none", return_logits=False)
+        torch.testing.assert_close(together.loss[i], alone.loss[0], rtol=1e-5, atol=1e-5)
+
+
+def test_training_uses_the_fused_adam_on_cpu(tokenizer):
+    model = tiny_model("twr-vae", len(tokenizer))
+    args = SimpleNamespace(learning_rate=1e-3, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-6, weight_decay=1e-5)
+    optimizer = train.build_optimizer(model, args, torch.device("cpu"))
+    assert optimizer.defaults["fused"] is True
+    reference = torch.optim.Adam(
+        tiny_model("twr-vae", len(tokenizer)).parameters(), lr=1e-3, eps=1e-6, weight_decay=1e-5, foreach=False
+    )
+    # the same update as the per-tensor loop
+    for opt, params in ((optimizer, list(model.parameters())), (reference, reference.param_groups[0]["params"])):
+        for p in params:
+            p.grad = torch.ones_like(p)
+        opt.step()
+    for fused, plain in zip(model.parameters(), reference.param_groups[0]["params"], strict=True):
+        torch.testing.assert_close(fused, plain)
+
+
+def test_bf16_on_a_cpu_without_bf16_kernels_is_refused_with_the_fix(tokenizer):
+    accelerator = SimpleNamespace(mixed_precision="bf16", device=torch.device("cpu"))
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        train.check_mixed_precision(accelerator)  # allowed where oneDNN has bf16 kernels
+    else:
+        with pytest.raises(ValueError, match="--mixed_precision no"):
+            train.check_mixed_precision(accelerator)
+    train.check_mixed_precision(SimpleNamespace(mixed_precision="no", device=torch.device("cpu")))
