@@ -57,13 +57,3 @@ def test_training_uses_the_fused_adam_on_cpu(tokenizer):
         opt.step()
     for fused, plain in zip(model.parameters(), reference.param_groups[0]["params"], strict=True):
         torch.testing.assert_close(fused, plain)
-
-
-def test_bf16_on_a_cpu_without_bf16_kernels_is_refused_with_the_fix(tokenizer):
-    accelerator = SimpleNamespace(mixed_precision="bf16", device=torch.device("cpu"))
-    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        train.check_mixed_precision(accelerator)  # allowed where oneDNN has bf16 kernels
-    else:
-        with pytest.raises(ValueError, match="--mixed_precision no"):
-            train.check_mixed_precision(accelerator)
-    train.check_mixed_precision(SimpleNamespace(mixed_precision="no", device=torch.device("cpu")))
