@@ -7,7 +7,7 @@ import torch
 
 from training import train
 
-from helpers import tiny_model
+from helpers import informative, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +57,31 @@ def test_training_uses_the_fused_adam_on_cpu(tokenizer):
         opt.step()
     for fused, plain in zip(model.parameters(), reference.param_groups[0]["params"], strict=True):
         torch.testing.assert_close(fused, plain)
+
+
+@pytest.mark.parametrize("preset, cell", [("twr-vae", "lstm"), ("hr-vae", "lstm"), ("hr-vae-inputless", "lstm"),
+                                          ("twr-vae", "gru")])  # fmt: skip
+def test_iw_nll_decoder_shares_each_sentence_between_its_samples(preset, cell, tokenizer, ptb_lines):
+    from modeling_twrvae.evaluation import _can_share_sentences, decoder_nll
+
+    model = informative(tiny_model(preset, len(tokenizer), seed=4, rnn_type=cell, num_layers=2))
+    batch = tokenizer(ptb_lines[:3], padding=True, return_tensors="pt")
+    samples = 5
+    z = model.sample_prior(3 * samples, generator=torch.Generator().manual_seed(1))
+    assert _can_share_sentences(model, batch["input_ids"]) == (cell == "lstm")
+    with torch.no_grad():
+        repeated = {name: value.repeat_interleave(samples, dim=0) for name, value in batch.items()}
+        expected = model(**repeated, latents=z, reduction="none").reconstruction_loss
+        shared = decoder_nll(model, batch["input_ids"], batch["attention_mask"], z.view(3, samples, -1))
+    torch.testing.assert_close(shared, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_bf16_output_layer_stays_close_to_exact(tokenizer, ptb_lines):
+    from modeling_twrvae.evaluation import likelihoods
+
+    model = informative(tiny_model("twr-vae", len(tokenizer), seed=5))
+    ids = tokenizer(ptb_lines[:6])["input_ids"]
+    exact = likelihoods(model, ids, iw_samples=20, seed=2, progress=False)
+    low = likelihoods(model, ids, iw_samples=20, seed=2, progress=False, output_layer_dtype=torch.bfloat16)
+    deviation = (low.iw_nll - exact.iw_nll).abs()
+    assert deviation.max() < 0.05 and deviation.max() > 0  # rounded, so not bit-equal, but close
