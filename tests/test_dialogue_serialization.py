@@ -4,10 +4,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
-from modeling_twrvae import TWRCVAEConfig, TWRCVAEModel
+from modeling_twrvae import TWRCVAEConfig, TWRCVAEModel, train_tokenizer
 
 from dialogue_helpers import batch_of, dailydialog_pairs, dialogue_tokenizer, tiny_cvae
 from helpers import REPO_ROOT
@@ -70,3 +71,14 @@ def test_save_load_and_fresh_process_remote_code_give_identical_outputs(tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "REMOTE-CODE-OK" in result.stdout
+
+
+def test_checkpoint_checks_cover_the_dialogue_model(tmp_path):
+    tokenizer = dialogue_tokenizer()
+    tiny_cvae("twr-cvae", len(tokenizer)).save_pretrained(tmp_path)
+    train_tokenizer(["just a few words"], vocab_size=50).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="tokens but the model's config has vocab_size"):
+        AutoModel.from_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(OSError, match=r"model\.safetensors is missing"):
+        AutoModel.from_pretrained(tmp_path)
