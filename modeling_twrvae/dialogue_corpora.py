@@ -40,7 +40,7 @@ DIALOGUE_CORPORA: dict[str, DialogueCorpus] = {
         description="DailyDialog (Li et al. 2017), as used by the TWR-VAE dialogue experiments",
         license="CC BY-NC-SA 4.0",
         # raw text ("far.Can"): punctuation is split off words
-        tokenizer={"vocab_size": 10000, "split_punctuation": True},
+        tokenizer={"vocab_size": 10000, "pre_tokenization": "punctuation"},
     ),
     "switchboard": DialogueCorpus(
         folder="switchboard",

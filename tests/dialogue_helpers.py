@@ -33,7 +33,7 @@ def dailydialog_pairs(count: int = 40, context_window: int = 4):
 def dialogue_tokenizer():
     dialogues = read_dailydialog(DATA_DIR / "dailydialog" / "valid.utts.txt").select(range(200))
     return train_tokenizer(
-        (turn for turns in dialogues["turns"] for turn in turns), vocab_size=800, split_punctuation=True
+        (turn for turns in dialogues["turns"] for turn in turns), vocab_size=800, pre_tokenization="punctuation"
     )
 
 
