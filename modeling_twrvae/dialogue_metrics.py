@@ -12,9 +12,9 @@ over contexts. Texts are compared as lists of tokens (white-space split of the m
   (extrema, Forgues et al. 2014), and the greedy matching score (Rus & Lintean 2012, symmetrised). Reported as the
   maximum over a context's responses (as DialogWAE's script, which TWR-VAE follows) and as the mean. Words without a
   vector are left out; a pair in which one side has no word with a vector is skipped.
-- Distinct (Li et al. 2016; Gu et al. 2019): intra-distinct-n is a response's distinct n-grams over its n-grams,
-  averaged over the responses with at least n tokens; inter-distinct-n is the distinct n-grams over all n-grams of
-  a context's responses together.
+- Distinct (Li et al. 2016; Gu et al. 2019): intra-distinct-n is a response's distinct n-grams over its n-grams
+  (0 for a response shorter than n tokens), averaged over the responses; inter-distinct-n is the distinct n-grams
+  over all n-grams of a context's responses together (0 if they have none).
 """
 
 from __future__ import annotations
@@ -62,18 +62,19 @@ def f1(precision: float, recall: float) -> float:
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
-def distinct(responses: Sequence[Sequence[str]], n: int) -> tuple[float | None, float | None]:
-    """(intra-distinct-n, inter-distinct-n) of one context's responses; None where no response has n tokens."""
+def distinct(responses: Sequence[Sequence[str]], n: int) -> tuple[float, float]:
+    """(intra-distinct-n, inter-distinct-n) of one context's responses. A response shorter than n tokens scores 0
+    (it has no n-gram), and so do responses that have no n-gram together, as in DialogWAE's script: one-word answers
+    are not diverse."""
+    if not responses:
+        raise ValueError("No responses to score.")
     intra, all_ngrams, total = [], set(), 0
     for tokens in responses:
         ngrams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-        if ngrams:
-            intra.append(len(set(ngrams)) / len(ngrams))
-            all_ngrams.update(ngrams)
-            total += len(ngrams)
-    if not intra:
-        return None, None
-    return float(np.mean(intra)), len(all_ngrams) / total
+        intra.append(len(set(ngrams)) / len(ngrams) if ngrams else 0.0)
+        all_ngrams.update(ngrams)
+        total += len(ngrams)
+    return float(np.mean(intra)), (len(all_ngrams) / total if total else 0.0)
 
 
 class WordVectors:

@@ -40,7 +40,9 @@ def test_distinct_intra_and_inter():
     assert distinct(responses, 1) == pytest.approx(((2 / 3 + 1) / 2, 2 / 5))
     # bigrams: {aa, ab}/2 and {ab}/1 -> intra 1; all together {aa, ab} / 3
     assert distinct(responses, 2) == pytest.approx((1.0, 2 / 3))
-    assert distinct([["a"]], 2) == (None, None)
+    # one-word answers have no bigram: they score 0, not "undefined" (DialogWAE's script does the same)
+    assert distinct([["yeah"], ["yeah"]], 2) == (0.0, 0.0)
+    assert distinct([["a", "b"], ["yeah"]], 2) == pytest.approx((0.5, 1.0))
 
 
 @pytest.fixture
@@ -85,5 +87,6 @@ def test_trained_vectors_and_context_and_corpus_scores(vectors):
     assert per_context[0]["bow_average_mean"] == pytest.approx((1.0 + 1 / math.sqrt(2)) / 2)
     result = corpus_scores(per_context)
     assert result["bleu_recall"] == pytest.approx((per_context[0]["bleu_recall"] + per_context[1]["bleu_recall"]) / 2)
-    assert result["intra_distinct_2"] == pytest.approx(per_context[0]["intra_distinct_2"])  # the 1-token one has none
+    assert per_context[1]["intra_distinct_2"] == 0.0  # a 1-token response has no bigram
+    assert result["intra_distinct_2"] == pytest.approx(per_context[0]["intra_distinct_2"] / 2)
     assert result["bleu_f1"] == pytest.approx(f1(result["bleu_precision"], result["bleu_recall"]))
