@@ -1,6 +1,7 @@
 """twrvae: text VAEs without posterior collapse (TWR-VAE, HR-VAE and their baselines) for Hugging Face transformers.
 
-Importing the package registers `TWRVAEConfig` and `TWRVAEModel` with `AutoConfig` and `AutoModel`, and marks them
+Importing the package registers `TWRVAEConfig` / `TWRVAEModel` (language model) and `TWRCVAEConfig` / `TWRCVAEModel`
+(dialogue response generation) with `AutoConfig` and `AutoModel`, and marks them
 for `save_pretrained` to write their source and an `auto_map`, so that a saved folder also loads with
 `trust_remote_code=True` where this package is not installed.
 """
@@ -8,9 +9,11 @@ for `save_pretrained` to write their source and an `auto_map`, so that a saved f
 from transformers import AutoConfig, AutoModel
 
 from .checkpoint_checks import check_model_folder, check_tokenizer
+from .configuration_twrcvae import CVAE_PRESETS, TWRCVAEConfig
 from .configuration_twrvae import PRESETS, TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
 from .generation_twrvae import TWRVAEDecoderCache, interpolate_latents
+from .modeling_twrcvae import TWRCVAEModel, TWRCVAEOutput, TWRCVAEPreTrainedModel
 from .modeling_twrvae import TWRVAEModel, TWRVAEOutput, TWRVAEPreTrainedModel
 from .tokenization_twrvae import train_tokenizer
 
@@ -18,12 +21,21 @@ AutoConfig.register(TWRVAEConfig.model_type, TWRVAEConfig, exist_ok=True)
 AutoModel.register(TWRVAEConfig, TWRVAEModel, exist_ok=True)
 TWRVAEConfig.register_for_auto_class()
 TWRVAEModel.register_for_auto_class("AutoModel")
+AutoConfig.register(TWRCVAEConfig.model_type, TWRCVAEConfig, exist_ok=True)
+AutoModel.register(TWRCVAEConfig, TWRCVAEModel, exist_ok=True)
+TWRCVAEConfig.register_for_auto_class()
+TWRCVAEModel.register_for_auto_class("AutoModel")
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CVAE_PRESETS",
     "PRESETS",
     "DiagonalGaussianDistribution",
+    "TWRCVAEConfig",
+    "TWRCVAEModel",
+    "TWRCVAEOutput",
+    "TWRCVAEPreTrainedModel",
     "TWRVAEDecoderCache",
     "TWRVAEConfig",
     "TWRVAEModel",

@@ -39,13 +39,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from modeling_twrvae import TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer  # noqa: E402
+from modeling_twrvae import TWRCVAEConfig, TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer  # noqa: E402
 from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, load_corpus  # noqa: E402
+from modeling_twrvae.dialogue_corpora import DIALOGUE_CORPORA  # noqa: E402
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 from modeling_twrvae.kl_schedules import SCHEDULES, KLSchedule  # noqa: E402
 from modeling_twrvae.length_grouping import LengthGroupedBatchSampler  # noqa: E402
 from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
 from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS  # noqa: E402
+from training import dialogue_task  # noqa: E402
 from training.plots import plot_training_curves  # noqa: E402
 
 logger = get_logger(__name__)
@@ -63,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="YAML file of argument values; the command line overrides them.")
 
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=sorted(CORPORA), help="A corpus known by name, read from --data_dir.")
+    data.add_argument(
+        "--dataset",
+        choices=sorted(CORPORA) + sorted(DIALOGUE_CORPORA),
+        help="A corpus known by name, read from --data_dir (dailydialog, switchboard: the dialogue task).",
+    )
     data.add_argument("--data_dir", default=None, help=f"Folder of the named corpora (default: ${DATA_DIR_ENV}).")
     data.add_argument("--train_split", default="train", help="Split of --dataset to train on.")
     data.add_argument("--validation_split", default="validation", help="Split of --dataset to validate on.")
@@ -95,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path", help="Continue from this checkpoint instead of a fresh model.")
-    model.add_argument("--preset", default="twr-vae", choices=TWRVAEConfig.presets(), help="Model of the papers.")
+    model.add_argument(
+        "--preset",
+        default="twr-vae",
+        choices=TWRVAEConfig.presets() + TWRCVAEConfig.presets(),
+        help="Model of the papers (twr-cvae, cvae: dialogue response generation).",
+    )
     model.add_argument(
         "--config_overrides",
         type=_overrides,
@@ -229,7 +240,8 @@ def load_splits(args) -> dict:
 def get_tokenizer(args, train_texts):
     if args.tokenizer_name or args.model_name_or_path:
         return AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
-    defaults = dict(CORPORA[args.dataset].tokenizer) if args.dataset else {}
+    defaults = dict(CORPORA[args.dataset].tokenizer) if args.dataset in CORPORA else {}
+    defaults.update(dialogue_task.tokenizer_defaults(args.dataset))
     for key in ("vocab_size", "min_frequency", "pre_tokenization"):
         if getattr(args, key) is not None:
             defaults[key] = getattr(args, key)
@@ -456,19 +468,26 @@ def main(argv=None) -> dict:
     accelerator.wait_for_everyone()
     set_seed(args.seed)
 
-    raw = load_splits(args)
-    tokenizer = get_tokenizer(args, raw["train"]["text"])
-    train_data, truncated = tokenize(raw["train"], tokenizer, args.max_length, "training")
-    eval_data, _ = tokenize(raw["validation"], tokenizer, args.max_length, "validation")
+    # The task (language model, or dialogue: training/dialogue_task.py) decides the data, batches and model class.
+    dialogue = dialogue_task.is_dialogue(args)
+    raw = dialogue_task.load_splits(args) if dialogue else load_splits(args)
+    tokenizer = get_tokenizer(args, dialogue_task.tokenizer_texts(raw["train"]) if dialogue else raw["train"]["text"])
+    task_tokenize = dialogue_task.tokenize if dialogue else tokenize
+    train_data, truncated = task_tokenize(raw["train"], tokenizer, args.max_length, "training")
+    eval_data, _ = task_tokenize(raw["validation"], tokenizer, args.max_length, "validation")
 
-    if args.model_name_or_path:
+    if dialogue:
+        model = dialogue_task.build_model(args, tokenizer)
+    elif args.model_name_or_path:
         model = TWRVAEModel.from_pretrained(args.model_name_or_path, **args.config_overrides)
     else:
         config = TWRVAEConfig.from_preset(args.preset, vocab_size=len(tokenizer), **args.config_overrides)
         model = TWRVAEModel(config)
     check_tokenizer(tokenizer, model.config)
 
-    collator = DataCollatorWithPadding(tokenizer, padding="longest")
+    collator = (
+        dialogue_task.DialogueCollator(tokenizer) if dialogue else DataCollatorWithPadding(tokenizer, padding="longest")
+    )
     processes = accelerator.num_processes
     train_loader, train_sampler = make_loader(
         train_data, args.per_device_train_batch_size * processes, True, args.seed, collator
