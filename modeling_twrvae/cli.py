@@ -21,9 +21,13 @@ import os
 import sys
 from pathlib import Path
 
+from .texts import check_texts, posterior_means
+
 EXIT_ERROR = 2
 SCRIPTS = {"train": "training.train", "evaluate": "training.evaluate"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Importing transformers.pipelines alone takes seconds, so the commands use the model's methods directly (the
+# pipeline calls the same ones).
 
 
 class CommandError(Exception):
@@ -120,11 +124,23 @@ def _run_script(name: str, argv: list[str]) -> None:
     importlib.import_module(SCRIPTS[name]).main(argv)
 
 
-def load_pipeline(args):
-    """The text-vae pipeline on `args.model`, with one-line errors for what users get wrong."""
-    from transformers import AutoConfig, pipeline
+class Loaded:
+    """A model and its tokenizer, as the commands use them."""
 
-    from .pipeline_twrvae import TEXT_VAE_TASK, TextVAEPipeline
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+
+    @property
+    def max_tokens(self) -> int | None:
+        return getattr(self.model.generation_config, "max_length", None)
+
+
+def load_model(args) -> Loaded:
+    """The model and tokenizer of `args.model`, with one-line errors for what users get wrong."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from . import check_tokenizer
 
     source = args.model
     hub = {"revision": args.revision, "trust_remote_code": args.trust_remote_code}
@@ -143,19 +159,15 @@ def load_pipeline(args):
         ) from error
     if config.model_type != "twrvae":
         raise CommandError(f"{source} holds a {config.model_type!r} model, not a twrvae text VAE.")
-    device = args.device or ("cuda" if _cuda() else "cpu")
-    # pipeline_class: this package's own pipeline, without executing the folder's copy of it
-    return pipeline(TEXT_VAE_TASK, model=source, pipeline_class=TextVAEPipeline, device=device, **hub)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = AutoModel.from_pretrained(source, **hub).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(source, revision=args.revision)
+    check_tokenizer(tokenizer, model.config)
+    return Loaded(model, tokenizer)
 
 
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def read_texts(given: list[str] | None = None) -> list[str]:
@@ -196,34 +208,44 @@ def emit(args, records: list[dict], plain) -> None:
         print(json.dumps(record, ensure_ascii=False) if args.json else plain(record))
 
 
+def _generator(vae: Loaded, seed: int | None):
+    import torch
+
+    return None if seed is None else torch.Generator(device=vae.model.device).manual_seed(seed)
+
+
 def cmd_sample(args) -> None:
     if args.num_samples < 1:
         raise CommandError(f"-n must be >= 1, got {args.num_samples}.")
-    vae = load_pipeline(args)
-    texts = vae.sample(args.num_samples, temperature=args.temperature, seed=args.seed, **generate_kwargs(args))
+    vae = load_model(args)
+    options = generate_kwargs(args)
+    texts = vae.model.sample(args.num_samples, vae.tokenizer, temperature=args.temperature,
+                             generator=_generator(vae, args.seed), **options)  # fmt: skip
     emit(args, [{"text": text} for text in texts], lambda r: r["text"])
 
 
 def cmd_reconstruct(args) -> None:
     texts = read_texts(args.texts)
-    vae = load_pipeline(args)
-    from .pipeline_twrvae import check_texts
-
-    check_texts(texts, vae.tokenizer, vae.max_tokens)  # every text checked before any is decoded
-    outputs = vae(texts, **generate_kwargs(args))
-    emit(args, outputs, lambda r: r["reconstruction"])
+    vae = load_model(args)
+    check_texts(texts, vae.tokenizer, vae.max_tokens)
+    outputs = vae.model.reconstruct(texts, vae.tokenizer, **generate_kwargs(args))
+    records = [{"text": text, "reconstruction": output} for text, output in zip(texts, outputs, strict=True)]
+    emit(args, records, lambda r: r["reconstruction"])
 
 
 def cmd_interpolate(args) -> None:
-    vae = load_pipeline(args)
-    path = vae.interpolate(args.text_a, args.text_b, steps=args.steps, method=args.method, **generate_kwargs(args))
-    emit(args, path, lambda r: f"{r['alpha']:.2f}\t{r['text']}")
+    vae = load_model(args)
+    check_texts([args.text_a, args.text_b], vae.tokenizer, vae.max_tokens)
+    alphas, texts = vae.model.interpolate(args.text_a, args.text_b, vae.tokenizer, steps=args.steps,
+                                          method=args.method, **generate_kwargs(args))  # fmt: skip
+    records = [{"alpha": alpha, "text": text} for alpha, text in zip(alphas, texts, strict=True)]
+    emit(args, records, lambda r: f"{r['alpha']:.2f}\t{r['text']}")
 
 
 def cmd_encode(args) -> None:
     texts = read_texts()
-    vae = load_pipeline(args)
-    means = vae.encode(texts, batch_size=args.batch_size)
+    vae = load_model(args)
+    means = posterior_means(vae.model, vae.tokenizer, texts, batch_size=args.batch_size)
     if args.output:
         _save_means(args.output, means, texts)
         print(f"wrote {args.output}: posterior_mean {tuple(means.shape)}", file=sys.stderr)
@@ -250,10 +272,9 @@ def _save_means(path: str, means, texts: list[str]) -> None:
 
 def cmd_score(args) -> None:
     from .evaluation import likelihoods
-    from .pipeline_twrvae import check_texts
 
     texts = read_texts()
-    vae = load_pipeline(args)
+    vae = load_model(args)
     check_texts(texts, vae.tokenizer, allow_unknown=True)
     if args.iw_samples is not None and args.iw_samples < 1:
         raise CommandError(f"--iw-samples must be >= 1, got {args.iw_samples}.")

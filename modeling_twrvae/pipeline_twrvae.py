@@ -14,42 +14,11 @@ import torch
 from transformers import Pipeline
 
 from .generation_twrvae import decode_text
+from .texts import TextInputError, check_texts, posterior_means
 
 TEXT_VAE_TASK = "text-vae"
 # What `config.custom_pipelines` holds: transformers' own format (see `Pipeline.save_pretrained`).
 CUSTOM_PIPELINES = {TEXT_VAE_TASK: {"impl": "pipeline_twrvae.TextVAEPipeline", "pt": ["AutoModel"], "type": "text"}}
-
-
-class TextInputError(ValueError):
-    """A text the model cannot take: empty, made only of out-of-vocabulary words, or longer than it decodes."""
-
-
-def check_texts(texts: Sequence[str], tokenizer, max_tokens: int | None = None, allow_unknown: bool = False) -> None:
-    """Raise `TextInputError`, naming the text and what to do, for input the model cannot reconstruct."""
-    if isinstance(texts, str):
-        texts = [texts]
-    if not texts:
-        raise TextInputError("No text given: write a sentence (one text a line).")
-    for number, text in enumerate(texts, start=1):
-        where = f"Text {number}" if len(texts) > 1 else "The text"
-        if not isinstance(text, str) or not text.strip():
-            raise TextInputError(f"{where} is empty: write a sentence.")
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if not allow_unknown and all(token == tokenizer.unk_token_id for token in ids):
-            raise TextInputError(
-                f"{where} ({_short(text)}) has no word in the model's vocabulary ({len(tokenizer)} words, lower "
-                "case as in its training corpus): every word would be <unk>. Use words of the training domain."
-            )
-        # <bos> and <eos> count: the model's generation length includes them
-        if max_tokens is not None and len(ids) + 2 > max_tokens:
-            raise TextInputError(
-                f"{where} is {len(ids)} words long; this model reads and writes at most {max_tokens - 2} "
-                "(generation_config.max_length, with <bos> and <eos>). Shorten it."
-            )
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def record_pipeline(config) -> None:
@@ -135,15 +104,28 @@ class TextVAEPipeline(Pipeline):
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """Posterior means of the decoded latent, (len(texts), latent_size), on the CPU."""
-        if isinstance(texts, str):
-            texts = [texts]
-        check_texts(texts, self.tokenizer, allow_unknown=True)
-        means = []
-        for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(list(texts[start : start + batch_size]), padding=True, return_tensors="pt")
-            batch = batch.to(self.model.device)
-            means.append(self.model.encode(batch["input_ids"], batch["attention_mask"]).mean.float().cpu())
-        return torch.cat(means)
+        return posterior_means(self.model, self.tokenizer, texts, batch_size)
 
 
-__all__ = ["CUSTOM_PIPELINES", "TEXT_VAE_TASK", "TextInputError", "TextVAEPipeline", "check_texts", "record_pipeline"]
+def register_pipeline() -> None:
+    """Make `pipeline("text-vae", ...)` known to transformers (done when this module is imported)."""
+    from transformers import AutoModel
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    if TEXT_VAE_TASK not in PIPELINE_REGISTRY.supported_tasks:
+        PIPELINE_REGISTRY.register_pipeline(
+            TEXT_VAE_TASK, pipeline_class=TextVAEPipeline, pt_model=AutoModel, type="text"
+        )
+
+
+register_pipeline()
+
+__all__ = [
+    "CUSTOM_PIPELINES",
+    "TEXT_VAE_TASK",
+    "TextInputError",
+    "TextVAEPipeline",
+    "check_texts",
+    "record_pipeline",
+    "register_pipeline",
+]
