@@ -12,13 +12,13 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState, GradientState
 from safetensors import safe_open
-from saved_text_vaes import MAX_LENGTH, save_text_vae
 from transformers import AutoModel
 
 from modeling_twrvae.cli import main
 from modeling_twrvae.evaluation import likelihoods
 
 from helpers import DATA_DIR, REPO_ROOT
+from saved_text_vaes import MAX_LENGTH, save_text_vae
 
 TOKENS = ["--max-new-tokens", "8"]
 
