@@ -67,21 +67,32 @@ def test_console_script_reconstructs_as_the_python_api_does(folder, model, token
     assert len(set(expected)) == len(texts)  # the outputs depend on the input: the comparison means something
 
 
-def test_reconstruct_reads_standard_input_as_plain_text(folder, model, tokenizer, texts):
-    result = run("reconstruct", folder, *TOKENS, "--num-beams", 3, stdin="\n".join(texts) + "\n\n")
+def test_an_error_is_one_line_with_exit_status_2_and_a_traceback_only_with_debug(tmp_path):
+    result = run("sample", tmp_path / "missing")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"twrvae sample: error: {tmp_path / 'missing'}: no such folder. MODEL is a folder saved with save_pretrained "
+        "or a Hub repo id."
+    ]
+    with pytest.raises(Exception, match="no such folder"):  # --debug: the exception itself, for its traceback
+        main(["sample", str(tmp_path / "missing"), "--debug"])
+
+
+def test_a_hub_repo_id_loads_from_the_cache_offline(folder, model, tokenizer, tmp_path):
+    # The layout huggingface_hub gives a downloaded repository: blobs behind snapshots/<commit>, refs/main.
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-twrvae"
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    result = run("sample", "someone/tiny-twrvae", "-n", 2, "--seed", 0, *TOKENS, HF_HUB_CACHE=str(tmp_path / "hub"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == model.reconstruct(texts, tokenizer, max_new_tokens=8, num_beams=3)
+    expected = model.sample(2, tokenizer, generator=torch.Generator().manual_seed(0), max_new_tokens=8)
+    assert result.stdout.splitlines() == expected
 
 
-def test_sample_is_fixed_by_the_seed(folder, model, tokenizer):
-    result = run("sample", folder, "-n", 4, "--temperature", 0.8, "--seed", 3, *TOKENS)
-    assert result.returncode == 0, result.stderr
-    generator = torch.Generator().manual_seed(3)
-    expected = model.sample(4, tokenizer, temperature=0.8, generator=generator, max_new_tokens=8)
-    assert result.stdout.splitlines() == expected and len(set(expected)) > 1
-
-
-# Each real process costs seconds of imports on a 2-core machine; the commands below run the same main() in this
+# Each real process costs seconds of imports on a 2-core machine, so only the three tests above start one (the
+# console script; `python -m` for the error protocol and the Hub cache). Those below run the same main() in this
 # process (standard input and output replaced), which is what the command's entry point calls.
 
 
@@ -90,6 +101,24 @@ def call(args, capsys, monkeypatch, stdin=""):
     status = main([str(arg) for arg in args])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
+
+
+def test_reconstruct_reads_standard_input_as_plain_text(folder, model, tokenizer, texts, capsys, monkeypatch):
+    status, out, _ = call(["reconstruct", folder, *TOKENS, "--num-beams", 3], capsys, monkeypatch,
+                          "\n".join(texts) + "\n\n")  # fmt: skip
+    assert status == 0
+    assert out.splitlines() == model.reconstruct(texts, tokenizer, max_new_tokens=8, num_beams=3)
+
+
+def test_sample_is_fixed_by_the_seed(folder, model, tokenizer, capsys, monkeypatch):
+    status, out, _ = call(["sample", folder, "-n", 4, "--temperature", 0.8, "--seed", 3, *TOKENS], capsys, monkeypatch)
+    assert status == 0
+    generator = torch.Generator().manual_seed(3)
+    expected = model.sample(4, tokenizer, temperature=0.8, generator=generator, max_new_tokens=8)
+    assert out.splitlines() == expected and len(set(expected)) > 1
+    status, out, _ = call(["sample", folder, "-n", 2, "--top-p", 0.9, "--seed", 3, "--json", *TOKENS], capsys,
+                          monkeypatch)  # fmt: skip
+    assert status == 0 and [set(record) for record in json_lines(out)] == [{"text"}, {"text"}]
 
 
 def test_interpolate_prints_the_path(folder, model, tokenizer, texts, capsys, monkeypatch):
@@ -120,30 +149,6 @@ def test_score_gives_iw_nll_per_text(folder, model, tokenizer, texts, capsys, mo
     assert [r["text"] for r in records] == texts
     assert [r["iw_nll"] for r in records] == pytest.approx(expected.iw_nll.tolist(), rel=1e-5)
     assert [r["elbo_nll"] for r in records] == pytest.approx(expected.elbo_nll.tolist(), rel=1e-5)
-
-
-def test_an_error_is_one_line_with_exit_status_2_and_a_traceback_only_with_debug(tmp_path):
-    result = run("sample", tmp_path / "missing")
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip().splitlines() == [
-        f"twrvae sample: error: {tmp_path / 'missing'}: no such folder. MODEL is a folder saved with save_pretrained "
-        "or a Hub repo id."
-    ]
-    with pytest.raises(Exception, match="no such folder"):  # --debug: the exception itself, for its traceback
-        main(["sample", str(tmp_path / "missing"), "--debug"])
-
-
-def test_a_hub_repo_id_loads_from_the_cache_offline(folder, model, tokenizer, tmp_path):
-    # The layout huggingface_hub gives a downloaded repository: blobs behind snapshots/<commit>, refs/main.
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hub" / "models--someone--tiny-twrvae"
-    shutil.copytree(folder, repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    result = run("sample", "someone/tiny-twrvae", "-n", 2, "--seed", 0, *TOKENS, HF_HUB_CACHE=str(tmp_path / "hub"))
-    assert result.returncode == 0, result.stderr
-    expected = model.sample(2, tokenizer, generator=torch.Generator().manual_seed(0), max_new_tokens=8)
-    assert result.stdout.splitlines() == expected
 
 
 @pytest.mark.parametrize(
