@@ -3,7 +3,9 @@
 Importing the package registers `TWRVAEConfig` / `TWRVAEModel` (language model) and `TWRCVAEConfig` / `TWRCVAEModel`
 (dialogue response generation) with `AutoConfig` and `AutoModel`, and marks them
 for `save_pretrained` to write their source and an `auto_map`, so that a saved folder also loads with
-`trust_remote_code=True` where this package is not installed.
+`trust_remote_code=True` where this package is not installed. Saved models also name the "text-vae" pipeline
+(`TextVAEPipeline`) in their config, for the same remote-code load; importing it registers the task with
+transformers' `PIPELINE_REGISTRY` (on first use: `transformers.pipelines` takes seconds to import).
 """
 
 from transformers import AutoConfig, AutoModel
@@ -28,6 +30,15 @@ TWRCVAEModel.register_for_auto_class("AutoModel")
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    if name == "TextVAEPipeline":
+        from .pipeline_twrvae import TextVAEPipeline
+
+        return TextVAEPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CVAE_PRESETS",
     "PRESETS",
@@ -41,6 +52,7 @@ __all__ = [
     "TWRVAEModel",
     "TWRVAEOutput",
     "TWRVAEPreTrainedModel",
+    "TextVAEPipeline",
     "check_model_folder",
     "check_tokenizer",
     "interpolate_latents",

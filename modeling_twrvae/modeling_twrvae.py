@@ -220,6 +220,14 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
             check_model_folder(folder, kwargs.get("subfolder", ""))
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # Name the "text-vae" pipeline in config.json. Importing it here also makes transformers copy its file
+        # beside this one (it copies a saved model's relative imports), so the remote-code load finds it.
+        from .pipeline_twrvae import record_pipeline
+
+        record_pipeline(self.config)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
 
 class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
     """A text VAE with timestep-wise (TWR-VAE, HR-VAE) or last-step (vanilla VAE-RNN) KL regularisation."""
