@@ -37,7 +37,7 @@ def run(tmp_path, name, *extra, **options):
         "output_dir": str(tmp_path / name),
     }
     settings.update({key: str(value) for key, value in options.items()})
-    argv = [item for key, value in settings.items() for item in (f"--{key}", value)] + list(extra)
+    argv = [item for key, value in settings.items() if value != "None" for item in (f"--{key}", value)] + list(extra)
     # Each run in this process starts like a new process would: accelerate's state is a per-process singleton.
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
