@@ -73,7 +73,9 @@ def parse_args(argv=None):
     parser.add_argument("--dataset_config_name")
     parser.add_argument("--text_column", help="Column holding the text in CSV, JSON or Hub data.")
     parser.add_argument("--max_samples", type=int, help="Evaluate on the first N texts only.")
-    parser.add_argument("--max_length", type=int, help="Truncate longer texts (tokens, with specials).")
+    parser.add_argument(
+        "--max_length", type=int, help="Truncate longer texts (tokens, with specials; default: the tokenizer's limit)."
+    )
     parser.add_argument("--iw_samples", type=int, default=500, help="Importance samples per sentence (k).")
     parser.add_argument("--per_device_eval_batch_size", type=int, default=4, help="Sentences scored together.")
     parser.add_argument("--samples_per_pass", type=int, default=125, help="Of the k samples, decoded per pass.")
@@ -143,11 +145,14 @@ def evaluate(args) -> dict:
     )["eval"]
     # a list, not the dataset's Column (datasets >= 4), which the tokenizer does not take
     texts = list(data["text"][: args.max_samples] if args.max_samples else data["text"])
-    ids = tokenizer(texts)["input_ids"]
-    if args.max_length:
-        ids = [
-            row[: args.max_length - 1] + [tokenizer.eos_token_id] if len(row) > args.max_length else row for row in ids
-        ]
+    ids = tokenizer(texts, verbose=False)["input_ids"]  # longer texts are cut here, keeping <eos>, and counted
+    max_length = args.max_length or (tokenizer.model_max_length if tokenizer.model_max_length < 1e6 else None)
+    truncated = 0
+    if max_length:
+        truncated = sum(len(row) > max_length for row in ids)
+        ids = [row[: max_length - 1] + [tokenizer.eos_token_id] if len(row) > max_length else row for row in ids]
+        if truncated:
+            print(f"{truncated} of {len(ids)} texts were longer than {max_length} tokens and were truncated")
     references = decode_text(tokenizer, ids, model.config)  # the text as the model sees it, <unk> included
 
     result = likelihoods(
@@ -197,6 +202,7 @@ def evaluate(args) -> dict:
         "model": str(args.model_name_or_path),
         "data": args.validation_file or f"{args.dataset or args.dataset_name}:{args.split}",
         "seed": args.seed,
+        "num_truncated": truncated,
         "conventions": CONVENTIONS,
         **metrics,
         "interpolation": {

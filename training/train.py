@@ -378,7 +378,7 @@ def tokenize(dataset, tokenizer, max_length: int, name: str):
     eos = tokenizer.eos_token_id
 
     def encode(batch):
-        ids = tokenizer(batch["text"])["input_ids"]
+        ids = tokenizer(batch["text"], verbose=False)["input_ids"]  # longer texts are cut below, and counted
         truncated = [len(row) > max_length for row in ids]
         ids = [row[: max_length - 1] + [eos] if cut else row for row, cut in zip(ids, truncated, strict=True)]
         return {"input_ids": ids, "length": [len(row) for row in ids], "truncated": truncated}
