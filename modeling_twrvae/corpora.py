@@ -223,12 +223,15 @@ def _corpus(name: str) -> Corpus:
 def _missing_message(name: str, corpus: Corpus, data_dir: str | None, splits: dict, given_folder: bool) -> str:
     needed = ", ".join(corpus.files[split] for split in splits.values())
     present = sorted(p.name for p in (Path(data_dir) / corpus.folder).glob("*")) if data_dir else []
-    where = f"{Path(data_dir) / corpus.folder}/" if data_dir else "no data folder (neither --data_dir nor "
-    where += "" if data_dir else f"${DATA_DIR_ENV} is set)"
-    message = f"Corpus {name!r}: {needed} not found in {where}"
+    if data_dir:
+        where = f"{Path(data_dir) / corpus.folder}/"
+        message = f"Corpus {name!r}: {needed} not found in {where}"
+    else:
+        where = "a data folder"
+        message = f"Corpus {name!r}: {needed} not found: no data folder is given (neither --data_dir nor ${DATA_DIR_ENV} is set)"
     if present:
         message += f" (it holds {', '.join(present)}; choose a split it has with --train_split/--validation_split)"
-    message += f". Put {needed} there, or pass files with `--train_file` / `--validation_file`"
+    message += f". Put {needed} in {where}, or pass files with `--train_file` / `--validation_file`"
     if corpus.hub and given_folder:
         message += f", or leave out the data folder to load the Hub dataset {corpus.hub[0]!r} (needs network access)"
     return message + "."
