@@ -76,3 +76,11 @@ def test_every_readme_command_runs(tmp_path, monkeypatch):
         else:
             pytest.fail(f"the README shows a command this test does not run: {command!r}")
     assert seen >= {"setup", "tests", "demo", "python", "accelerate", "torchrun", "evaluate"}, seen
+
+
+def test_license_matches_pyproject():
+    import tomllib
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["license"]["text"]
+    assert declared == "Apache-2.0"
+    assert (REPO_ROOT / "LICENSE").read_text().lstrip().startswith("Apache License\n                           Version 2.0")

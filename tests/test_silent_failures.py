@@ -99,6 +99,7 @@ def test_a_reordered_vocabulary_of_the_same_size_is_refused(base_run, tmp_path):
     config = json.loads((out / "config.json").read_text())
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert config["vocab_fingerprint"] == vocabulary_fingerprint(tokenizer.get_vocab())
+    assert tokenizer.model_max_length == 100  # --max_length, saved with the tokenizer
     document = json.loads((out / "tokenizer.json").read_text())
     vocab = document["model"]["vocab"]
     words = sorted((w for w, i in vocab.items() if i >= 4), key=vocab.get)
