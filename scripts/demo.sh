@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: train the demo TWR-VAE on E2E (training/configs/demo.yaml), then evaluate it on E2E's test split
-# and show reconstructions next to their inputs, prior samples and an interpolation. About 5 minutes on 2 CPU cores.
+# and show reconstructions next to their inputs, prior samples and an interpolation (README, "The main job").
 #   bash scripts/demo.sh [DATA_DIR] [OUTPUT_DIR]     (defaults: ../shared/data, outputs/demo)
 # Extra arguments for the two steps (a quick check, say) go in $TWRVAE_DEMO_TRAIN_ARGS and $TWRVAE_DEMO_EVAL_ARGS.
 set -euo pipefail

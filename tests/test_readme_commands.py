@@ -21,7 +21,7 @@ from helpers import DATA_DIR, REPO_ROOT
 TINY_TRAINING = [
     "--max_train_steps", "2", "--max_train_samples", "48", "--max_eval_samples", "8", "--logging_steps", "1",
     "--per_device_train_batch_size", "8", "--eval_steps", "2",
-    "--config_overrides", "embedding_size=16,hidden_size=12,latent_size=24",
+    "--config_overrides", "embedding_size=16,hidden_size=8,latent_size=32",  # HR-VAE: 2 layers x [h; c]
 ]  # fmt: skip
 TINY_EVALUATION = ["--max_samples", "4", "--iw_samples", "2", "--num_prior_samples", "2",
                    "--num_interpolation_pairs", "1", "--max_new_tokens", "5", "--no_progress"]  # fmt: skip
@@ -83,4 +83,9 @@ def test_license_matches_pyproject():
 
     declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["license"]["text"]
     assert declared == "Apache-2.0"
-    assert (REPO_ROOT / "LICENSE").read_text().lstrip().startswith("Apache License\n                           Version 2.0")
+    assert (
+        (REPO_ROOT / "LICENSE")
+        .read_text()
+        .lstrip()
+        .startswith("Apache License\n                           Version 2.0")
+    )
