@@ -114,7 +114,13 @@ def check_utf8_text(path: str | Path, chunk_size: int = 1 << 22) -> None:
 
 def looks_local(name: str) -> bool:
     """A name meant as a local path (rather than a Hub id): it exists, or is written like a path."""
-    return Path(name).exists() or name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep + os.sep in name
+    path = Path(name)
+    return (
+        path.exists()
+        or name.startswith((".", "/", "~"))
+        or name.count("/") > 1
+        or (str(path.parent) not in ("", ".") and path.parent.is_dir())  # "outputs/demo" beside an outputs/ folder
+    )
 
 
 def check_local_path(name: str, argument: str) -> None:

@@ -38,12 +38,17 @@ def test_non_utf8_or_binary_text_names_the_line(tmp_path, content, message):
         load_text_files({"train": path})
 
 
-def test_missing_tokenizer_folder(tmp_path):
+def test_missing_tokenizer_folder(tmp_path, monkeypatch):
     args = train.parse_args(["--output_dir", "x", "--tokenizer_name", str(tmp_path / "nowhere")])
     with pytest.raises(FileNotFoundError, match="--tokenizer_name .*nowhere: no such folder"):
         train.get_tokenizer(args, [])
     args.tokenizer_name = str(tmp_path)
     with pytest.raises(FileNotFoundError, match="holds no tokenizer"):
+        train.get_tokenizer(args, [])
+    (tmp_path / "outputs").mkdir()
+    monkeypatch.chdir(tmp_path)  # "outputs/demo" is a local folder here, not a Hub id: no Hub look-up
+    args.tokenizer_name = "outputs/demo"
+    with pytest.raises(FileNotFoundError, match="outputs/demo: no such folder"):
         train.get_tokenizer(args, [])
 
 
