@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +12,15 @@ WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 TOKENIZER_FILE = "tokenizer.json"
 SPECIAL_TOKENS = {"pad_token_id": "<pad>", "unk_token_id": "<unk>", "bos_token_id": "<bos>", "eos_token_id": "<eos>"}
+FINGERPRINT_KEY = "vocab_fingerprint"
+
+
+def vocabulary_fingerprint(vocabulary: dict[str, int]) -> str:
+    """A short hash of the token -> id mapping: equal only when every word has the same id (a reordered or retrained
+    vocabulary of the same size differs). Store it as `config.vocab_fingerprint` to have loading check it."""
+    tokens = sorted(vocabulary.items(), key=lambda item: item[1])
+    text = "\n".join(f"{token_id}\t{token}" for token, token_id in tokens)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def check_model_folder(folder: str | Path, subfolder: str = "") -> None:
@@ -52,6 +62,7 @@ def check_tokenizer_file(tokenizer_file: str | Path, config: dict) -> None:
         vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
         token_ids={key: tokenizer.token_to_id(token) for key, token in SPECIAL_TOKENS.items()},
         config=config,
+        vocabulary=lambda: tokenizer.get_vocab(with_added_tokens=True),
     )
 
 
@@ -62,10 +73,11 @@ def check_tokenizer(tokenizer, config) -> None:
         vocab_size=len(tokenizer),
         token_ids={key: tokenizer.convert_tokens_to_ids(token) for key, token in SPECIAL_TOKENS.items()},
         config=config.to_dict() if hasattr(config, "to_dict") else config,
+        vocabulary=tokenizer.get_vocab,
     )
 
 
-def _check_vocabulary(source: str, vocab_size: int, token_ids: dict, config: dict) -> None:
+def _check_vocabulary(source: str, vocab_size: int, token_ids: dict, config: dict, vocabulary=None) -> None:
     expected = config.get("vocab_size")
     if vocab_size != expected:
         raise ValueError(
@@ -78,6 +90,40 @@ def _check_vocabulary(source: str, vocab_size: int, token_ids: dict, config: dic
                 f"{source} maps {SPECIAL_TOKENS[key]} to id {token_id} but the model's config has {key}="
                 f"{config[key]}: they were not made together. Load the tokenizer saved with the model."
             )
+    expected_fingerprint = config.get(FINGERPRINT_KEY)
+    if expected_fingerprint and vocabulary is not None:
+        found = vocabulary_fingerprint(vocabulary())
+        if found != expected_fingerprint:
+            raise ValueError(
+                f"{source} has the model's vocabulary size but not its vocabulary (fingerprint {found}, the config's "
+                f"{FINGERPRINT_KEY} is {expected_fingerprint}): words would get other ids than the model learnt. "
+                "Load the tokenizer saved with the model."
+            )
 
 
-__all__ = ["check_model_folder", "check_tokenizer", "check_tokenizer_file"]
+def check_loading_info(source, loading_info: dict) -> None:
+    """Raise `OSError` when the weights did not fit the model: a missing weight would silently stay random."""
+    problems = {
+        name: sorted(map(str, loading_info.get(name) or []))
+        for name in ("missing_keys", "unexpected_keys", "mismatched_keys")
+    }
+    problems = {name: keys for name, keys in problems.items() if keys}
+    if problems:
+        said = "; ".join(
+            f"{name.replace('_', ' ')}: {', '.join(keys[:8])}" + (" ..." if len(keys) > 8 else "")
+            for name, keys in problems.items()
+        )
+        raise OSError(
+            f"The weights in {source} do not fit the model its config describes ({said}). A missing weight would be "
+            "left at random. Save the model again with `save_pretrained`, or download the whole folder again."
+        )
+
+
+__all__ = [
+    "FINGERPRINT_KEY",
+    "check_loading_info",
+    "check_model_folder",
+    "check_tokenizer",
+    "check_tokenizer_file",
+    "vocabulary_fingerprint",
+]

@@ -8,6 +8,7 @@ document a line; `.csv`/`.tsv` and `.json`/`.jsonl`: the `text_column`) or from 
 
 from __future__ import annotations
 
+import codecs
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,14 +76,65 @@ def load_text_files(files: dict[str, str | Path], text_column: str | None = None
     splits = {}
     for split, path in files.items():
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder (given for the {split} split): pass a file, one text a line.")
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist (given for the {split} split).")
         if not os.access(path, os.R_OK):
             raise PermissionError(f"{path} is not readable (given for the {split} split).")
         if path.stat().st_size == 0:
             raise ValueError(f"{path} is empty (given for the {split} split): it needs one text a line.")
+        check_utf8_text(path)
         splits[split] = _load_file(path, text_column)
     return DatasetDict(splits)
+
+
+def check_utf8_text(path: str | Path, chunk_size: int = 1 << 22) -> None:
+    """`ValueError` naming the line when `path` is not UTF-8 text (another encoding, or a binary file)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(chunk_size)
+            if b"\0" in chunk:
+                line += chunk.count(b"\n", 0, chunk.index(b"\0"))
+                raise ValueError(f"{path}, line {line}, holds a NUL byte: it looks like a binary file, not text.")
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as error:
+                line += chunk.count(b"\n", 0, max(error.start, 0))
+                raise ValueError(
+                    f"{path}, line {line}, is not UTF-8 ({error.reason} at byte {error.object[error.start : error.end]!r}):"
+                    " the texts must be UTF-8. Convert the file, e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8`."
+                ) from error
+            if not chunk:
+                return
+            line += chunk.count(b"\n")
+
+
+def looks_local(name: str) -> bool:
+    """A name meant as a local path (rather than a Hub id): it exists, or is written like a path."""
+    path = Path(name)
+    return (
+        path.exists()
+        or name.startswith((".", "/", "~"))
+        or name.count("/") > 1
+        or (str(path.parent) not in ("", ".") and path.parent.is_dir())  # "outputs/demo" beside an outputs/ folder
+    )
+
+
+def check_local_path(name: str, argument: str) -> None:
+    """Fail at once on a local folder that is missing or holds no tokenizer, rather than ask the Hub for it."""
+    path = Path(name).expanduser()
+    if not looks_local(name):
+        return
+    if not path.exists():
+        raise FileNotFoundError(f"{argument} {name}: no such folder.")
+    if path.is_dir() and not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+        raise FileNotFoundError(
+            f"{argument} {name}: the folder holds no tokenizer (tokenizer.json). Save one there with "
+            "`tokenizer.save_pretrained(folder)`, or leave the argument out to train one on the training split."
+        )
 
 
 def _load_file(path: Path, text_column: str | None) -> Dataset:
@@ -150,6 +202,9 @@ def load_corpus(
                 local[key] = Path(data_dir) / corpus.folder / corpus.files[split]
         loaded.update(load_text_files(local, text_column or corpus.text_column))
         missing = {key: split for key, split in wanted.items() if key not in local}
+        if missing and data_dir:
+            # a data folder was given: its missing file is an error now, not after the Hub's retries
+            raise FileNotFoundError(_missing_message(dataset, corpus, data_dir, missing, given_folder=True))
         if missing:
             loaded.update(_load_named_from_hub(dataset, corpus, data_dir, missing))
         return loaded
@@ -171,23 +226,33 @@ def _corpus(name: str) -> Corpus:
     return CORPORA[name]
 
 
-def _load_named_from_hub(name: str, corpus: Corpus, data_dir: str | None, splits: dict[str, str]) -> DatasetDict:
-    where = (
-        f"{Path(data_dir) / corpus.folder}/" if data_dir else f"a data folder (`--data_dir` or ${DATA_DIR_ENV} unset)"
-    )
+def _missing_message(name: str, corpus: Corpus, data_dir: str | None, splits: dict, given_folder: bool) -> str:
     needed = ", ".join(corpus.files[split] for split in splits.values())
-    advice = f"Put {needed} in {where}, or pass the files with `--train_file` / `--validation_file`" + (
-        f", or get network access to the Hub dataset {corpus.hub[0]!r}." if corpus.hub else "."
-    )
+    present = sorted(p.name for p in (Path(data_dir) / corpus.folder).glob("*")) if data_dir else []
+    if data_dir:
+        where = f"{Path(data_dir) / corpus.folder}/"
+        message = f"Corpus {name!r}: {needed} not found in {where}"
+    else:
+        where = "a data folder"
+        message = f"Corpus {name!r}: {needed} not found: no data folder is given (neither --data_dir nor ${DATA_DIR_ENV} is set)"
+    if present:
+        message += f" (it holds {', '.join(present)}; choose a split it has with --train_split/--validation_split)"
+    message += f". Put {needed} in {where}, or pass files with `--train_file` / `--validation_file`"
+    if corpus.hub and given_folder:
+        message += f", or leave out the data folder to load the Hub dataset {corpus.hub[0]!r} (needs network access)"
+    return message + "."
+
+
+def _load_named_from_hub(name: str, corpus: Corpus, data_dir: str | None, splits: dict[str, str]) -> DatasetDict:
     if corpus.hub is None:
-        raise FileNotFoundError(f"Corpus {name!r}: {needed} not found in {where}, and it has no Hub twin. {advice}")
+        raise FileNotFoundError(_missing_message(name, corpus, data_dir, splits, False) + " It has no Hub twin.")
     hub_name, hub_config, hub_column = corpus.hub
     try:
         return _load_hub(hub_name, hub_config, hub_column, splits)
     except Exception as error:
         raise FileNotFoundError(
-            f"Corpus {name!r}: {needed} not found in {where}, and the Hub dataset {hub_name!r} could not be loaded "
-            f"({type(error).__name__}: {error}). {advice}"
+            _missing_message(name, corpus, data_dir, splits, False)
+            + f" The Hub dataset {hub_name!r} could not be loaded either ({type(error).__name__}: {error})."
         ) from error
 
 
@@ -201,4 +266,13 @@ def _load_hub(name: str, config: str | None, column: str, splits: dict[str, str]
     return loaded
 
 
-__all__ = ["CORPORA", "Corpus", "DATA_DIR_ENV", "default_data_dir", "load_corpus", "load_text_files"]
+__all__ = [
+    "CORPORA",
+    "Corpus",
+    "DATA_DIR_ENV",
+    "check_local_path",
+    "check_utf8_text",
+    "default_data_dir",
+    "load_corpus",
+    "load_text_files",
+]

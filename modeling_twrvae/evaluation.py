@@ -285,7 +285,33 @@ def reconstruction_quality(references: Sequence[str], hypotheses: Sequence[str])
     # the texts are already tokenised (word level), so BLEU counts the model's own tokens
     bleu = sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="none", force=True)
     exact = sum(h.split() == r.split() for h, r in zip(hypotheses, references, strict=True)) / len(references)
-    return {"reconstruction_bleu": bleu.score, "reconstruction_exact_match": exact}
+    return {
+        "reconstruction_bleu": bleu.score,
+        "reconstruction_exact_match": exact,
+        "reconstruction_token_accuracy": token_accuracy(references, hypotheses),
+        "reconstruction_distinct": distinct_share(hypotheses),
+    }
+
+
+def token_accuracy(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Share of word positions where the reconstruction has the input's word, over the longer of the two texts of
+    each pair (so that a reconstruction that stops early or runs on is not rewarded)."""
+    right = total = 0
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
+        ref, hyp = reference.split(), hypothesis.split()
+        right += sum(a == b for a, b in zip(ref, hyp, strict=False))
+        total += max(len(ref), len(hyp))
+    return right / total if total else 0.0
+
+
+def distinct_share(texts: Sequence[str]) -> float:
+    """Distinct texts over all texts: 1.0 when every input got its own output, 1/n when all collapsed to one."""
+    return len(set(texts)) / len(texts) if texts else 0.0
+
+
+def distinct_along_paths(paths: Sequence[Sequence[str]]) -> float:
+    """Mean number of distinct sentences along each interpolation path (1 when the path never moves)."""
+    return sum(len(set(path)) for path in paths) / len(paths) if paths else 0.0
 
 
 def interpolation_rouge(pairs: Sequence[tuple[str, str]], paths: Sequence[Sequence[str]]) -> list[dict]:
@@ -325,6 +351,9 @@ __all__ = [
     "likelihoods",
     "mutual_information",
     "decoder_nll",
+    "distinct_along_paths",
+    "distinct_share",
     "reconstruction_quality",
+    "token_accuracy",
     "summarize_likelihoods",
 ]

@@ -1,20 +1,58 @@
-"""Writing files so that a crash never leaves one half-written: write a temporary name, then rename."""
+"""Writing files so that a crash never leaves one half-written: write a temporary name, flush it to the disk, then
+rename. A reader that has the old file open (or memory-mapped, as safetensors does) keeps the old contents intact:
+a file is replaced, never truncated in place."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def fsync_file(path: str | Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def fsync_folder(path: str | Path) -> None:
+    """Make a rename inside `path` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def umask_mode() -> int:
+    """The mode a newly created file gets from the user's umask (0o644 under the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder and an atomic rename."""
+    """Write `text` to `path` through a temporary file in the same folder, `fsync` and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
     try:
-        temporary.write_text(text, encoding="utf-8")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
+        fsync_folder(path.parent)
+    except OSError as error:
+        raise disk_full_error(error, path) from error
     finally:
         temporary.unlink(missing_ok=True)
     return path
@@ -24,4 +62,59 @@ def atomic_write_json(path: str | Path, value) -> Path:
     return atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
-__all__ = ["atomic_write_json", "atomic_write_text"]
+def move_files_into(source: str | Path, target: str | Path, last: tuple[str, ...] = ()) -> None:
+    """Move every file of the folder `source` into `target` by rename (each flushed first, given the umask's mode),
+    replacing files of the same name; `last` names the files moved last (e.g. a marker that the rest is complete).
+    `source` is removed."""
+    source, target = Path(source), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    mode = umask_mode()
+    files = sorted(source.iterdir(), key=lambda p: (p.name in last, p.name))
+    for path in files:
+        if path.is_file():
+            fsync_file(path)
+            os.chmod(path, mode)  # safetensors writes through a temporary file of mode 600
+    for path in files:
+        destination = target / path.name
+        if path.is_dir() and destination.is_dir():
+            shutil.rmtree(destination)
+        os.replace(path, destination)
+    fsync_folder(target)
+    source.rmdir()
+
+
+def remove_temporary_leftovers(folder: str | Path) -> list[Path]:
+    """Delete what an interrupted write (a crash, a full disk) left in `folder`: its hidden `*.tmp` files and
+    folders. Returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name.startswith(".") and path.name.endswith(TEMPORARY_SUFFIX):
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def disk_full_error(error: OSError, path: str | Path) -> OSError:
+    """A full disk said in words, with what to do; other errors unchanged."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OSError(
+            error.errno,
+            f"The disk is full: could not write {path} ({error.strerror}). Nothing was half-written; free some space "
+            "(the temporary `.*.tmp` leftovers are removed at the next start) and run again, or resume with "
+            "`--resume_from_checkpoint latest`.",
+        )
+    return error
+
+
+__all__ = [
+    "atomic_write_json",
+    "atomic_write_text",
+    "disk_full_error",
+    "fsync_file",
+    "fsync_folder",
+    "move_files_into",
+    "remove_temporary_leftovers",
+    "umask_mode",
+]

@@ -73,6 +73,10 @@ class RecurrentDecoderGenerationMixin(GenerationMixin):
 
     def _generate_conditioned(self, inputs, generation_config, **kwargs):
         """`GenerationMixin.generate` with `max_new_tokens` said as a total length (see below)."""
+        for name in ("max_new_tokens", "max_length"):
+            value = kwargs.get(name, getattr(generation_config, name, None) if generation_config else None)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}: generation needs one token.")
         max_new_tokens = kwargs.pop("max_new_tokens", None)
         if max_new_tokens is None and generation_config is not None and generation_config.max_new_tokens is not None:
             max_new_tokens = generation_config.max_new_tokens
@@ -130,7 +134,9 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
             raise ValueError(
                 f"`latents` must have shape (batch_size, {self.config.latent_size}), got {tuple(latents.shape)}."
             )
-        latents = latents.to(device=self.device, dtype=self.dtype)
+        if latents.shape[0] == 0:
+            raise ValueError("`latents` is empty: pass at least one latent (batch_size >= 1).")
+        latents = check_latents(latents.to(device=self.device), self.dtype)
         return self._generate_conditioned(inputs, generation_config, latents=latents, **kwargs)
 
     def decode_latents(self, latents: torch.Tensor, tokenizer, **generate_kwargs) -> list[str]:
@@ -142,6 +148,10 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
 
     def reconstruct(self, texts: Sequence[str], tokenizer, **generate_kwargs) -> list[str]:
         """Encode `texts`, take the posterior mode, and decode it."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            raise ValueError("`reconstruct` needs at least one text, got none.")
         batch = tokenizer(list(texts), padding=True, return_tensors="pt").to(self.device)
         latents = self.encode(batch["input_ids"], batch["attention_mask"]).mode()
         return self.decode_latents(latents, tokenizer, **generate_kwargs)
@@ -176,6 +186,20 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         return alphas.tolist(), self.decode_latents(latents, tokenizer, **generate_kwargs)
 
 
+def check_latents(latents: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Latents in the model's dtype; `ValueError` for non-float or non-finite ones, which would decode to nonsense."""
+    if not torch.is_floating_point(latents):
+        raise ValueError(f"`latents` must be floating point, got {latents.dtype}.")
+    finite = torch.isfinite(latents)
+    if not finite.all():
+        bad = (~finite).any(dim=-1).nonzero().flatten().tolist()
+        raise ValueError(
+            f"`latents` holds NaN or infinite values (rows {bad[:10]}{' ...' if len(bad) > 10 else ''}): they decode "
+            "to nonsense. Check the model's weights and the encoder's output (`model.encode(...)`)."
+        )
+    return latents.to(dtype)
+
+
 def decode_text(tokenizer, sequences, config) -> list[str]:
     """Text of each id sequence without `<bos>`, `<eos>` and padding, but with `<unk>`: unlike
     `skip_special_tokens=True`, an unknown word stays visible, as it is in the model's view of the text."""
@@ -203,6 +227,7 @@ __all__ = [
     "RecurrentDecoderGenerationMixin",
     "TWRVAEDecoderCache",
     "TWRVAEGenerationMixin",
+    "check_latents",
     "decode_text",
     "interpolate_latents",
 ]

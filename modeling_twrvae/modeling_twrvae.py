@@ -10,6 +10,9 @@ sequence gets the same loss in a mixed-length batch as alone.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +23,11 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .checkpoint_checks import check_model_folder
+from .checkpoint_checks import check_loading_info, check_model_folder
 from .configuration_twrvae import TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
-from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin
+from .file_utils import disk_full_error, move_files_into
+from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
 from .recurrence import lstm_hidden_and_cell_states
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -218,15 +222,42 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
         folder = Path(str(pretrained_model_name_or_path))
         if folder.is_dir():
             check_model_folder(folder, kwargs.get("subfolder", ""))
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+        )
+        check_loading_info(pretrained_model_name_or_path, info)
+        return (model, info) if wants_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        # Name the "text-vae" pipeline in config.json. Importing it here also makes transformers copy its file
-        # beside this one (it copies a saved model's relative imports), so the remote-code load finds it.
-        from .pipeline_twrvae import record_pipeline
+        """`PreTrainedModel.save_pretrained`, written into a temporary folder and then renamed file by file into
+        `save_directory`: a process that is reading (memory-mapping) the old files keeps them whole, and a crash
+        leaves either the old file or the new one."""
+        if self.config.model_type == "twrvae":
+            # Name the "text-vae" pipeline in config.json. Importing it here also makes transformers copy its file
+            # beside this one (it copies a saved model's relative imports), so the remote-code load finds it.
+            from .pipeline_twrvae import record_pipeline
 
-        record_pipeline(self.config)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+            record_pipeline(self.config)
+        if kwargs.get("push_to_hub"):
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        save_directory = Path(save_directory)
+        if save_directory.is_file():
+            raise OSError(f"{save_directory} is a file: `save_pretrained` needs a folder.")
+        save_directory.mkdir(parents=True, exist_ok=True)
+        temporary = save_directory / f".save_pretrained.{os.getpid()}.tmp"
+        if temporary.exists():
+            shutil.rmtree(temporary)
+        try:
+            result = super().save_pretrained(temporary, *args, **kwargs)
+            written = {path.name for path in temporary.iterdir()}
+            move_files_into(temporary, save_directory)
+            _remove_stale_shards(save_directory, written)
+        except OSError as error:
+            raise disk_full_error(error, save_directory) from error
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+        return result
 
 
 class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
@@ -251,6 +282,8 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             raise ValueError(
                 f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}."
             )
+        if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+            raise ValueError(f"`input_ids` is empty (shape {tuple(input_ids.shape)}): pass at least one sequence.")
         if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
             raise ValueError(
                 f"`input_ids` holds ids outside [0, vocab_size={self.config.vocab_size}) (max {int(input_ids.max())}): "
@@ -442,11 +475,12 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
                 f"`latents` must have shape (batch_size={input_ids.shape[0]}, latent_size={self.config.latent_size}), "
                 f"got {tuple(latents.shape)}."
             )
-        if cache is not None:
-            logits, state = self.decoder(input_ids, latents, cache.state)
+        if cache is not None:  # generate()'s later steps: the latents were checked at its first
+            logits, state = self.decoder(input_ids, latents.to(self.dtype), cache.state)
             return TWRVAEOutput(
                 logits=logits, latents=latents, cache=TWRVAEDecoderCache(state, cache.seen_tokens + input_ids.shape[1])
             )
+        latents = check_latents(latents, self.dtype)
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         self._check_inputs(input_ids, attention_mask)
@@ -461,6 +495,16 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             latents=latents,
             cache=TWRVAEDecoderCache(state, input_ids.shape[1]),
         )
+
+
+def _remove_stale_shards(folder: Path, written: set[str]) -> None:
+    """A save that is not sharded leaves no index of an earlier sharded save behind (loading would prefer it)."""
+    index = folder / "model.safetensors.index.json"
+    if index.name in written or not index.is_file():
+        return
+    for name in set(json.loads(index.read_text()).get("weight_map", {}).values()) - written:
+        (folder / name).unlink(missing_ok=True)
+    index.unlink()
 
 
 def _sequence_nll(logits: torch.Tensor, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:

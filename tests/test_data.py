@@ -21,11 +21,26 @@ def test_named_corpus_uses_its_text_column_and_the_environment_variable(monkeypa
     assert len(data["test"]) == 4693 and data["test"][0]["text"].startswith("A coffee shop in the city centre")
 
 
-def test_missing_named_corpus_names_both_places_and_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"yahoo\.train\.txt not found in .*yahoo/.*no Hub twin"):
+def test_missing_named_corpus_names_both_places_and_the_fix(tmp_path, monkeypatch):
+    import modeling_twrvae.corpora as corpora
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the Hub was asked although a data folder was given")
+
+    monkeypatch.setattr(corpora, "_load_hub", no_hub)
+    with pytest.raises(FileNotFoundError, match=r"yahoo\.train\.txt not found in .*yahoo/ \(it holds yahoo\.valid"):
         load_corpus({"train": "train"}, dataset="yahoo", data_dir=str(DATA_DIR))
-    with pytest.raises(FileNotFoundError, match=r"trainset\.csv not found .*Hub dataset 'e2e_nlg' could not be loaded"):
+    # a given data folder without the file: an error at once, not after the Hub's retries
+    with pytest.raises(FileNotFoundError, match=r"trainset\.csv not found .*leave out the data folder.*'e2e_nlg'"):
         load_corpus({"train": "train"}, dataset="e2e", data_dir=str(tmp_path))
+    monkeypatch.undo()
+    monkeypatch.delenv("TWRVAE_DATA_DIR", raising=False)
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"not found: no data folder is given \(neither --data_dir nor \$TWRVAE_DATA_DIR is set\).*"
+        r"'e2e_nlg' could not be loaded",
+    ):
+        load_corpus({"train": "train"}, dataset="e2e")
     with pytest.raises(ValueError, match="Unknown corpus 'wiki'"):
         load_corpus({"train": "train"}, dataset="wiki")
     with pytest.raises(ValueError, match="No data for the"):

@@ -37,7 +37,7 @@ def run(tmp_path, name, *extra, **options):
         "output_dir": str(tmp_path / name),
     }
     settings.update({key: str(value) for key, value in options.items()})
-    argv = [item for key, value in settings.items() for item in (f"--{key}", value)] + list(extra)
+    argv = [item for key, value in settings.items() if value != "None" for item in (f"--{key}", value)] + list(extra)
     # Each run in this process starts like a new process would: accelerate's state is a per-process singleton.
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
@@ -279,3 +279,40 @@ def test_summed_loss_gives_the_reference_codes_adam_update(reduction, tokenizer,
         torch.testing.assert_close(package, reference, rtol=0, atol=1e-7)
     else:  # the batch mean is another problem: Adam's eps and coupled weight decay weigh 6 times more
         assert (package - reference).abs().max() > 1e-6
+
+
+def pack_like_cudnn(rnn: torch.nn.RNNBase) -> None:
+    """Make an RNN's weights views of one buffer, as cuDNN's flatten_parameters does on a GPU."""
+    params = [getattr(rnn, name) for name in rnn._flat_weights_names]
+    flat = torch.cat([p.detach().flatten() for p in params])
+    offset = 0
+    for param in params:
+        param.data = flat[offset : offset + param.numel()].view_as(param)
+        offset += param.numel()
+
+
+def test_checkpoints_keep_every_weight_of_rnns_packed_into_one_buffer(tmp_path, tokenizer):
+    from accelerate import Accelerator
+
+    from helpers import tiny_model
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    model = tiny_model("twr-vae", len(tokenizer))
+    pack_like_cudnn(model.encoder.layers[0])
+    pack_like_cudnn(model.decoder.rnn)
+    assert (
+        model.decoder.rnn.weight_hh_l0.untyped_storage().data_ptr()
+        == model.decoder.rnn.weight_ih_l0.untyped_storage().data_ptr()
+    )
+    expected = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    accelerator = Accelerator(cpu=True)
+    accelerator.register_save_state_pre_hook(train.unshare_flattened_weights)
+    model = accelerator.prepare(model)
+    accelerator.save_state(str(tmp_path / "checkpoint"))
+    saved = load_file(str(tmp_path / "checkpoint" / "model.safetensors"))
+    assert set(saved) == set(expected)  # without the hook accelerate drops weight_hh, bias_ih and bias_hh
+    for name, tensor in expected.items():
+        assert torch.equal(saved[name], tensor), name
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()

@@ -11,6 +11,7 @@ Figure 2), and prints a summary with reconstructions, prior samples and one inte
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -22,10 +23,11 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from modeling_twrvae import check_tokenizer  # noqa: E402
-from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, load_corpus  # noqa: E402
+from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus  # noqa: E402
 from modeling_twrvae.evaluation import (  # noqa: E402
     CONVENTIONS,
     choose_pairs,
+    distinct_along_paths,
     distinct_n,
     interpolation_rouge,
     likelihoods,
@@ -36,6 +38,7 @@ from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # n
 from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
 from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
 from training import evaluate_dialogue  # noqa: E402
+from training.errors import run_main  # noqa: E402
 from training.plots import plot_interpolation_rouge  # noqa: E402
 
 TABLE_KEYS = [
@@ -51,6 +54,9 @@ TABLE_KEYS = [
     ("active_units", "active units"),
     ("reconstruction_bleu", "rec. BLEU"),
     ("reconstruction_exact_match", "rec. exact"),
+    ("reconstruction_token_accuracy", "rec. token acc."),
+    ("reconstruction_distinct", "rec. distinct"),
+    ("interpolation_distinct", "interp. distinct"),
     ("prior_distinct_1", "distinct-1"),
     ("prior_distinct_2", "distinct-2"),
     ("prior_mean_length", "sample length"),
@@ -70,7 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--dataset_config_name")
     parser.add_argument("--text_column", help="Column holding the text in CSV, JSON or Hub data.")
     parser.add_argument("--max_samples", type=int, help="Evaluate on the first N texts only.")
-    parser.add_argument("--max_length", type=int, help="Truncate longer texts (tokens, with specials).")
+    parser.add_argument(
+        "--max_length", type=int, help="Truncate longer texts (tokens, with specials; default: the tokenizer's limit)."
+    )
     parser.add_argument("--iw_samples", type=int, default=500, help="Importance samples per sentence (k).")
     parser.add_argument("--per_device_eval_batch_size", type=int, default=4, help="Sentences scored together.")
     parser.add_argument("--samples_per_pass", type=int, default=125, help="Of the k samples, decoded per pass.")
@@ -83,7 +91,34 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output_file", help="JSON results (default: eval_<split>.json in the model folder).")
     parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, minimum in MINIMUMS.items():
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            parser.error(f"--{name} must be at least {minimum}, got {value}.")
+    return args
+
+
+MINIMUMS = {
+    "max_samples": 1,
+    "max_length": 3,  # <bos>, a word, <eos>
+    "iw_samples": 1,
+    "per_device_eval_batch_size": 1,
+    "samples_per_pass": 1,
+    "generation_batch_size": 1,
+    "max_new_tokens": 1,
+    "num_prior_samples": 1,
+    "num_interpolation_pairs": 0,
+    "interpolation_steps": 2,
+}
+
+
+class NonFiniteMetricError(ValueError):
+    pass
+
+
+def non_finite_metrics(results: dict) -> list[str]:
+    return [key for key, value in results.items() if isinstance(value, float) and not math.isfinite(value)]
 
 
 def _generate_text(model, tokenizer, latents, batch_size, max_new_tokens):
@@ -96,6 +131,7 @@ def _generate_text(model, tokenizer, latents, batch_size, max_new_tokens):
 
 def evaluate(args) -> dict:
     torch.manual_seed(args.seed)
+    check_local_path(args.model_name_or_path, "--model_name_or_path")
     model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
     model = model.to(args.device).eval()
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
@@ -110,12 +146,16 @@ def evaluate(args) -> dict:
         dataset_config_name=args.dataset_config_name,
         text_column=args.text_column,
     )["eval"]
-    texts = data["text"][: args.max_samples] if args.max_samples else data["text"]
-    ids = tokenizer(texts)["input_ids"]
-    if args.max_length:
-        ids = [
-            row[: args.max_length - 1] + [tokenizer.eos_token_id] if len(row) > args.max_length else row for row in ids
-        ]
+    # a list, not the dataset's Column (datasets >= 4), which the tokenizer does not take
+    texts = list(data["text"][: args.max_samples] if args.max_samples else data["text"])
+    ids = tokenizer(texts, verbose=False)["input_ids"]  # longer texts are cut here, keeping <eos>, and counted
+    max_length = args.max_length or (tokenizer.model_max_length if tokenizer.model_max_length < 1e6 else None)
+    truncated = 0
+    if max_length:
+        truncated = sum(len(row) > max_length for row in ids)
+        ids = [row[: max_length - 1] + [tokenizer.eos_token_id] if len(row) > max_length else row for row in ids]
+        if truncated:
+            print(f"{truncated} of {len(ids)} texts were longer than {max_length} tokens and were truncated")
     references = decode_text(tokenizer, ids, model.config)  # the text as the model sees it, <unk> included
 
     result = likelihoods(
@@ -128,6 +168,14 @@ def evaluate(args) -> dict:
         progress=not args.no_progress,
     )
     metrics = summarize_likelihoods(result, args.iw_samples)
+    bad = non_finite_metrics(metrics)
+    if bad:
+        broken = sum(int((~torch.isfinite(p)).any()) for p in model.parameters())
+        raise NonFiniteMetricError(
+            f"The model gives non-finite {', '.join(bad)} on this data"
+            + (f"; {broken} of its weight tensors hold NaN or infinite values" if broken else "")
+            + ". Its weights are broken (e.g. a diverged run): evaluate an earlier checkpoint."
+        )
 
     reconstructions = _generate_text(
         model, tokenizer, result.posterior_mean, args.generation_batch_size, args.max_new_tokens
@@ -151,17 +199,24 @@ def evaluate(args) -> dict:
         latents = (1 - alphas[:, None]) * start + alphas[:, None] * end
         paths.append(_generate_text(model, tokenizer, latents, args.generation_batch_size, args.max_new_tokens))
     rouge = interpolation_rouge([(references[a], references[b]) for a, b in pairs], paths) if pairs else []
+    metrics["interpolation_distinct"] = distinct_along_paths(paths) if pairs else None
 
     return {
         "model": str(args.model_name_or_path),
         "data": args.validation_file or f"{args.dataset or args.dataset_name}:{args.split}",
         "seed": args.seed,
+        "num_truncated": truncated,
         "conventions": CONVENTIONS,
         **metrics,
-        "interpolation": {"alphas": alphas.tolist(), "rouge": rouge, "num_pairs": len(pairs)},
+        "interpolation": {
+            "alphas": alphas.tolist(),
+            "rouge": rouge,
+            "num_pairs": len(pairs),
+            "distinct_sentences": [len(set(path)) for path in paths],
+        },
         "examples": {
             "reconstructions": [
-                {"input": r, "output": o} for r, o in zip(references[:5], reconstructions[:5], strict=False)
+                {"input": r, "output": o} for r, o in zip(references[:10], reconstructions[:10], strict=False)
             ],
             "prior_samples": samples[:10],
             "interpolation": {"start": references[pairs[0][0]], "end": references[pairs[0][1]], "path": paths[0]}
@@ -197,6 +252,19 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def latent_summary(results: dict) -> str:
+    """One line on whether the decoder uses z: collapse shows as one reconstruction for every input."""
+    line = (
+        f"Latent at work: {results['reconstruction_distinct']:.0%} of {results['num_sentences']} reconstructions are "
+        f"distinct, token accuracy {results['reconstruction_token_accuracy']:.1%}, BLEU "
+        f"{results['reconstruction_bleu']:.1f}"
+    )
+    if results.get("interpolation_distinct") is not None:
+        steps = len(results["interpolation"]["alphas"])
+        line += f"; {results['interpolation_distinct']:.1f} distinct sentences along a {steps}-step interpolation"
+    return line + "."
+
+
 def _format(value) -> str:
     if value is None:
         return "-"
@@ -212,6 +280,9 @@ def main(argv=None) -> dict:
     if args.device == "cpu":
         reuse_freed_memory()
     results = evaluate(args)
+    bad = non_finite_metrics(results)
+    if bad:
+        raise NonFiniteMetricError(f"Non-finite results: {', '.join(bad)}; nothing was written.")
     output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
     atomic_write_json(output, results)
     atomic_write_text(output.with_suffix(".md"), markdown(results))
@@ -220,8 +291,9 @@ def main(argv=None) -> dict:
 
     print(markdown(results))
     examples = results["examples"]
+    print(latent_summary(results) + "\n")
     print("Reconstructions (posterior mode, greedy):")
-    for pair in examples["reconstructions"][:3]:
+    for pair in examples["reconstructions"][:5]:
         print(f"  in:  {pair['input']}\n  out: {pair['output']}")
     print("\nPrior samples (greedy):")
     for sample in examples["prior_samples"][:5]:
@@ -238,4 +310,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

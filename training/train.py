@@ -15,6 +15,7 @@ every step's numbers and `training_curves.png` plots them. `accelerator.save_sta
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import math
@@ -40,24 +41,40 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from modeling_twrvae import TWRCVAEConfig, TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer  # noqa: E402
-from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, load_corpus  # noqa: E402
+from modeling_twrvae.checkpoint_checks import FINGERPRINT_KEY, vocabulary_fingerprint  # noqa: E402
+from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus  # noqa: E402
 from modeling_twrvae.dialogue_corpora import DIALOGUE_CORPORA  # noqa: E402
-from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
+from modeling_twrvae.file_utils import (  # noqa: E402
+    atomic_write_json,
+    atomic_write_text,
+    disk_full_error,
+    fsync_folder,
+    move_files_into,
+    remove_temporary_leftovers,
+)
 from modeling_twrvae.kl_schedules import SCHEDULES, KLSchedule  # noqa: E402
 from modeling_twrvae.length_grouping import LengthGroupedBatchSampler  # noqa: E402
 from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
 from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS  # noqa: E402
 from training import dialogue_task  # noqa: E402
+from training.errors import run_main  # noqa: E402
 from training.plots import plot_training_curves  # noqa: E402
 
 logger = get_logger(__name__)
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.json"
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
+CHECKPOINT_TOKENIZER = "tokenizer"  # the tokenizer the run trained, saved in every checkpoint and reused on resume
+RNG_STATE = "random_states_{}.pkl"  # accelerate's name for process i's RNG states
+RNG_KEYS = ("random_state", "numpy_random_seed", "torch_manual_seed")
 
 
 class NonFiniteLossError(RuntimeError):
     pass
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed exactly: the message names it and the one to use instead."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,21 +211,138 @@ def parse_args(argv=None) -> argparse.Namespace:
     config_parser = argparse.ArgumentParser(add_help=False)
     config_parser.add_argument("--config")
     known, _ = config_parser.parse_known_args(argv)
+    yaml_overrides = {}
     if known.config:
-        with open(known.config, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle) or {}
-        names = {action.dest for action in parser._actions}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise SystemExit(f"{known.config}: unknown setting(s) {unknown}; see `python training/train.py --help`.")
+        values = _read_config_file(known.config, parser)
+        yaml_overrides = _overrides(values.get("config_overrides") or {})
         parser.set_defaults(**values)
     args = parser.parse_args(argv)
     if not args.output_dir:
         parser.error("--output_dir is required (on the command line or in --config).")
-    args.config_overrides = _overrides(args.config_overrides)
+    # the command line's fields go over the YAML's, field by field
+    args.config_overrides = {**yaml_overrides, **_overrides(args.config_overrides)}
     if args.word_dropout is not None:
         args.config_overrides["word_dropout"] = args.word_dropout
+    check_config_fields(args.config_overrides, parser)
+    check_ranges(args, parser)
     return args
+
+
+def _read_config_file(path: str, parser: argparse.ArgumentParser) -> dict:
+    """The settings of a YAML `--config`, each checked as strictly as the command line checks it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle)
+    except FileNotFoundError:
+        parser.error(f"--config {path}: no such file.")
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        parser.error(f"--config {path} is not valid YAML: {error}")
+    values = values or {}
+    if not isinstance(values, dict):
+        parser.error(
+            f"--config {path} must hold a mapping of settings (`name: value` lines), got {type(values).__name__}."
+        )
+    actions = {action.dest: action for action in parser._actions}
+    unknown = sorted(set(values) - set(actions))
+    if unknown:
+        hints = [
+            f"{name} (did you mean {', '.join(close)}?)" if (close := _close(name, actions)) else name
+            for name in unknown
+        ]
+        raise SystemExit(
+            f"{path}: unknown setting(s) {unknown}: {'; '.join(hints)}. See `python training/train.py --help`."
+        )
+    checked = {}
+    for name, value in values.items():
+        try:
+            checked[name] = _check_yaml_value(actions[name], value)
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as error:
+            parser.error(f"--config {path}: setting {name!r}: {error}")
+    return checked
+
+
+def _check_yaml_value(action: argparse.Action, value):
+    if value is None:
+        return None
+    if isinstance(action, argparse._StoreTrueAction):
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if action.type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {value!r}")
+    elif action.type is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        value = float(value)
+    elif action.type is not None:
+        value = action.type(value)
+    elif isinstance(value, (dict, list)):
+        raise ValueError(f"expected a single value, got {value!r}")
+    else:
+        value = str(value)
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(f"{value!r} is not one of {sorted(action.choices)}")
+    return value
+
+
+def _close(name: str, known) -> list[str]:
+    return difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+
+
+def config_fields() -> set[str]:
+    """The fields `--config_overrides` may set: those `TWRVAEConfig` declares."""
+    fields = set()
+    for cls in TWRVAEConfig.__mro__:
+        if cls.__name__ == "PretrainedConfig":
+            break
+        fields.update(getattr(cls, "__annotations__", {}))
+    return fields
+
+
+def check_config_fields(overrides: dict, parser: argparse.ArgumentParser) -> None:
+    fields = config_fields()
+    for name in sorted(set(overrides) - fields):
+        close = _close(name, fields)
+        parser.error(
+            f"--config_overrides: TWRVAEConfig has no field {name!r}"
+            + (
+                f"; did you mean {' or '.join(repr(c) for c in close)}?"
+                if close
+                else f"; its fields: {sorted(fields)}."
+            )
+        )
+
+
+POSITIVE = (
+    "per_device_train_batch_size", "per_device_eval_batch_size", "num_train_epochs", "max_train_steps",
+    "gradient_accumulation_steps", "logging_steps", "eval_steps", "checkpointing_steps", "early_stopping_patience",
+    "max_train_samples", "max_eval_samples", "kl_anneal_steps", "kl_cycles", "vocab_size", "min_frequency",
+)  # fmt: skip
+NON_NEGATIVE = ("learning_rate", "weight_decay", "adam_epsilon", "num_warmup_steps", "save_total_limit", "kl_weight",
+                "free_bits", "max_grad_norm")  # fmt: skip
+
+
+def check_ranges(args, parser: argparse.ArgumentParser) -> None:
+    for name in POSITIVE:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be at least 1, got {value}.")
+    for name in NON_NEGATIVE:
+        value = getattr(args, name)
+        if value is not None and (value < 0 or not math.isfinite(value)):
+            parser.error(f"--{name} must be a finite number >= 0, got {value}.")
+    if args.max_length < 3:
+        parser.error(f"--max_length must be >= 3 (<bos>, a word, <eos>), got {args.max_length}.")
+    if args.word_dropout is not None and not 0 <= args.word_dropout <= 1:
+        parser.error(f"--word_dropout must be in [0, 1], got {args.word_dropout}.")
+    if not 0 < args.kl_cycle_ratio <= 1:
+        parser.error(f"--kl_cycle_ratio must be in (0, 1], got {args.kl_cycle_ratio}.")
+    for name in ("adam_beta1", "adam_beta2"):
+        if not 0 <= getattr(args, name) < 1:
+            parser.error(f"--{name} must be in [0, 1), got {getattr(args, name)}.")
+    if args.learning_rate == 0:
+        warnings.warn("--learning_rate is 0: the weights will not change.", stacklevel=2)
 
 
 def load_splits(args) -> dict:
@@ -237,16 +371,32 @@ def load_splits(args) -> dict:
     return raw
 
 
-def get_tokenizer(args, train_texts):
-    if args.tokenizer_name or args.model_name_or_path:
-        return AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
+def get_tokenizer(args, train_texts, checkpoint: Path | None = None):
+    """The checkpoint's tokenizer when resuming (the word ids the weights were trained with), a given one, or one
+    trained on the training split."""
+    if checkpoint is not None:
+        folder = checkpoint / CHECKPOINT_TOKENIZER
+        if folder.is_dir():
+            return AutoTokenizer.from_pretrained(folder)
+        logger.warning(f"{checkpoint} has no saved tokenizer (an older checkpoint): training it again from the data")
+    source = args.tokenizer_name or args.model_name_or_path
+    if source:
+        check_local_path(source, "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path")
+        return AutoTokenizer.from_pretrained(source)
     defaults = dict(CORPORA[args.dataset].tokenizer) if args.dataset in CORPORA else {}
     defaults.update(dialogue_task.tokenizer_defaults(args.dataset))
     for key in ("vocab_size", "min_frequency", "pre_tokenization"):
         if getattr(args, key) is not None:
             defaults[key] = getattr(args, key)
     defaults.setdefault("vocab_size", 20000)
-    return train_tokenizer(train_texts, model_max_length=args.max_length, **defaults)
+    tokenizer = train_tokenizer(train_texts, model_max_length=args.max_length, **defaults)
+    if len(tokenizer) <= len(tokenizer.all_special_tokens):
+        raise ValueError(
+            f"The training text gives a vocabulary of only the {len(tokenizer)} special tokens: every word is seen "
+            f"fewer than min_frequency={defaults.get('min_frequency', 1)} times, so every word would be <unk>. Train "
+            "on more text, or lower --min_frequency."
+        )
+    return tokenizer
 
 
 def loss_scale(args, accelerator, batch_size: int) -> float:
@@ -265,7 +415,7 @@ def tokenize(dataset, tokenizer, max_length: int, name: str):
     eos = tokenizer.eos_token_id
 
     def encode(batch):
-        ids = tokenizer(batch["text"])["input_ids"]
+        ids = tokenizer(batch["text"], verbose=False)["input_ids"]  # longer texts are cut below, and counted
         truncated = [len(row) > max_length for row in ids]
         ids = [row[: max_length - 1] + [eos] if cut else row for row, cut in zip(ids, truncated, strict=True)]
         return {"input_ids": ids, "length": [len(row) for row in ids], "truncated": truncated}
@@ -359,21 +509,119 @@ def resolve_checkpoint(value: str, output_dir: Path) -> Path:
     return path
 
 
-def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit: int | None) -> Path:
+def _previous_checkpoint(checkpoint: Path, output_dir: Path) -> str:
+    earlier = [
+        path
+        for step, path in list_checkpoints(output_dir)
+        if path.resolve() != checkpoint.resolve() and step < _checkpoint_step(checkpoint)
+    ]
+    if earlier:
+        return f"Resume from the previous one instead: --resume_from_checkpoint {earlier[-1]}"
+    return "There is no earlier checkpoint: start afresh with --overwrite_output_dir"
+
+
+def _checkpoint_step(checkpoint: Path) -> int:
+    match = CHECKPOINT_PATTERN.match(checkpoint.name)
+    return int(match.group(1)) if match else 1 << 62
+
+
+def read_checkpoint(checkpoint: Path, output_dir: Path, num_processes: int) -> dict:
+    """The trainer state of `checkpoint`, after checking that what an exact resume needs is there and readable."""
+    from accelerate.utils import load as accelerate_load
+
+    def broken(what: str) -> CheckpointError:
+        return CheckpointError(
+            f"Checkpoint {checkpoint} cannot be resumed exactly: {what}. {_previous_checkpoint(checkpoint, output_dir)}."
+        )
+
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+        int(state["global_step"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise broken(f"{TRAINER_STATE} is unreadable ({error})") from error
+    for index in range(num_processes):
+        rng_file = checkpoint / RNG_STATE.format(index)
+        if not rng_file.is_file():
+            raise broken(
+                f"its random-number state {rng_file.name} is missing (the resumed run would not repeat the "
+                "uninterrupted run's dropout and sampling)"
+            )
+        try:
+            rng = accelerate_load(rng_file)
+            missing = [key for key in RNG_KEYS if key not in rng]
+        except Exception as error:  # a damaged pickle raises whatever its bytes lead to
+            raise broken(f"its random-number state {rng_file.name} is corrupt ({_brief(error)})") from error
+        if missing:
+            raise broken(f"its random-number state {rng_file.name} lacks {missing}")
+    return state
+
+
+def load_checkpoint(accelerator, checkpoint: Path, output_dir: Path) -> None:
+    try:
+        accelerator.load_state(str(checkpoint))
+    except Exception as error:  # a torn or damaged file raises whatever torch or safetensors meet
+        raise CheckpointError(
+            f"Checkpoint {checkpoint} could not be loaded ({_brief(error)}). It is damaged or was "
+            f"written by another setting. {_previous_checkpoint(checkpoint, output_dir)}."
+        ) from error
+
+
+def _brief(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def remove_later_checkpoints(output_dir: Path, step: int) -> None:
+    """Resuming from step N abandons what came after it: later checkpoints would otherwise be taken for this run's
+    by `--resume_from_checkpoint latest` (and their steps mixed into metrics.jsonl)."""
+    for later_step, path in list_checkpoints(output_dir):
+        if later_step > step:
+            logger.warning(f"removing {path}: it continues the run past step {step}, which this resume replaces")
+            shutil.rmtree(path)
+
+
+def unshare_flattened_weights(models, weights, output_dir) -> None:
+    """accelerate's `save_state` hook: give every tensor of the state dicts a storage of its own.
+
+    On a GPU, cuDNN packs each RNN's weights and biases into one buffer, and accelerate's safetensors writer takes
+    tensors that share a storage for tied copies and keeps only the first: checkpoints lost all but `weight_ih_l0`
+    of every LSTM (seen on an H200). Copying the tensors that share a storage keeps them all."""
+    for state_dict in weights:
+        seen = set()
+        for name, tensor in state_dict.items():
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            storage = (tensor.device, tensor.untyped_storage().data_ptr())
+            if storage in seen:
+                state_dict[name] = tensor.clone()
+            seen.add(storage)
+
+
+def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit: int | None, tokenizer) -> Path:
     final = output_dir / f"checkpoint-{step}"
     temporary = output_dir / f".checkpoint-{step}.tmp"
     if accelerator.is_main_process and temporary.exists():
         shutil.rmtree(temporary)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(temporary))
-    if accelerator.is_main_process:
-        atomic_write_json(temporary / TRAINER_STATE, state)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(temporary, final)
-        if limit:
-            for _, old in list_checkpoints(output_dir)[:-limit]:
-                shutil.rmtree(old, ignore_errors=True)
+    try:
+        accelerator.save_state(str(temporary))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            tokenizer.save_pretrained(temporary / CHECKPOINT_TOKENIZER)
+            for path in temporary.rglob("*"):
+                if path.is_file():
+                    with open(path, "rb") as handle:
+                        os.fsync(handle.fileno())
+            atomic_write_json(temporary / TRAINER_STATE, state)  # written last: it marks the checkpoint complete
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(temporary, final)
+            fsync_folder(output_dir)
+            if limit:
+                for _, old in list_checkpoints(output_dir)[:-limit]:
+                    shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:
+        raise disk_full_error(error, temporary) from error
     accelerator.wait_for_everyone()
     return final
 
@@ -386,13 +634,33 @@ def save_model(accelerator, model, tokenizer, output_dir: Path, args, metrics: d
     temporary = output_dir / ".best.tmp"
     if temporary.exists():
         shutil.rmtree(temporary)
-    accelerator.unwrap_model(model).save_pretrained(temporary, state_dict=state_dict)
-    tokenizer.save_pretrained(temporary)
-    atomic_write_text(temporary / "training_config.yaml", yaml.safe_dump(_plain(vars(args)), sort_keys=True))
-    atomic_write_json(temporary / "eval_results.json", metrics)
-    for path in sorted(temporary.iterdir(), key=lambda p: p.name == "eval_results.json"):
-        os.replace(path, output_dir / path.name)
-    temporary.rmdir()
+    try:
+        accelerator.unwrap_model(model).save_pretrained(temporary, state_dict=state_dict)
+        tokenizer.save_pretrained(temporary)
+        atomic_write_text(temporary / "training_config.yaml", yaml.safe_dump(_plain(vars(args)), sort_keys=True))
+        atomic_write_json(temporary / "eval_results.json", metrics)
+        move_files_into(temporary, output_dir, last=("eval_results.json",))
+    except OSError as error:
+        raise disk_full_error(error, output_dir) from error
+
+
+def set_learning_rate(optimizer, lr_scheduler, learning_rate: float) -> None:
+    """Apply `learning_rate` to a restored optimizer and scheduler (whose state holds the interrupted run's), keeping
+    the schedule's position: a resume with a new --learning_rate uses it."""
+    scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)
+    if all(base == learning_rate for base in scheduler.base_lrs):
+        return
+    logger.info(f"resuming with --learning_rate {learning_rate} (the checkpoint's run used {scheduler.base_lrs[0]})")
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    for index, group in enumerate(optimizer.param_groups):
+        old = scheduler.base_lrs[index]
+        if lambdas is not None:
+            group["lr"] = learning_rate * lambdas[index](scheduler.last_epoch)
+        else:
+            group["lr"] = group["lr"] * learning_rate / old if old else learning_rate
+        group["initial_lr"] = learning_rate
+    scheduler.base_lrs = [learning_rate] * len(optimizer.param_groups)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
 def _plain(values: dict) -> dict:
@@ -405,10 +673,27 @@ def _log_line(path: Path, record: dict) -> None:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """On resume, drop what the interrupted run logged after the checkpoint, so no step is logged twice."""
-    if path.is_file():
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
+    """On resume, drop what the interrupted run logged after the checkpoint, so no step is logged twice. A torn last
+    line (the run was killed while writing it) is dropped; a damaged line elsewhere is an error."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            record_step = int(record["step"])
+        except (ValueError, KeyError, TypeError) as error:
+            if number == len(lines):
+                logger.warning(f"{path}: dropping its torn last line ({line[:60]!r})")
+                continue
+            raise ValueError(
+                f"{path}, line {number}, is not a metrics record ({error}): {line[:80]!r}. Remove or repair that line, "
+                "then resume again."
+            ) from error
+        if record_step <= step:
+            kept.append(line)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def cpu_supports_bf16() -> bool:
@@ -444,6 +729,7 @@ def main(argv=None) -> dict:
         # On a machine without an accelerator, say so: accelerate then runs torchrun's processes as multi-CPU (gloo).
         cpu=args.use_cpu or not torch.accelerator.is_available(),
     )
+    accelerator.register_save_state_pre_hook(unshare_flattened_weights)
     if accelerator.device.type == "cpu":
         reuse_freed_memory()
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
@@ -453,6 +739,8 @@ def main(argv=None) -> dict:
         logging.getLogger().setLevel(logging.ERROR)
         datasets.disable_progress_bars()
     if accelerator.is_main_process:
+        for leftover in remove_temporary_leftovers(output_dir):
+            logger.warning(f"removed {leftover}, left by an interrupted write (a crash or a full disk)")
         if (
             output_dir.is_dir()
             and (output_dir / "metrics.jsonl").exists()
@@ -462,16 +750,22 @@ def main(argv=None) -> dict:
                 f"{output_dir} holds an earlier run: pass --resume_from_checkpoint latest to continue it, "
                 "--overwrite_output_dir to start afresh, or another --output_dir."
             )
-        if args.overwrite_output_dir and not args.resume_from_checkpoint and (output_dir / "metrics.jsonl").exists():
-            (output_dir / "metrics.jsonl").unlink()
+        if args.overwrite_output_dir and not args.resume_from_checkpoint:
+            # the earlier run's log and checkpoints go: `latest` must never pick a checkpoint of another run
+            (output_dir / "metrics.jsonl").unlink(missing_ok=True)
+            for _, old in list_checkpoints(output_dir):
+                shutil.rmtree(old)
         output_dir.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     set_seed(args.seed)
 
+    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
+    resumed_state = read_checkpoint(checkpoint, output_dir, accelerator.num_processes) if checkpoint else None
     # The task (language model, or dialogue: training/dialogue_task.py) decides the data, batches and model class.
     dialogue = dialogue_task.is_dialogue(args)
     raw = dialogue_task.load_splits(args) if dialogue else load_splits(args)
-    tokenizer = get_tokenizer(args, dialogue_task.tokenizer_texts(raw["train"]) if dialogue else raw["train"]["text"])
+    train_texts = dialogue_task.tokenizer_texts(raw["train"]) if dialogue else raw["train"]["text"]
+    tokenizer = get_tokenizer(args, train_texts, checkpoint)
     task_tokenize = dialogue_task.tokenize if dialogue else tokenize
     train_data, truncated = task_tokenize(raw["train"], tokenizer, args.max_length, "training")
     eval_data, _ = task_tokenize(raw["validation"], tokenizer, args.max_length, "validation")
@@ -484,6 +778,8 @@ def main(argv=None) -> dict:
         config = TWRVAEConfig.from_preset(args.preset, vocab_size=len(tokenizer), **args.config_overrides)
         model = TWRVAEModel(config)
     check_tokenizer(tokenizer, model.config)
+    # saved with the model, so that loading refuses a tokenizer of the same size with other word ids
+    setattr(model.config, FINGERPRINT_KEY, vocabulary_fingerprint(tokenizer.get_vocab()))
 
     collator = (
         dialogue_task.DialogueCollator(tokenizer) if dialogue else DataCollatorWithPadding(tokenizer, padding="longest")
@@ -518,12 +814,14 @@ def main(argv=None) -> dict:
     state = {"global_step": 0, "best_metric": None, "best_step": None, "evaluations_without_improvement": 0}
     last_checkpoint = None
     metrics_file = output_dir / "metrics.jsonl"
-    if args.resume_from_checkpoint:
-        last_checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
-        accelerator.load_state(str(last_checkpoint))
-        state = json.loads((last_checkpoint / TRAINER_STATE).read_text())
+    if checkpoint is not None:
+        load_checkpoint(accelerator, checkpoint, output_dir)
+        state, last_checkpoint = resumed_state, checkpoint
         if accelerator.is_main_process:
+            remove_later_checkpoints(output_dir, state["global_step"])
             _truncate_log(metrics_file, state["global_step"])
+        accelerator.wait_for_everyone()
+        set_learning_rate(optimizer, lr_scheduler, args.learning_rate)
         logger.info(f"resumed from {last_checkpoint} at step {state['global_step']}")
 
     logger.info(
@@ -631,7 +929,9 @@ def main(argv=None) -> dict:
                     logger.info(f"early stopping: {patience} validations without improvement")
                     stop = True
             if args.checkpointing_steps and (step % args.checkpointing_steps == 0 or stop or step == max_train_steps):
-                last_checkpoint = save_checkpoint(accelerator, output_dir, step, state, args.save_total_limit)
+                last_checkpoint = save_checkpoint(
+                    accelerator, output_dir, step, state, args.save_total_limit, tokenizer
+                )
             if stop or step >= max_train_steps:
                 stop = True
                 break
@@ -650,4 +950,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, also=(NonFiniteLossError, CheckpointError))
