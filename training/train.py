@@ -40,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from modeling_twrvae import TWRCVAEConfig, TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer  # noqa: E402
+from modeling_twrvae import CVAE_PRESETS, TWRCVAEConfig, TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer  # noqa: E402
 from modeling_twrvae.checkpoint_checks import FINGERPRINT_KEY, vocabulary_fingerprint  # noqa: E402
 from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus  # noqa: E402
 from modeling_twrvae.dialogue_corpora import DIALOGUE_CORPORA  # noqa: E402
@@ -223,7 +223,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.config_overrides = {**yaml_overrides, **_overrides(args.config_overrides)}
     if args.word_dropout is not None:
         args.config_overrides["word_dropout"] = args.word_dropout
-    check_config_fields(args.config_overrides, parser)
+    dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA
+    check_config_fields(args.config_overrides, parser, TWRCVAEConfig if dialogue else TWRVAEConfig)
     check_ranges(args, parser)
     return args
 
@@ -290,22 +291,22 @@ def _close(name: str, known) -> list[str]:
     return difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
 
 
-def config_fields() -> set[str]:
-    """The fields `--config_overrides` may set: those `TWRVAEConfig` declares."""
+def config_fields(config_class=TWRVAEConfig) -> set[str]:
+    """The fields `--config_overrides` may set: those the model's configuration class declares."""
     fields = set()
-    for cls in TWRVAEConfig.__mro__:
+    for cls in config_class.__mro__:
         if cls.__name__ == "PretrainedConfig":
             break
         fields.update(getattr(cls, "__annotations__", {}))
     return fields
 
 
-def check_config_fields(overrides: dict, parser: argparse.ArgumentParser) -> None:
-    fields = config_fields()
+def check_config_fields(overrides: dict, parser: argparse.ArgumentParser, config_class=TWRVAEConfig) -> None:
+    fields = config_fields(config_class)
     for name in sorted(set(overrides) - fields):
         close = _close(name, fields)
         parser.error(
-            f"--config_overrides: TWRVAEConfig has no field {name!r}"
+            f"--config_overrides: {config_class.__name__} has no field {name!r}"
             + (
                 f"; did you mean {' or '.join(repr(c) for c in close)}?"
                 if close
