@@ -12,6 +12,7 @@ _LATENT_MODES = ("last", "mean", "sum")
 _KL_REGULARIZERS = ("timestep_wise", "last")
 _DECODER_INPUTS = ("standard", "inputless")
 _DECODER_INITS = ("linear", "split")
+_DECODER_LATENT_INPUTS = ("full", "last_layer")
 
 # Named settings of the papers. Every preset starts from the class defaults (TWR-VAE, language modelling) and
 # overrides only what differs, so a preset reads as "what this model changes".
@@ -20,18 +21,19 @@ PRESETS: dict[str, dict] = {
     "twr-vae-mean": {"latent_mode": "mean"},
     "twr-vae-sum": {"latent_mode": "sum"},
     "twr-vae-last-50": {"kl_timestep_fraction": 0.5},
+    # HR-VAE's code: z has the size of [h; c] over all layers (2 x layers x hidden, derived by `from_preset` from
+    # the sizes given), decoder layer l starts from its own slice of z, and each step reads the last layer's slice.
     "hr-vae": {
         "num_layers": 2,
         "posterior_input": "hc",
-        # [h; c] of one layer: z is split into h_0 and c_0, which start every decoder layer.
-        "latent_size": 512,
         "decoder_init": "split",
+        "decoder_latent_input": "last_layer",
     },
     "hr-vae-inputless": {
         "num_layers": 2,
         "posterior_input": "hc",
-        "latent_size": 512,
         "decoder_init": "split",
+        "decoder_latent_input": "last_layer",
         "decoder_input": "inputless",
     },
     "vae-lstm": {"kl_regularizer": "last"},
@@ -58,7 +60,11 @@ class TWRVAEConfig(PretrainedConfig):
         rnn_type (`str`, *optional*, defaults to `"lstm"`):
             The recurrent cell: `"lstm"`, `"gru"` or `"rnn"` (tanh Elman RNN).
         dropout (`float`, *optional*, defaults to 0.5):
-            Dropout on the embeddings, between stacked RNN layers, and on the decoder output before the softmax.
+            Dropout on the encoder's and the decoder's input embeddings and between stacked RNN layers, as in the
+            papers' code.
+        decoder_output_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on the decoder's RNN output before the output layer. The papers' code has none (0.0 in every
+            preset); versions of this package before 0.2 applied `dropout` there.
         posterior_input (`str`, *optional*, defaults to `"h"`):
             What the posterior layers read at timestep t: `"h"`, the top layer's hidden state h_t (TWR-VAE); or
             `"hc"`, the concatenation [h_t; c_t] of every layer (HR-VAE, LSTM only).
@@ -70,22 +76,29 @@ class TWRVAEConfig(PretrainedConfig):
             `"last"` regularises only the last timestep, which is the vanilla VAE-RNN of Bowman et al. (2016).
         kl_timestep_fraction (`float`, *optional*, defaults to 1.0):
             With `kl_regularizer="timestep_wise"`, the fraction of each sentence's last timesteps that are
-            regularised: `ceil(fraction * T)` timesteps ending at T (TWR-VAE Table 3 uses 0.25, 0.5, 0.75 and 1.0).
-            Must be in (0, 1].
+            regularised: the last `round(fraction * T)` timesteps (Python's `round`, half to even, as the papers'
+            code; at least one), ending at T (TWR-VAE Table 3 uses 0.25, 0.5, 0.75 and 1.0). Must be in (0, 1].
+            The papers' code takes T as the padded length of the batch; here it is each sentence's own length.
         decoder_input (`str`, *optional*, defaults to `"standard"`):
             `"standard"`: the decoder reads [embedding of the previous gold word; z] at each step. `"inputless"`:
-            the previous word is always replaced by `<unk>`, so only z carries the sentence (HR-VAE Table 2).
+            it reads `<bos>` at the first step and `<unk>` at every later one, so only z carries the sentence
+            (HR-VAE Table 2 and its code).
         decoder_init (`str`, *optional*, defaults to `"linear"`):
             How z starts the decoder. `"linear"`: h_0 = c_0 = W z with one bias-free linear layer (TWR-VAE code),
             giving every layer its own state. `"split"`: z is cut into h_0 and c_0 directly (HR-VAE code); this
             needs `latent_size` equal to the size of one layer's state (2 * hidden_size for an LSTM, hidden_size
-            otherwise), which then starts every layer, or to `num_layers` times it, one slice per layer.
+            otherwise), which then starts every layer, or to `num_layers` times it, one slice per layer (HR-VAE
+            code: [h_0; c_0] of layer 1, then of layer 2, ...).
+        decoder_latent_input (`str`, *optional*, defaults to `"full"`):
+            What part of z the decoder reads beside the word at every step. `"full"`: all of z (TWR-VAE code).
+            `"last_layer"`: only the last layer's slice of z (HR-VAE code); needs `decoder_init="split"` with one
+            slice per layer.
         word_dropout (`float`, *optional*, defaults to 0.0):
             During training, the probability of replacing each previous word read by the decoder with `<unk>`
             (Bowman et al., 2016). Must be in [0, 1].
         initializer_range (`float`, *optional*, defaults to 0.1):
             Weights of embeddings, RNNs and linear layers are drawn from U(-initializer_range, initializer_range);
-            biases start at 0.
+            biases start at 0. This differs from the papers' code, which keeps PyTorch's default initialisation.
         pad_token_id (`int`, *optional*, defaults to 0):
             Id of `<pad>`.
         unk_token_id (`int`, *optional*, defaults to 1):
@@ -96,6 +109,12 @@ class TWRVAEConfig(PretrainedConfig):
             Id of `<eos>`, which ends every sentence.
         tie_word_embeddings (`bool`, *optional*, defaults to `False`):
             Kept `False`: the decoder's output layer has weights of its own.
+
+    Where this package deliberately differs from the papers' code: each sentence is handled at its own length T
+    (the code reads its padding: z_T and the KL average come from the padded length, so a sentence's loss depends on
+    its batch); training batches are grouped by length and shuffled (the code sorts by length and never shuffles);
+    weights are initialised uniformly (see `initializer_range`). Everything else in the presets follows the code.
+    The code also sums the loss over the batch; `training/train.py --loss_reduction sum` does the same.
 
     Example:
 
@@ -116,12 +135,14 @@ class TWRVAEConfig(PretrainedConfig):
     num_layers: int = 1
     rnn_type: str = "lstm"
     dropout: float = 0.5
+    decoder_output_dropout: float = 0.0
     posterior_input: str = "h"
     latent_mode: str = "last"
     kl_regularizer: str = "timestep_wise"
     kl_timestep_fraction: float = 1.0
     decoder_input: str = "standard"
     decoder_init: str = "linear"
+    decoder_latent_input: str = "full"
     word_dropout: float = 0.0
     initializer_range: float = 0.1
     pad_token_id: int | None = 0
@@ -138,6 +159,11 @@ class TWRVAEConfig(PretrainedConfig):
     def state_size(self) -> int:
         """Size of one RNN layer's recurrent state: [h; c] for an LSTM, h otherwise."""
         return 2 * self.hidden_size if self.rnn_type == "lstm" else self.hidden_size
+
+    @property
+    def decoder_step_latent_size(self) -> int:
+        """Size of the part of z that the decoder reads beside the word at every step."""
+        return self.state_size if self.decoder_latent_input == "last_layer" else self.latent_size
 
     @property
     def posterior_input_size(self) -> int:
@@ -164,8 +190,10 @@ class TWRVAEConfig(PretrainedConfig):
         one_of("kl_regularizer", _KL_REGULARIZERS)
         one_of("decoder_input", _DECODER_INPUTS)
         one_of("decoder_init", _DECODER_INITS)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout!r}.")
+        one_of("decoder_latent_input", _DECODER_LATENT_INPUTS)
+        for name in ("dropout", "decoder_output_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)!r}.")
         if not 0.0 <= self.word_dropout <= 1.0:
             raise ValueError(f"`word_dropout` must be in [0, 1], got {self.word_dropout!r}.")
         if not 0.0 < self.kl_timestep_fraction <= 1.0:
@@ -189,6 +217,14 @@ class TWRVAEConfig(PretrainedConfig):
                 f"{self.state_size} (one layer's state, shared by all layers) or {self.num_layers * self.state_size} "
                 f"(one slice per layer), got {self.latent_size}."
             )
+        if self.decoder_latent_input == "last_layer" and (
+            self.decoder_init != "split" or self.latent_size != self.num_layers * self.state_size
+        ):
+            raise ValueError(
+                "`decoder_latent_input='last_layer'` reads the last layer's slice of z, so it needs "
+                f"`decoder_init='split'` and `latent_size={self.num_layers * self.state_size}` (one slice per layer), "
+                f"got decoder_init={self.decoder_init!r} and latent_size={self.latent_size}."
+            )
         for name in ("pad_token_id", "unk_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 0 <= value < self.vocab_size:
@@ -207,11 +243,20 @@ class TWRVAEConfig(PretrainedConfig):
     def from_preset(cls, name: str, **overrides) -> TWRVAEConfig:
         """Build the configuration of a named model of the papers, e.g. `"twr-vae"`, `"hr-vae"` or `"vae-lstm"`.
 
-        Keyword arguments override the preset's values (`vocab_size` at least, to match your tokenizer).
+        Keyword arguments override the preset's values (`vocab_size` at least, to match your tokenizer). A preset
+        that splits z into the decoder's state (HR-VAE) derives `latent_size` from the sizes unless it is given.
         """
         if name not in PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {cls.presets()}.")
-        return cls(**{**copy.deepcopy(PRESETS[name]), **overrides})
+        values = {**copy.deepcopy(PRESETS[name]), **overrides}
+        if values.get("decoder_init") == "split" and "latent_size" not in values:
+            hidden = values.get("hidden_size", cls.hidden_size)
+            state = (2 if values.get("rnn_type", cls.rnn_type) == "lstm" else 1) * hidden
+            slices = (
+                values.get("num_layers", cls.num_layers) if values.get("decoder_latent_input") == "last_layer" else 1
+            )
+            values["latent_size"] = slices * state
+        return cls(**values)
 
 
 __all__ = ["TWRVAEConfig", "PRESETS"]

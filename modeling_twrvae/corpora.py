@@ -61,7 +61,7 @@ CORPORA: dict[str, Corpus] = {
         license="CC BY-SA 4.0",
         text_column="ref",
         hub=("e2e_nlg", None, "human_reference"),
-        tokenizer={"min_frequency": 4, "split_punctuation": True},
+        tokenizer={"min_frequency": 4, "pre_tokenization": "punctuation"},
     ),
 }
 

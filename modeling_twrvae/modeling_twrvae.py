@@ -99,7 +99,11 @@ class TWRVAEEncoder(nn.Module):
             else:
                 hidden, _ = layer(hidden)
             hiddens.append(hidden)
-        features = torch.cat(hiddens + cells, dim=-1) if self.config.posterior_input == "hc" else hidden
+        if self.config.posterior_input == "hc":
+            # [h_1; c_1; h_2; c_2; ...], the layout of HR-VAE's code, so that its weights carry over as they are.
+            features = torch.cat([part for pair in zip(hiddens, cells, strict=True) for part in pair], dim=-1)
+        else:
+            features = hidden
         return self.mean(features), self.logvar(features)
 
 
@@ -111,10 +115,14 @@ class TWRVAEDecoder(nn.Module):
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size)
         self.dropout = nn.Dropout(config.dropout)
+        # Identity when off (the papers' presets), so that no dropout module acts on the output at all.
+        self.output_dropout = (
+            nn.Dropout(config.decoder_output_dropout) if config.decoder_output_dropout else nn.Identity()
+        )
         if config.decoder_init == "linear":
             self.init_state = nn.Linear(config.latent_size, config.num_layers * config.hidden_size, bias=False)
         self.rnn = _RNN_CLASSES[config.rnn_type](
-            config.embedding_size + config.latent_size,
+            config.embedding_size + config.decoder_step_latent_size,
             config.hidden_size,
             num_layers=config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
@@ -137,11 +145,21 @@ class TWRVAEDecoder(nn.Module):
             return hidden.contiguous(), cell.contiguous()
         return per_layer
 
-    def decoder_input_ids(self, input_ids: torch.LongTensor) -> torch.LongTensor:
-        """The words the decoder reads: `<unk>` everywhere when inputless, word dropout when training."""
+    def step_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """The part of z read beside the word at every step: all of it, or the last layer's slice (HR-VAE code)."""
+        if self.config.decoder_latent_input == "last_layer":
+            return latents[:, -self.config.state_size :]
+        return latents
+
+    def decoder_input_ids(self, input_ids: torch.LongTensor, starts_sentence: bool = True) -> torch.LongTensor:
+        """The words the decoder reads: word dropout when training; when inputless, `<bos>` at the sentence's first
+        step (`starts_sentence`: position 0 is that step) and `<unk>` at every later one, as HR-VAE's code."""
         config = self.config
         if config.decoder_input == "inputless":
-            return torch.full_like(input_ids, config.unk_token_id)
+            words = torch.full_like(input_ids, config.unk_token_id)
+            if starts_sentence:
+                words[:, 0] = config.bos_token_id
+            return words
         if self.training and config.word_dropout > 0:
             drop = torch.rand(input_ids.shape, device=input_ids.device) < config.word_dropout
             drop &= (input_ids != config.bos_token_id) & (input_ids != config.pad_token_id)
@@ -152,17 +170,18 @@ class TWRVAEDecoder(nn.Module):
         self, input_ids: torch.LongTensor, latents: torch.Tensor, state: RecurrentState | None = None
     ) -> tuple[torch.Tensor, RecurrentState]:
         """The top layer's output at every position (before dropout and `lm_head`), and the state after the last."""
-        if state is None:
+        starts_sentence = state is None
+        if starts_sentence:
             state = self.initial_state(latents)
-        embeddings = self.dropout(self.embed_tokens(self.decoder_input_ids(input_ids)))
-        steps = latents.unsqueeze(1).expand(-1, input_ids.shape[1], -1)
+        embeddings = self.dropout(self.embed_tokens(self.decoder_input_ids(input_ids, starts_sentence)))
+        steps = self.step_latents(latents).unsqueeze(1).expand(-1, input_ids.shape[1], -1)
         return self.rnn(torch.cat([embeddings, steps], dim=-1), state)
 
     def forward(
         self, input_ids: torch.LongTensor, latents: torch.Tensor, state: RecurrentState | None = None
     ) -> tuple[torch.Tensor, RecurrentState]:
         output, state = self.hidden_states(input_ids, latents, state)
-        return self.lm_head(self.dropout(output)), state
+        return self.lm_head(self.output_dropout(output)), state
 
 
 class TWRVAEPreTrainedModel(PreTrainedModel):
@@ -279,8 +298,9 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         if config.kl_regularizer == "last":
             counts = torch.ones_like(lengths)
         else:
-            # float64 so that e.g. 0.1 * 10 is not rounded up to 2 timesteps.
-            counts = torch.ceil(lengths.double() * config.kl_timestep_fraction - 1e-9).long().clamp(min=1)
+            # The papers' code keeps the last round(T * fraction) steps: Python's round, half to even, of a float64
+            # product, which torch.round of the same float64 product reproduces exactly.
+            counts = torch.round(lengths.double() * config.kl_timestep_fraction).long().clamp(min=1)
         positions = torch.arange(kl.shape[1], device=kl.device)
         selected = (positions < lengths[:, None]) & (positions >= (lengths - counts)[:, None])
         return (kl * selected.unsqueeze(-1).to(kl.dtype)).sum(dim=1) / counts.unsqueeze(-1).to(kl.dtype)

@@ -27,8 +27,7 @@ def read_lines(relative_path: str, count: int) -> list[str]:
 def tiny_config(preset: str, vocab_size: int, **overrides) -> TWRVAEConfig:
     sizes = dict(TINY)
     if TWRVAEConfig.from_preset(preset, vocab_size=vocab_size).decoder_init == "split":
-        rnn_type = overrides.get("rnn_type", "lstm")
-        sizes["latent_size"] = (2 if rnn_type == "lstm" else 1) * sizes["hidden_size"]
+        del sizes["latent_size"]  # the preset derives it from the sizes, as HR-VAE's code does
     return TWRVAEConfig.from_preset(preset, vocab_size=vocab_size, **{**sizes, **overrides})
 
 

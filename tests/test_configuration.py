@@ -20,7 +20,18 @@ def test_defaults_are_the_twr_vae_paper_settings():
         ("twr-vae", {"latent_mode": "last", "kl_regularizer": "timestep_wise"}),
         ("twr-vae-mean", {"latent_mode": "mean"}),
         ("twr-vae-sum", {"latent_mode": "sum"}),
-        ("hr-vae", {"num_layers": 2, "posterior_input": "hc", "latent_size": 512, "decoder_init": "split"}),
+        (
+            "hr-vae",
+            {
+                "num_layers": 2,
+                "posterior_input": "hc",
+                "latent_size": 1024,  # [h; c] of both layers at hidden 256, as HR-VAE's code
+                "decoder_init": "split",
+                "decoder_latent_input": "last_layer",
+                "decoder_output_dropout": 0.0,
+            },
+        ),
+        ("hr-vae-inputless", {"latent_size": 1024, "decoder_input": "inputless"}),
         ("vae-lstm", {"kl_regularizer": "last", "latent_mode": "last"}),
     ],
 )
@@ -33,6 +44,7 @@ def test_presets(name, expected):
 
 def test_preset_overrides_and_unknown_name():
     assert TWRVAEConfig.from_preset("hr-vae", num_layers=1, latent_size=512).num_layers == 1
+    assert TWRVAEConfig.from_preset("hr-vae", hidden_size=128).latent_size == 512  # derived, not an error
     with pytest.raises(ValueError, match="Unknown preset 'bert'.*twr-vae"):
         TWRVAEConfig.from_preset("bert")
 
@@ -49,6 +61,9 @@ def test_preset_overrides_and_unknown_name():
         ({"kl_timestep_fraction": 0.0}, r"`kl_timestep_fraction` must be in \(0, 1\]"),
         ({"kl_timestep_fraction": 1.5}, r"`kl_timestep_fraction` must be in \(0, 1\]"),
         ({"dropout": 1.0}, r"`dropout` must be in \[0, 1\)"),
+        ({"decoder_output_dropout": -0.5}, r"`decoder_output_dropout` must be in \[0, 1\)"),
+        ({"decoder_latent_input": "first"}, r"`decoder_latent_input` must be one of \['full', 'last_layer'\]"),
+        ({"decoder_latent_input": "last_layer"}, r"needs `decoder_init='split'` and `latent_size=512`"),
         ({"word_dropout": -0.1}, r"`word_dropout` must be in \[0, 1\]"),
         ({"latent_size": 0}, r"`latent_size` must be a positive integer"),
         ({"num_layers": 0}, r"`num_layers` must be a positive integer"),

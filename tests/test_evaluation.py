@@ -159,7 +159,7 @@ def test_command_line_writes_json_markdown_and_png(tmp_path, tokenizer, capsys):
 def test_decoder_nll_equals_the_model_s_reconstruction_loss(tokenizer, ptb_lines):
     from modeling_twrvae.evaluation import decoder_nll
 
-    model = informative(tiny_model("hr-vae", len(tokenizer), seed=6, latent_size=24))
+    model = informative(tiny_model("hr-vae", len(tokenizer), seed=6))
     batch = tokenizer(ptb_lines[:7], padding=True, return_tensors="pt")
     z = model.sample_prior(7, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -67,10 +67,8 @@ def hand_losses(output, input_ids, attention_mask, config):
         for t in range(length):
             mean, logvar = output.posterior_mean[b, t], output.posterior_logvar[b, t]
             kls.append(0.5 * sum(float(m**2 + math.exp(v) - v - 1) for m, v in zip(mean, logvar, strict=True)))
-        if config.kl_regularizer == "last":
-            count = 1
-        else:
-            count = max(1, math.ceil(length * config.kl_timestep_fraction - 1e-9))
+        # the papers' code's rounding: Python's round, half to even
+        count = 1 if config.kl_regularizer == "last" else max(1, round(length * config.kl_timestep_fraction))
         regularizer = sum(kls[length - count :]) / count
         log_probs = F.log_softmax(output.logits[b], dim=-1)
         reconstruction = -sum(float(log_probs[t, input_ids[b, t + 1]]) for t in range(length - 1))
@@ -177,7 +175,8 @@ def test_hr_vae_posterior_reads_h_and_c_of_every_layer(tokenizer, batch):
         hidden, cell = lstm_cell_states_stepwise(layer, hidden)
         hiddens.append(hidden)
         cells.append(cell)
-    features = torch.cat(hiddens + cells, dim=-1)
+    # HR-VAE's code (`ziphidden`) lays the posterior input out layer by layer: [h_1; c_1; h_2; c_2].
+    features = torch.cat([hiddens[0], cells[0], hiddens[1], cells[1]], dim=-1)
     torch.testing.assert_close(output.posterior_mean, model.encoder.mean(features), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(output.posterior_logvar, model.encoder.logvar(features), rtol=1e-4, atol=1e-5)
 
@@ -194,7 +193,7 @@ def test_decoder_initial_state(cell, tokenizer):
     else:
         torch.testing.assert_close(state, expected)
     split = tiny_model(
-        "hr-vae" if cell == "lstm" else "twr-vae",
+        "twr-vae",
         len(tokenizer),
         rnn_type=cell,
         decoder_init="split",
@@ -207,6 +206,101 @@ def test_decoder_initial_state(cell, tokenizer):
         torch.testing.assert_close(state[1][-1], z[:, 12:])
     else:
         torch.testing.assert_close(state[0], z)
+
+
+def test_hr_vae_decoder_starts_each_layer_from_its_slice_and_reads_the_last_slice(tokenizer):
+    # HR-VAE's code: z = [h_0; c_0 of layer 1; h_0; c_0 of layer 2], and each step reads [word; last layer's slice].
+    model = tiny_model("hr-vae", len(tokenizer)).eval()
+    config, hidden = model.config, model.config.hidden_size
+    assert config.latent_size == 2 * 2 * hidden
+    z = torch.randn(3, config.latent_size)
+    h0, c0 = model.decoder.initial_state(z)
+    for layer in range(2):
+        torch.testing.assert_close(h0[layer], z[:, 2 * layer * hidden : (2 * layer + 1) * hidden])
+        torch.testing.assert_close(c0[layer], z[:, (2 * layer + 1) * hidden : (2 * layer + 2) * hidden])
+    assert model.decoder.rnn.input_size == config.embedding_size + 2 * hidden
+    seen = []
+    handle = model.decoder.rnn.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    ids = tokenizer(["the market fell", "a dog ran"], return_tensors="pt")["input_ids"]
+    model.decoder(ids, z[:2])
+    handle.remove()
+    step_inputs = seen[0][..., config.embedding_size :]
+    torch.testing.assert_close(step_inputs, z[:2, None, 2 * hidden :].expand_as(step_inputs))
+    # z's first slice reaches the decoder only through layer 1's initial state
+    changed = z[:2].clone()
+    changed[:, : 2 * hidden] += 1.0
+    assert not torch.allclose(model.decoder(ids, z[:2])[0], model.decoder(ids, changed)[0])
+
+
+def test_hr_vae_preset_derives_its_latent_size_from_the_sizes():
+    from modeling_twrvae import TWRVAEConfig
+
+    assert TWRVAEConfig.from_preset("hr-vae").latent_size == 1024  # 2 x layers x hidden at the paper's sizes
+    assert TWRVAEConfig.from_preset("hr-vae", hidden_size=64).latent_size == 256
+    assert TWRVAEConfig.from_preset("hr-vae-inputless", hidden_size=64, num_layers=3).latent_size == 384
+    with pytest.raises(ValueError, match="decoder_latent_input='last_layer'.*latent_size=256"):
+        TWRVAEConfig.from_preset("hr-vae", hidden_size=64, latent_size=128)
+    shared = TWRVAEConfig.from_preset("hr-vae", decoder_latent_input="full", latent_size=512)
+    assert shared.decoder_step_latent_size == 512  # the earlier behaviour: one slice for every layer, all of z read
+
+
+def test_inputless_decoder_reads_bos_first_then_unk(tokenizer):
+    model = tiny_model("hr-vae-inputless", len(tokenizer)).eval()
+    config = model.config
+    ids = tokenizer(["the market fell sharply"], return_tensors="pt")["input_ids"]
+    read = model.decoder.decoder_input_ids(ids)
+    assert read[0, 0] == config.bos_token_id and (read[0, 1:] == config.unk_token_id).all()
+    # continuing from a state (generation), no step is the first
+    assert (model.decoder.decoder_input_ids(ids[:, 1:], starts_sentence=False) == config.unk_token_id).all()
+    seen = []
+    handle = model.decoder.embed_tokens.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    model(input_ids=ids)
+    z = torch.randn(1, config.latent_size)
+    model.generate(latents=z, max_new_tokens=3, do_sample=False)
+    handle.remove()
+    assert seen[0][0, 0] == config.bos_token_id and (seen[0][0, 1:] == config.unk_token_id).all()
+    generated = seen[1:]
+    assert generated[0].tolist() == [[config.bos_token_id]]
+    assert all((step == config.unk_token_id).all() for step in generated[1:]) and len(generated) >= 2
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_papers_presets_have_no_dropout_on_the_decoder_output(preset, tokenizer):
+    model = tiny_model(preset, len(tokenizer), dropout=0.5).train()
+    assert isinstance(model.decoder.output_dropout, torch.nn.Identity)
+    seen = []
+    handle = model.decoder.lm_head.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    ids = tokenizer(["the market fell sharply"], return_tensors="pt")["input_ids"]
+    z = torch.randn(1, model.config.latent_size)
+    model.decoder(ids, z)
+    handle.remove()
+    assert (seen[0] != 0).all()  # dropout at 0.5 would zero about half of the output units
+    with_dropout = tiny_model(preset, len(tokenizer), dropout=0.5, decoder_output_dropout=0.5).train()
+    assert isinstance(with_dropout.decoder.output_dropout, torch.nn.Dropout)
+    seen.clear()
+    handle = with_dropout.decoder.lm_head.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    with_dropout.decoder(ids, z)
+    handle.remove()
+    assert (seen[0] == 0).float().mean() > 0.2
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 0.75])
+def test_partial_kl_keeps_the_references_round_of_each_length(fraction, tokenizer):
+    model = tiny_model("twr-vae", len(tokenizer), kl_timestep_fraction=fraction)
+    lengths = torch.arange(1, 21)
+    mean = torch.zeros(20, 20, model.config.latent_size)
+    logvar = torch.zeros_like(mean)
+    mean[:, :, 0] = 1.0  # KL 0.5 at every timestep, so each sequence's sum counts its regularised steps
+    kl = model.kl_regularizer(mean, logvar, lengths).sum(-1)
+    counts = [max(1, round(length * fraction)) for length in range(1, 21)]  # the papers' code: Python's round
+    # The average over the kept steps is 0.5 whatever their count; which steps are kept shows in the gradient.
+    torch.testing.assert_close(kl, torch.full((20,), 0.5))
+    mean.requires_grad_(True)
+    model.kl_regularizer(mean, logvar, lengths).sum().backward()
+    kept = (mean.grad[:, :, 0] != 0).sum(1).tolist()
+    assert kept == counts
+    for row, length in enumerate(range(1, 21)):  # the kept steps end at each sentence's own last one
+        assert mean.grad[row, length - 1, 0] != 0 and (mean.grad[row, length:, 0] == 0).all()
 
 
 def test_inputless_decoder_ignores_previous_words(tokenizer):

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -62,3 +64,39 @@ def test_empty_corpus_is_a_clear_error(texts):
 def test_vocab_size_too_small_is_a_clear_error():
     with pytest.raises(ValueError, match="larger than the 4 special tokens"):
         train_tokenizer(["a b"], vocab_size=4)
+
+
+def reference_split(sentence: str) -> list[str]:
+    """`Corpus._split` of the TWR-VAE and HR-VAE reference code, as the test's oracle."""
+    sentence = re.sub(r"[.]+", ".", sentence.lower())
+    sentence = re.sub(r"([.?!,]|'s)", r" \1", sentence)
+    return re.split(r"\s+", sentence)
+
+
+def test_papers_pre_tokenization_splits_as_the_reference_code_on_real_ptb():
+    lines = read_lines("ptb/ptb.test.txt", 10_000)
+    tokenizer = train_tokenizer(lines, vocab_size=50_000, pre_tokenization="papers")
+    backend = tokenizer.backend_tokenizer
+    words = [
+        [w for w, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(line))] for line in lines
+    ]
+    # PTB has no corpus-specific marker other than `<unk>`, which both leave whole
+    assert words == [reference_split(line) for line in lines]
+    assert sum(map(len, words)) == 80_185  # against 78,669 by white space alone
+    assert sum(len(line.split()) for line in lines) == 78_669
+    text = "Mr. Smith's U.S. firm... rose, didn't it?"
+    cut = [w for w, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(text))]
+    assert cut == reference_split(text)
+    assert cut == ["mr", ".", "smith", "'s", "u", ".s", ".", "firm", ".", "rose", ",", "didn't", "it", "?"]
+
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer("Mr. Zzyzx's firm")["input_ids"])
+    assert tokens == ["<bos>", "mr", ".", "<unk>", "'s", "firm", "<eos>"]
+    whitespace = train_tokenizer(lines[:50]).backend_tokenizer
+    assert [w for w, _ in whitespace.pre_tokenizer.pre_tokenize_str("mr. smith's")] == ["mr.", "smith's"]
+
+
+def test_unknown_pre_tokenization_is_a_clear_error():
+    with pytest.raises(
+        ValueError, match=r"`pre_tokenization` must be one of \['whitespace', 'punctuation', 'papers'\]"
+    ):
+        train_tokenizer(["a b"], pre_tokenization="spaces")

@@ -124,6 +124,11 @@ def test_yaml_config_with_command_line_overrides(tmp_path):
     for path in sorted((REPO_ROOT / "training" / "configs").rglob("*.yaml")):
         parsed = train.parse_args(["--config", str(path)])
         assert parsed.output_dir and parsed.dataset, path
+    for corpus in ("ptb", "yahoo", "yelp", "e2e"):  # the papers' configs optimise what the papers' code does
+        for path in sorted((REPO_ROOT / "training" / "configs" / corpus).glob("*.yaml")):
+            parsed = train.parse_args(["--config", str(path)])
+            assert (parsed.loss_reduction, parsed.pre_tokenization) == ("sum", "papers"), path
+            assert (parsed.weight_decay, parsed.adam_epsilon) == (1e-5, 1e-6), path
 
 
 def test_truncation_keeps_eos_and_is_counted(tokenizer):
@@ -184,6 +189,18 @@ def test_annealing_free_bits_accumulation_clipping_and_bf16_run(tmp_path):
     assert [r["kl_weight"] for r in records if "kl_weight" in r] == [0.0, 0.25, 0.5]
 
 
+def test_bf16_on_a_cpu_without_bf16_kernels_falls_back_to_fp32_with_a_warning(monkeypatch):
+    # Seen on an AVX2-only CPU: oneDNN has no bf16 LSTM primitive there ("could not create a primitive descriptor").
+    args = train.parse_args(["--output_dir", "x", "--mixed_precision", "bf16", "--use_cpu"])
+    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="no bf16 support.*Training in fp32"):
+        assert train.usable_mixed_precision(args) == "no"
+    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: True)
+    assert train.usable_mixed_precision(args) == "bf16"
+    args.mixed_precision = "no"
+    assert train.usable_mixed_precision(args) == "no"
+
+
 def free_port():
     with socket.socket() as handle:
         handle.bind(("127.0.0.1", 0))
@@ -221,3 +238,44 @@ def test_two_processes_with_half_the_batch_make_the_same_update_as_one(tmp_path)
     one_log = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
     two_log = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert one_log[0]["loss"] == pytest.approx(two_log[0]["loss"], rel=1e-5)
+
+
+def reference_objective(model, input_ids):
+    """The papers' code's objective on a batch of equal-length sentences (no padding): the token cross-entropy and
+    the KL summed over the batch, the KL also over timesteps and divided by the (padded) length."""
+    output = model(input_ids=input_ids, sample_posterior=False)
+    logits, mean, logvar = output.logits[:, :-1], output.posterior_mean, output.posterior_logvar
+    reconstruction = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1), ignore_index=0, reduction="sum"
+    )
+    kl = -0.5 * torch.sum(1 + logvar - mean.pow(2) - logvar.exp()) / input_ids.shape[1]
+    return reconstruction + kl
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_summed_loss_gives_the_reference_codes_adam_update(reduction, tokenizer, ptb_lines):
+    from types import SimpleNamespace
+
+    from helpers import tiny_model
+
+    texts = [line for line in ptb_lines if len(line.split()) == 9][:6]
+    input_ids = tokenizer(texts, return_tensors="pt")["input_ids"]
+    assert input_ids.shape == (6, 11)
+
+    def one_adam_step(loss_of):
+        model = tiny_model("twr-vae", len(tokenizer), seed=3).eval()  # eval: no dropout, z = posterior mean
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=1e-5)
+        loss_of(model).backward()
+        optimizer.step()
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    args = SimpleNamespace(loss_reduction=reduction, gradient_accumulation_steps=1)
+    accelerator = SimpleNamespace(num_processes=1)
+    package = one_adam_step(
+        lambda m: m(input_ids=input_ids, sample_posterior=False).loss * train.loss_scale(args, accelerator, 6)
+    )
+    reference = one_adam_step(lambda m: reference_objective(m, input_ids))
+    if reduction == "sum":
+        torch.testing.assert_close(package, reference, rtol=0, atol=1e-7)
+    else:  # the batch mean is another problem: Adam's eps and coupled weight decay weigh 6 times more
+        assert (package - reference).abs().max() > 1e-6

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import datasets
@@ -43,6 +44,7 @@ from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, load_corpus  # noqa: 
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 from modeling_twrvae.kl_schedules import SCHEDULES, KLSchedule  # noqa: E402
 from modeling_twrvae.length_grouping import LengthGroupedBatchSampler  # noqa: E402
+from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS  # noqa: E402
 from training.plots import plot_training_curves  # noqa: E402
 
 logger = get_logger(__name__)
@@ -81,7 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     tokenizer.add_argument("--tokenizer_name", help="Reuse this tokenizer (folder or Hub id) instead of training one.")
     tokenizer.add_argument("--vocab_size", type=int, help="Vocabulary size (default: the corpus's, else 20000).")
     tokenizer.add_argument("--min_frequency", type=int, help="Words seen fewer times become <unk> (default 1).")
-    tokenizer.add_argument("--split_punctuation", type=_bool, help="Split punctuation off words (raw text).")
+    tokenizer.add_argument(
+        "--pre_tokenization",
+        choices=PRE_TOKENIZATIONS,
+        help="How text is cut into words: on white space (tokenised corpora), also at every punctuation mark (raw "
+        "text; E2E's default), or as the papers' code does (their corpus configs). Default: the corpus's, else "
+        "whitespace.",
+    )
 
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path", help="Continue from this checkpoint instead of a fresh model.")
@@ -103,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     optim.add_argument("--adam_beta2", type=float, default=0.999)
     optim.add_argument("--adam_epsilon", type=float, default=1e-6)
     optim.add_argument("--max_grad_norm", type=float, help="Clip gradients to this norm (default: no clipping).")
+    optim.add_argument(
+        "--loss_reduction",
+        choices=["mean", "sum"],
+        default="mean",
+        help="Minimise the loss averaged over the sentences of an update (mean) or summed over them (sum), as the "
+        "papers' code does: with Adam's coupled weight decay and eps, the two are different problems.",
+    )
     optim.add_argument("--num_train_epochs", type=int, default=30)
     optim.add_argument("--max_train_steps", type=int, help="Optimiser updates; overrides --num_train_epochs.")
     optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
@@ -213,11 +228,20 @@ def get_tokenizer(args, train_texts):
     if args.tokenizer_name or args.model_name_or_path:
         return AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
     defaults = dict(CORPORA[args.dataset].tokenizer) if args.dataset else {}
-    for key in ("vocab_size", "min_frequency", "split_punctuation"):
+    for key in ("vocab_size", "min_frequency", "pre_tokenization"):
         if getattr(args, key) is not None:
             defaults[key] = getattr(args, key)
     defaults.setdefault("vocab_size", 20000)
     return train_tokenizer(train_texts, model_max_length=args.max_length, **defaults)
+
+
+def loss_scale(args, accelerator, batch_size: int) -> float:
+    """What turns the batch-averaged loss into the one to differentiate: 1, or the number of sentences that the
+    update sums over. Processes' gradients are averaged and accumulated micro-batches divided by their count, so a
+    sum over the whole update is this process's sum times both counts."""
+    if args.loss_reduction == "mean":
+        return 1.0
+    return float(batch_size * accelerator.num_processes * args.gradient_accumulation_steps)
 
 
 def tokenize(dataset, tokenizer, max_length: int, name: str):
@@ -360,8 +384,27 @@ def _truncate_log(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
+def cpu_supports_bf16() -> bool:
+    """Whether oneDNN has bf16 kernels for this CPU (AVX512-BF16 or AMX); without them its LSTM has no bf16 primitive
+    at all, and bf16 matrix multiplies are emulated, many times slower than fp32."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def usable_mixed_precision(args) -> str | None:
+    on_cpu = args.use_cpu or not torch.cuda.is_available()
+    if args.mixed_precision == "bf16" and on_cpu and not cpu_supports_bf16():
+        warnings.warn(
+            "--mixed_precision bf16 was asked for, but this CPU has no bf16 support (AVX512-BF16 or AMX): oneDNN has "
+            "no bf16 LSTM for it and emulated bf16 is slower than fp32. Training in fp32 instead.",
+            stacklevel=2,
+        )
+        return "no"
+    return args.mixed_precision
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    args.mixed_precision = usable_mixed_precision(args)
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -486,7 +529,7 @@ def main(argv=None) -> dict:
                 output = model(
                     **batch, kl_weight=kl_weight, sample_posterior=args.sample_posterior, free_bits=args.free_bits
                 )
-                accelerator.backward(output.loss)
+                accelerator.backward(output.loss * loss_scale(args, accelerator, batch["input_ids"].shape[0]))
                 if accelerator.sync_gradients and args.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                 optimizer.step()
