@@ -67,12 +67,13 @@ _STRUCTURE = (
     "kl_timestep_fraction",
     "decoder_input",
     "decoder_init",
+    "decoder_latent_input",
 )
 
 
 def identify_preset(config: dict) -> str | None:
     """The name of the papers' preset whose structure `config` has, or None for a configuration of one's own."""
-    defaults = {name: getattr(TWRVAEConfig, name) for name in _STRUCTURE}
+    defaults = {name: getattr(TWRVAEConfig, name, None) for name in _STRUCTURE}
     for name in sorted(PRESETS, key=lambda preset: (len(PRESETS[preset]), preset)):
         expected = {**defaults, **{key: value for key, value in PRESETS[name].items() if key in _STRUCTURE}}
         if all(config.get(key, defaults[key]) == value for key, value in expected.items()):
@@ -130,6 +131,8 @@ def describe_model(config: dict, training_config: dict | None = None) -> dict:
         else "reads [previous word; z] at every step"
     )
     decoder += "; z is cut into its initial state" if config.get("decoder_init") == "split" else "; initial state W z"
+    if config.get("decoder_latent_input") == "last_layer":
+        decoder += "; each step reads the last layer's slice of z"
     if config.get("word_dropout"):
         decoder += f"; word dropout {config['word_dropout']}"
     return {
@@ -218,7 +221,11 @@ def describe_training(training_config: dict | None, validation: dict | None, cor
         ("batch size", f"{batch} texts per process"),
         ("budget", budget),
         ("KL weight", kl_weight),
-        ("dropout / word dropout", f"{config.get('dropout')} / {config.get('word_dropout', 0.0)}"),
+        (
+            "dropout: embeddings / decoder output / words",
+            f"{config.get('dropout')} / {config.get('decoder_output_dropout', 0.0)} / {config.get('word_dropout', 0.0)}",
+        ),
+        ("loss", f"{t.get('loss_reduction', 'mean')} over the texts of an update"),
         ("gradient clipping", str(t.get("max_grad_norm") or "none")),
         ("seed", str(t.get("seed"))),
     ]
