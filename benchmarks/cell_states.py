@@ -1,6 +1,6 @@
 """Every timestep's LSTM cell state: the package's two exact ways against stepping `nn.LSTM` token by token.
 
-    python benchmarks/cell_states.py [--device cpu|cuda] [--output_file benchmarks/results/cell_states-cpu.json]
+    python benchmarks/cell_states.py [--device cpu|cuda] [--quick] [--results_dir DIR]
 
 HR-VAE's posterior reads [h_t; c_t] at every timestep. "step" calls `nn.LSTM` once per token; "unrolled" and "scan"
 are `modeling_twrvae.recurrence.lstm_states_unrolled` and the fused `nn.LSTM` call plus `lstm_cell_states` (see
@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from environment import describe  # noqa: E402
+from environment import add_common_arguments, check_device, describe, results_path  # noqa: E402
 
 from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
 from modeling_twrvae.recurrence import (  # noqa: E402
@@ -59,14 +60,18 @@ def measure(function, lstm, inputs, backward: bool, repeats: int, device: str) -
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_common_arguments(parser)
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--input_size", type=int, default=512)
     parser.add_argument("--hidden_size", type=int, default=256)
-    parser.add_argument("--lengths", type=int, nargs="+", default=[16, 32, 64, 128])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--output_file", default="benchmarks/results/cell_states-cpu.json")
+    parser.add_argument("--lengths", type=int, nargs="+", help="Default 16 32 64 128 (16 64 with --quick).")
+    parser.add_argument("--repeats", type=int, help="Default 5 (3 with --quick).")
+    parser.add_argument("--output_file", help="Default: RESULTS_DIR/cell_states-DEVICE.json.")
     args = parser.parse_args(argv)
+    check_device(args.device)
+    args.lengths = args.lengths or ([16, 64] if args.quick else [16, 32, 64, 128])
+    args.repeats = args.repeats or (3 if args.quick else 5)
+    args.output_file = args.output_file or results_path(args.results_dir, "cell_states", args.device)
 
     torch.manual_seed(0)
     lstm = nn.LSTM(args.input_size, args.hidden_size, batch_first=True).to(args.device)
@@ -98,7 +103,7 @@ def main(argv=None):
     result = {
         "benchmark": "lstm_cell_states",
         **describe(args.device),
-        "settings": {k: v for k, v in vars(args).items() if k != "output_file"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("output_file", "results_dir")},
         "rows": rows,
     }
     output = atomic_write_json(args.output_file, result)

@@ -1,16 +1,112 @@
-"""What a benchmark ran on, recorded beside its numbers."""
+"""What a benchmark ran on, recorded beside its numbers; and what every benchmark script shares."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import platform
+import statistics
+import time
+from pathlib import Path
 
 import torch
 
+RESULTS_DIR_ENV = "TWRVAE_BENCHMARK_RESULTS"
+DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
 
 def describe(device: str) -> dict:
-    return {
-        "device": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu",
+    info = {
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else _cpu_model(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
         "cpu_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
+    if device.startswith("cuda"):
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="Fewer settings and repeats (minutes, not hours).")
+    parser.add_argument(
+        "--results_dir",
+        default=os.environ.get(RESULTS_DIR_ENV, str(DEFAULT_RESULTS_DIR)),
+        help=f"Where the JSON (and PNG) results go (default: ${RESULTS_DIR_ENV} or benchmarks/results).",
+    )
+
+
+def check_device(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is visible here; use --device cpu.")
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def median_seconds(function, device: str, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        function()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def interleaved_medians(functions: dict, device: str, repeats: int, warmup: int = 1) -> dict:
+    """Median seconds of each function, timed round-robin so that a change in machine load hits all alike."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            synchronize(device)
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def matmul_gflops(shapes, device: str, dtype: torch.dtype, repeats: int) -> dict:
+    """GFLOP/s of `torch.matmul` for each (m, k, n); the best of them is the peak a model's step is held against."""
+    result = {}
+    for m, k, n in shapes:
+        a = torch.randn(m, k, device=device, dtype=dtype)
+        b = torch.randn(k, n, device=device, dtype=dtype)
+        seconds = median_seconds(lambda a=a, b=b: torch.matmul(a, b), device, repeats, warmup=2)
+        result[f"{m}x{k}x{n}"] = 2 * m * k * n / seconds / 1e9
+    return result
+
+
+def cpu_bf16_supported() -> bool:
+    """oneDNN has bf16 kernels (AVX-512 or AMX) on this CPU; without them bf16 is emulated and the LSTM has none."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def results_path(results_dir: str, name: str, device: str, suffix: str = "json") -> Path:
+    path = Path(results_dir) / f"{name}-{device}.{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,16 +1,21 @@
 """twrvae: text VAEs without posterior collapse (TWR-VAE, HR-VAE and their baselines) for Hugging Face transformers.
 
-Importing the package registers `TWRVAEConfig` and `TWRVAEModel` with `AutoConfig` and `AutoModel`, and marks them
+Importing the package registers `TWRVAEConfig` / `TWRVAEModel` (language model) and `TWRCVAEConfig` / `TWRCVAEModel`
+(dialogue response generation) with `AutoConfig` and `AutoModel`, and marks them
 for `save_pretrained` to write their source and an `auto_map`, so that a saved folder also loads with
-`trust_remote_code=True` where this package is not installed.
+`trust_remote_code=True` where this package is not installed. Saved models also name the "text-vae" pipeline
+(`TextVAEPipeline`) in their config, for the same remote-code load; importing it registers the task with
+transformers' `PIPELINE_REGISTRY` (on first use: `transformers.pipelines` takes seconds to import).
 """
 
 from transformers import AutoConfig, AutoModel
 
 from .checkpoint_checks import check_model_folder, check_tokenizer
+from .configuration_twrcvae import CVAE_PRESETS, TWRCVAEConfig
 from .configuration_twrvae import PRESETS, TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
 from .generation_twrvae import TWRVAEDecoderCache, interpolate_latents
+from .modeling_twrcvae import TWRCVAEModel, TWRCVAEOutput, TWRCVAEPreTrainedModel
 from .modeling_twrvae import TWRVAEModel, TWRVAEOutput, TWRVAEPreTrainedModel
 from .tokenization_twrvae import train_tokenizer
 
@@ -18,17 +23,36 @@ AutoConfig.register(TWRVAEConfig.model_type, TWRVAEConfig, exist_ok=True)
 AutoModel.register(TWRVAEConfig, TWRVAEModel, exist_ok=True)
 TWRVAEConfig.register_for_auto_class()
 TWRVAEModel.register_for_auto_class("AutoModel")
+AutoConfig.register(TWRCVAEConfig.model_type, TWRCVAEConfig, exist_ok=True)
+AutoModel.register(TWRCVAEConfig, TWRCVAEModel, exist_ok=True)
+TWRCVAEConfig.register_for_auto_class()
+TWRCVAEModel.register_for_auto_class("AutoModel")
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    if name == "TextVAEPipeline":
+        from .pipeline_twrvae import TextVAEPipeline
+
+        return TextVAEPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "CVAE_PRESETS",
     "PRESETS",
     "DiagonalGaussianDistribution",
+    "TWRCVAEConfig",
+    "TWRCVAEModel",
+    "TWRCVAEOutput",
+    "TWRCVAEPreTrainedModel",
     "TWRVAEDecoderCache",
     "TWRVAEConfig",
     "TWRVAEModel",
     "TWRVAEOutput",
     "TWRVAEPreTrainedModel",
+    "TextVAEPipeline",
     "check_model_folder",
     "check_tokenizer",
     "interpolate_latents",

@@ -24,9 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .distributions import DiagonalGaussianDistribution
+from .recurrence import lstm_recurrence
 
 CONVENTIONS = (
     "NLLs are nats per sentence, each summing over the sentence's predicted tokens (its words and <eos>, not <bos>), "
@@ -67,11 +69,15 @@ def likelihoods(
     samples_per_pass: int = 125,
     seed: int = 0,
     progress: bool = True,
+    output_layer_dtype: torch.dtype | None = None,
 ) -> LikelihoodResult:
     """IW-NLL, ELBO and the papers' number for each tokenised sentence (`<bos> ... <eos>` id lists).
 
     `batch_size` sentences are scored together, `samples_per_pass` of their k samples per decoder pass (memory is
-    about batch_size * samples_per_pass sequences).
+    about batch_size * samples_per_pass sequences). The encoder runs once per sentence, and so does the word half of
+    the decoder's input projection (see `decoder_nll`). `output_layer_dtype=torch.bfloat16` runs the decoder's
+    output layer, most of the arithmetic, in bf16 with an fp32 log-softmax: faster on GPUs and CPUs with bf16
+    kernels, not exact (`benchmarks/iw_nll_speed.py` measures the deviation); the default is exact fp32.
     """
     if iw_samples < 1:
         raise ValueError(f"`iw_samples` must be >= 1, got {iw_samples}.")
@@ -91,7 +97,9 @@ def likelihoods(
         ids = ids.to(device)
         mask = (torch.arange(length) < torch.tensor([len(input_ids[i]) for i in batch])[:, None]).to(device)
 
-        at_mean = model(input_ids=ids, attention_mask=mask, sample_posterior=False, reduction="none")
+        at_mean = model(
+            input_ids=ids, attention_mask=mask, sample_posterior=False, reduction="none", return_logits=False
+        )
         posterior = model.posterior(at_mean.posterior_mean, at_mean.posterior_logvar, mask.sum(1))
         mean, logvar = posterior.mean.float(), posterior.logvar.float()
         noise = torch.stack([torch.randn(iw_samples + 1, config.latent_size, generator=sentence_generator(seed, i))
@@ -105,12 +113,7 @@ def likelihoods(
         for start in range(0, iw_samples, samples_per_pass):
             chunk = latents[:, start : start + samples_per_pass]
             count = chunk.shape[1]
-            nll = decoder_nll(
-                model,
-                ids.repeat_interleave(count, dim=0),
-                mask.repeat_interleave(count, dim=0),
-                chunk.reshape(-1, config.latent_size).to(model.dtype),
-            )
+            nll = decoder_nll(model, ids, mask, chunk.to(model.dtype), output_layer_dtype=output_layer_dtype)
             reconstruction[:, start : start + count] = nll.view(len(batch), count)
         log_weights = -reconstruction + log_prior - log_q
         iw = -(torch.logsumexp(log_weights, dim=1) - math.log(iw_samples))
@@ -136,27 +139,87 @@ def likelihoods(
 
 
 def decoder_nll(
-    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, latents: torch.Tensor, tokens_per_chunk: int = 512
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    latents: torch.Tensor,
+    tokens_per_chunk: int = 512,
+    output_layer_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """-log p(x | z) per sequence, as `model(input_ids, latents=...)` gives it, for many sequences at once.
+
+    With `latents` of shape (batch, samples, latent_size), each of the `batch` sentences is scored under each of its
+    samples and the result has shape (batch * samples,), sentence-major; with (batch, latent_size), one latent each.
+    Sharing a sentence between its samples, an LSTM decoder on a CPU computes the word half of its first layer's
+    input projection once per sentence rather than once per sample, and runs the recurrence unrolled (see
+    `modeling_twrvae.recurrence`); elsewhere the sentence is repeated for `nn.LSTM`.
 
     The softmax layer, which dominates the cost with a large vocabulary, runs only at positions that predict a real
     token, a bounded number of positions at a time (the logits of thousands of padded sequences would not fit in
     memory, and freeing huge buffers costs the operating system more than the arithmetic).
     """
-    hidden, _ = model.decoder.hidden_states(input_ids, latents)
-    predicting = attention_mask[:, 1:].bool()
+    if latents.dim() == 2:
+        latents = latents[:, None]
+    samples = latents.shape[1]
+    if _can_share_sentences(model, input_ids):
+        hidden = _shared_lstm_decoder_output(model, input_ids, latents)
+    else:
+        repeated = input_ids.repeat_interleave(samples, dim=0)
+        hidden, _ = model.decoder.output_features(repeated, latents.flatten(0, 1))
+    input_ids = input_ids.repeat_interleave(samples, dim=0)
+    predicting = attention_mask.repeat_interleave(samples, dim=0)[:, 1:].bool()
     rows, positions = predicting.nonzero(as_tuple=True)
     targets = input_ids[:, 1:][rows, positions]
     selected = hidden[:, :-1][rows, positions]
+    head = model.decoder.lm_head
+    weight = head.weight if output_layer_dtype is None else head.weight.to(output_layer_dtype)
     nll = torch.zeros(input_ids.shape[0], device=hidden.device, dtype=torch.float32)
     for start in range(0, len(rows), tokens_per_chunk):
-        logits = model.decoder.lm_head(selected[start : start + tokens_per_chunk]).float()
-        token_nll = torch.nn.functional.cross_entropy(
-            logits, targets[start : start + tokens_per_chunk], reduction="none"
-        )
+        features = selected[start : start + tokens_per_chunk]
+        if output_layer_dtype is None:
+            logits = head(features).float()
+        else:  # products in the low precision, bias and log-softmax in fp32
+            logits = F.linear(features.to(output_layer_dtype), weight).float() + head.bias.float()
+        token_nll = F.cross_entropy(logits, targets[start : start + tokens_per_chunk], reduction="none")
         nll.index_add_(0, rows[start : start + tokens_per_chunk], token_nll)
     return nll
+
+
+def _can_share_sentences(model, input_ids: torch.Tensor) -> bool:
+    rnn = model.decoder.rnn
+    return (
+        input_ids.device.type == "cpu"
+        and isinstance(rnn, torch.nn.LSTM)
+        and not model.training
+        and rnn.bias
+        and not rnn.bidirectional
+        and not rnn.proj_size
+        and rnn.batch_first
+    )
+
+
+def _shared_lstm_decoder_output(model, input_ids: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+    """What `decoder.output_features` gives for every (sentence, sample) pair, (batch * samples, length, hidden),
+    with the words' part of the first layer's input projection, W_ih[:, :E] e_t, computed once per sentence."""
+    decoder = model.decoder
+    rnn = decoder.rnn
+    batch, samples, _ = latents.shape
+    flat = latents.flatten(0, 1)
+    hidden, cell = decoder.initial_state(flat)
+    embeddings = decoder.dropout(decoder.embed_tokens(decoder.decoder_input_ids(input_ids)))
+    size = embeddings.shape[-1]
+    weight = rnn.weight_ih_l0
+    words = F.linear(embeddings, weight[:, :size], rnn.bias_ih_l0 + rnn.bias_hh_l0)  # (batch, length, 4H)
+    latent_part = F.linear(decoder.step_latents(flat), weight[:, size:]).view(batch, samples, 1, -1)
+    output, _ = lstm_recurrence((words[:, None] + latent_part).flatten(0, 1), rnn.weight_hh_l0, hidden[0], cell[0])
+    for layer in range(1, rnn.num_layers):
+        projected = F.linear(
+            output,
+            getattr(rnn, f"weight_ih_l{layer}"),
+            getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}"),
+        )
+        output, _ = lstm_recurrence(projected, getattr(rnn, f"weight_hh_l{layer}"), hidden[layer], cell[layer])
+    return decoder.output_dropout(output)
 
 
 def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, samples: torch.Tensor, chunk: int = 256) -> float:

@@ -49,8 +49,11 @@ class TWRVAEDecoderCache:
         return f"TWRVAEDecoderCache(seen_tokens={self.seen_tokens})"
 
 
-class TWRVAEGenerationMixin(GenerationMixin):
-    """Latent-space generation for [`TWRVAEModel`]: encode, sample the prior, decode with `generate`, text helpers."""
+class RecurrentDecoderGenerationMixin(GenerationMixin):
+    """transformers' `generate` for a model whose decoder is an RNN conditioned on per-sequence tensors (a latent,
+    a context vector): the RNN state is the cache, and the conditioning tensors travel as model keyword arguments,
+    which `generate` expands for beams and returned sequences. Shared by the language model and the dialogue model.
+    """
 
     # A recurrent state cannot be cropped back, so generate() must not try assisted or contrastive decoding with it.
     _is_stateful = True
@@ -58,6 +61,35 @@ class TWRVAEGenerationMixin(GenerationMixin):
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
         return False  # the forward pass makes its own cache (the RNN state)
+
+    def prepare_inputs_for_generation(self, input_ids, cache=None, attention_mask=None, **kwargs):
+        model_inputs = super().prepare_inputs_for_generation(
+            input_ids, cache=cache, attention_mask=attention_mask, **kwargs
+        )
+        if cache is not None:
+            # The state summarises every earlier token; the growing mask of the whole sequence is not needed.
+            model_inputs.pop("attention_mask", None)
+        return model_inputs
+
+    def _generate_conditioned(self, inputs, generation_config, **kwargs):
+        """`GenerationMixin.generate` with `max_new_tokens` said as a total length (see below)."""
+        max_new_tokens = kwargs.pop("max_new_tokens", None)
+        if max_new_tokens is None and generation_config is not None and generation_config.max_new_tokens is not None:
+            max_new_tokens = generation_config.max_new_tokens
+            generation_config = copy.deepcopy(generation_config)
+            generation_config.max_new_tokens = None
+        if max_new_tokens is not None and kwargs.get("max_length") is None:
+            # Said as a total length, so that the saved default `max_length` does not make generate() warn that both
+            # are set; the meaning is unchanged.
+            prompt = inputs if inputs is not None else kwargs.get("input_ids")
+            kwargs["max_length"] = (1 if prompt is None else prompt.shape[1]) + max_new_tokens
+        elif max_new_tokens is not None:
+            kwargs["max_new_tokens"] = max_new_tokens
+        return GenerationMixin.generate(self, inputs, generation_config=generation_config, **kwargs)
+
+
+class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
+    """Latent-space generation for [`TWRVAEModel`]: encode, sample the prior, decode with `generate`, text helpers."""
 
     @torch.no_grad()
     def encode(
@@ -83,15 +115,6 @@ class TWRVAEGenerationMixin(GenerationMixin):
         )
         return noise * temperature
 
-    def prepare_inputs_for_generation(self, input_ids, cache=None, attention_mask=None, **kwargs):
-        model_inputs = super().prepare_inputs_for_generation(
-            input_ids, cache=cache, attention_mask=attention_mask, **kwargs
-        )
-        if cache is not None:
-            # The state summarises every earlier token; the growing mask of the whole sequence is not needed.
-            model_inputs.pop("attention_mask", None)
-        return model_inputs
-
     def generate(self, inputs=None, generation_config=None, latents: torch.Tensor | None = None, **kwargs):
         """transformers' `generate`, decoding from `latents` (batch, latent_size); every decoding option works.
 
@@ -108,19 +131,7 @@ class TWRVAEGenerationMixin(GenerationMixin):
                 f"`latents` must have shape (batch_size, {self.config.latent_size}), got {tuple(latents.shape)}."
             )
         latents = latents.to(device=self.device, dtype=self.dtype)
-        max_new_tokens = kwargs.pop("max_new_tokens", None)
-        if max_new_tokens is None and generation_config is not None and generation_config.max_new_tokens is not None:
-            max_new_tokens = generation_config.max_new_tokens
-            generation_config = copy.deepcopy(generation_config)
-            generation_config.max_new_tokens = None
-        if max_new_tokens is not None and kwargs.get("max_length") is None:
-            # Said as a total length, so that the saved default `max_length` does not make generate() warn that both
-            # are set; the meaning is unchanged.
-            prompt = inputs if inputs is not None else kwargs.get("input_ids")
-            kwargs["max_length"] = (1 if prompt is None else prompt.shape[1]) + max_new_tokens
-        elif max_new_tokens is not None:
-            kwargs["max_new_tokens"] = max_new_tokens
-        return super().generate(inputs, generation_config=generation_config, latents=latents, **kwargs)
+        return self._generate_conditioned(inputs, generation_config, latents=latents, **kwargs)
 
     def decode_latents(self, latents: torch.Tensor, tokenizer, **generate_kwargs) -> list[str]:
         """Text for each latent (and each of its `num_return_sequences`), greedy unless told otherwise."""
@@ -188,4 +199,10 @@ def interpolate_latents(start: torch.Tensor, end: torch.Tensor, alphas: torch.Te
     return (torch.sin((1 - weights) * angle) * start + torch.sin(weights * angle) * end) / torch.sin(angle)
 
 
-__all__ = ["TWRVAEDecoderCache", "TWRVAEGenerationMixin", "decode_text", "interpolate_latents"]
+__all__ = [
+    "RecurrentDecoderGenerationMixin",
+    "TWRVAEDecoderCache",
+    "TWRVAEGenerationMixin",
+    "decode_text",
+    "interpolate_latents",
+]

@@ -47,7 +47,7 @@ class TWRVAEOutput(ModelOutput):
         KL(q(z | x) || N(0, I)) of the latent actually fed to the decoder; the honest ELBO is
         `-(reconstruction_loss + kl_decoded)`.
     logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
-        Decoder scores; position t predicts token t + 1.
+        Decoder scores; position t predicts token t + 1. `None` when the forward pass was given `return_logits=False`.
     latents (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
         The latent z that the decoder read.
     posterior_mean (`torch.FloatTensor` of shape `(batch_size, sequence_length, latent_size)`):
@@ -177,11 +177,19 @@ class TWRVAEDecoder(nn.Module):
         steps = self.step_latents(latents).unsqueeze(1).expand(-1, input_ids.shape[1], -1)
         return self.rnn(torch.cat([embeddings, steps], dim=-1), state)
 
+    def output_features(
+        self, input_ids: torch.LongTensor, latents: torch.Tensor, state: RecurrentState | None = None
+    ) -> tuple[torch.Tensor, RecurrentState]:
+        """What `lm_head` reads at every position (the top layer's output after output dropout), and the state after
+        the last."""
+        output, state = self.hidden_states(input_ids, latents, state)
+        return self.output_dropout(output), state
+
     def forward(
         self, input_ids: torch.LongTensor, latents: torch.Tensor, state: RecurrentState | None = None
     ) -> tuple[torch.Tensor, RecurrentState]:
-        output, state = self.hidden_states(input_ids, latents, state)
-        return self.lm_head(self.output_dropout(output)), state
+        features, state = self.output_features(input_ids, latents, state)
+        return self.lm_head(features), state
 
 
 class TWRVAEPreTrainedModel(PreTrainedModel):
@@ -211,6 +219,14 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
         if folder.is_dir():
             check_model_folder(folder, kwargs.get("subfolder", ""))
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # Name the "text-vae" pipeline in config.json. Importing it here also makes transformers copy its file
+        # beside this one (it copies a saved model's relative imports), so the remote-code load finds it.
+        from .pipeline_twrvae import record_pipeline
+
+        record_pipeline(self.config)
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
 
 class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
@@ -315,6 +331,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         sample_posterior: bool | None = None,
         free_bits: float = 0.0,
         reduction: str = "mean",
+        return_logits: bool = True,
         return_dict: bool | None = None,
         **kwargs,
     ) -> TWRVAEOutput | tuple:
@@ -341,6 +358,11 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
                 `kl_regularizer` is not clamped.
             reduction (`str`, *optional*, defaults to `"mean"`):
                 `"mean"` averages the losses over the batch; `"none"` returns one value per sequence.
+            return_logits (`bool`, *optional*, defaults to `True`):
+                Return the scores of every position in `logits`. With `False` (what training and evaluation
+                loops want: only the losses), `logits` is `None` and the output layer runs only at the positions
+                that predict a real token, which makes a training step markedly faster with a large vocabulary.
+                The losses are the same either way.
             return_dict (`bool`, *optional*):
                 Return a [`TWRVAEOutput`] (default) rather than a tuple.
         """
@@ -348,7 +370,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if latents is not None:
-            output = self._decode(input_ids, attention_mask, latents, cache, reduction)
+            output = self._decode(input_ids, attention_mask, latents, cache, reduction, return_logits)
             return output if return_dict else output.to_tuple()
         if cache is not None:
             raise ValueError("`cache` continues decoding from `latents`; pass the latents it was made with.")
@@ -358,14 +380,18 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         sample_posterior = self.training if sample_posterior is None else sample_posterior
 
         posterior_mean, posterior_logvar = self.encoder(input_ids)
+        # under autocast the posterior layers give bf16; the KL terms and the sampled latent want the model's own
+        posterior_mean, posterior_logvar = posterior_mean.to(self.dtype), posterior_logvar.to(self.dtype)
         posterior = self.posterior(posterior_mean, posterior_logvar, lengths)
         if sample_posterior:
             latents = self.sample_latents(posterior_mean, posterior_logvar, lengths)
         else:
             latents = posterior.mode()
-        logits, _ = self.decoder(input_ids, latents)
+        # without logits, the last position (which predicts nothing) is not decoded at all
+        decoded = input_ids if return_logits or input_ids.shape[1] < 2 else input_ids[:, :-1]
+        features, _ = self.decoder.output_features(decoded, latents)
 
-        reconstruction = _sequence_nll(logits, input_ids, attention_mask)
+        reconstruction, logits = self._reconstruction_loss(features, input_ids, attention_mask, return_logits)
         kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
         kl_regularizer = kl_dimensions.sum(dim=-1)
         kl_decoded = posterior.kl()
@@ -387,7 +413,30 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         )
         return output if return_dict else output.to_tuple()
 
-    def _decode(self, input_ids, attention_mask, latents, cache, reduction) -> TWRVAEOutput:
+    def _reconstruction_loss(
+        self, features: torch.Tensor, input_ids: torch.LongTensor, attention_mask: torch.Tensor, return_logits: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-log p of every token after the first, summed per sequence over the real ones; and the logits if asked.
+
+        The log-softmax reads one contiguous (num_predicted, vocab) matrix of the positions that predict a real
+        token (no (batch, vocab, length) transpose, no copy of sliced logits); without `return_logits`, the output
+        layer itself runs only on those rows, so padding and each sequence's last position cost nothing.
+        """
+        batch, length = features.shape[:2]  # length: the decoded positions, all of input_ids or all but the last
+        rows, positions = attention_mask[:, 1:].bool().nonzero(as_tuple=True)
+        targets = input_ids[rows, positions + 1]
+        flat = rows * length + positions
+        if return_logits:
+            logits = self.decoder.lm_head(features)
+            selected = logits.reshape(batch * length, -1).index_select(0, flat)
+        else:
+            logits = None
+            selected = self.decoder.lm_head(features.reshape(batch * length, -1).index_select(0, flat))
+        # fp32 log-softmax whatever the output layer's precision (bf16 under autocast)
+        token_nll = F.cross_entropy(selected.float(), targets, reduction="none")
+        return token_nll.new_zeros(batch).index_add_(0, rows, token_nll), logits
+
+    def _decode(self, input_ids, attention_mask, latents, cache, reduction, return_logits=True) -> TWRVAEOutput:
         if latents.dim() != 2 or latents.shape != (input_ids.shape[0], self.config.latent_size):
             raise ValueError(
                 f"`latents` must have shape (batch_size={input_ids.shape[0]}, latent_size={self.config.latent_size}), "
@@ -401,8 +450,8 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         self._check_inputs(input_ids, attention_mask)
-        logits, state = self.decoder(input_ids, latents)
-        reconstruction = _sequence_nll(logits, input_ids, attention_mask)
+        features, state = self.decoder.output_features(input_ids, latents)
+        reconstruction, logits = self._reconstruction_loss(features, input_ids, attention_mask, return_logits)
         if reduction == "mean":
             reconstruction = reconstruction.mean()
         return TWRVAEOutput(
@@ -412,12 +461,6 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             latents=latents,
             cache=TWRVAEDecoderCache(state, input_ids.shape[1]),
         )
-
-
-def _sequence_nll(logits: torch.Tensor, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """-log p of every token after the first, summed per sequence over the real ones."""
-    token_nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), input_ids[:, 1:], reduction="none")
-    return (token_nll * attention_mask[:, 1:].to(token_nll.dtype)).sum(dim=1)
 
 
 def _length_mask(lengths: torch.LongTensor, max_length: int) -> torch.Tensor:

@@ -57,13 +57,25 @@ def lstm_cell_states(lstm: nn.LSTM, inputs: torch.Tensor, hidden_states: torch.T
 def lstm_states_unrolled(lstm: nn.LSTM, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(h_1..h_T, c_1..c_T) of a one-layer, batch-first `nn.LSTM` from zero state, each product computed once."""
     _check_layer(lstm)
-    batch, length, _ = inputs.shape
-    size = lstm.hidden_size
     projected = F.linear(inputs, lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0)
-    recurrent = lstm.weight_hh_l0.t()
-    hidden = cell = inputs.new_zeros(batch, size)
+    zeros = inputs.new_zeros(inputs.shape[0], lstm.hidden_size)
+    return lstm_recurrence(projected, lstm.weight_hh_l0, zeros, zeros)
+
+
+def lstm_recurrence(
+    projected: torch.Tensor, weight_hh: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h_1..h_T, c_1..c_T) of one LSTM layer given its input projection at every step.
+
+    Args:
+        projected: (batch, time, 4 * hidden_size), W_ih x_t + b_ih + b_hh (gate order i, f, g, o as in `nn.LSTM`).
+        weight_hh: (4 * hidden_size, hidden_size), the layer's recurrent weight.
+        hidden, cell: (batch, hidden_size), the state before the first step.
+    """
+    size = weight_hh.shape[1]
+    recurrent = weight_hh.t()
     hiddens, cells = [], []
-    for t in range(length):
+    for t in range(projected.shape[1]):
         gates = torch.addmm(projected[:, t], hidden, recurrent)
         input_gate, forget_gate = torch.sigmoid(gates[:, : 2 * size]).chunk(2, dim=1)
         cell = forget_gate * cell + input_gate * torch.tanh(gates[:, 2 * size : 3 * size])
@@ -106,5 +118,6 @@ __all__ = [
     "lstm_cell_states",
     "lstm_cell_states_stepwise",
     "lstm_hidden_and_cell_states",
+    "lstm_recurrence",
     "lstm_states_unrolled",
 ]

@@ -4,7 +4,8 @@
         --data_dir ../shared/data --iw_samples 500 --output_file outputs/demo/test_results.json --seed 0
 
 Writes the JSON results, a Markdown table beside them (`.md`), and a PNG of interpolation ROUGE (like TWR-VAE's
-Figure 2), and prints a summary with reconstructions, prior samples and one interpolation.
+Figure 2), and prints a summary with reconstructions, prior samples and one interpolation. A dialogue model
+(`twr-cvae`, `cvae`) is evaluated by training/evaluate_dialogue.py instead (see there for its arguments).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from modeling_twrvae.evaluation import (  # noqa: E402
 )
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
+from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
+from training import evaluate_dialogue  # noqa: E402
 from training.plots import plot_interpolation_rouge  # noqa: E402
 
 TABLE_KEYS = [
@@ -203,7 +206,11 @@ def _format(value) -> str:
 
 
 def main(argv=None) -> dict:
+    if evaluate_dialogue.wanted(argv):  # a dialogue model: training/evaluate_dialogue.py has its own metrics
+        return evaluate_dialogue.main(argv)
     args = parse_args(argv)
+    if args.device == "cpu":
+        reuse_freed_memory()
     results = evaluate(args)
     output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
     atomic_write_json(output, results)

@@ -1,0 +1,97 @@
+"""Does bf16 autocast train as well as fp32? The demo run twice, `--mixed_precision no` and `bf16`, same seed.
+
+    python benchmarks/bf16_training.py [--device cpu|cuda] [--quick] [--data_dir ../shared/data]
+
+Runs `training/train.py --config training/configs/demo.yaml` (TWR-VAE on E2E) with each precision and compares the
+last validation -ELBO (target: bf16 within 1% of fp32) and the wall time of the training loop. Skipped with a message
+on a CPU without oneDNN bf16 kernels (AVX-512 or AMX), where train.py falls back to fp32. Writes
+benchmarks/results/bf16_training-DEVICE.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from environment import add_common_arguments, check_device, cpu_bf16_supported, describe, results_path  # noqa: E402
+
+from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
+from training import train  # noqa: E402
+
+
+def last_validation(output_dir: Path) -> dict:
+    records = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines() if line]
+    return [record for record in records if "eval_elbo_nll" in record][-1]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--data_dir", default=os.environ.get("TWRVAE_DATA_DIR", "../shared/data"))
+    parser.add_argument("--max_train_steps", type=int, help="Default: the demo's 2000 (1000 with --quick).")
+    args = parser.parse_args(argv)
+    check_device(args.device)
+    if args.device == "cpu" and not cpu_bf16_supported():
+        print(
+            "bf16 training skipped: this CPU has no oneDNN bf16 kernels (needs AVX-512 or AMX); train.py would fall "
+            "back to fp32. Run with --device cuda or on such a CPU."
+        )
+        return
+    steps = args.max_train_steps or (1000 if args.quick else 2000)
+    runs = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for precision in ("no", "bf16"):
+            output_dir = Path(scratch) / precision
+            argv = [
+                "--config",
+                str(REPO_ROOT / "training/configs/demo.yaml"),
+                "--data_dir",
+                args.data_dir,
+                "--output_dir",
+                str(output_dir),
+                "--mixed_precision",
+                precision,
+                "--max_train_steps",
+                str(steps),
+                "--eval_steps",
+                str(steps // 4),
+                "--checkpointing_steps",
+                str(steps),
+            ]
+            if args.device == "cpu":
+                argv.append("--use_cpu")
+            start = time.perf_counter()
+            train.main(argv)
+            seconds = time.perf_counter() - start
+            runs[precision] = {"seconds": seconds, **last_validation(output_dir)}
+    fp32, bf16 = runs["no"]["eval_elbo_nll"], runs["bf16"]["eval_elbo_nll"]
+    relative = (bf16 - fp32) / fp32
+    print(
+        f"\nDemo training ({steps} updates), {args.device} ({describe(args.device)['device']}): validation -ELBO "
+        f"fp32 {fp32:.3f}, bf16 {bf16:.3f} ({relative:+.2%}; target within 1%: "
+        + ("met" if abs(relative) <= 0.01 else "NOT met")
+        + f"); run time fp32 {runs['no']['seconds']:.0f} s, bf16 {runs['bf16']['seconds']:.0f} s "
+        f"(x{runs['no']['seconds'] / runs['bf16']['seconds']:.2f})"
+    )
+    result = {
+        "benchmark": "bf16_training",
+        **describe(args.device),
+        "max_train_steps": steps,
+        "runs": runs,
+        "relative_difference": relative,
+    }
+    output = atomic_write_json(results_path(args.results_dir, "bf16_training", args.device), result)
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

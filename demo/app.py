@@ -1,0 +1,272 @@
+"""The twrvae demo page: a Gradio app laid out as a Hugging Face Space.
+
+    python demo/app.py                                   # the README main job's model, outputs/demo
+    TWRVAE_MODEL=user/my-twrvae python demo/app.py       # any model folder or Hub repo id (the cache when offline)
+
+Tabs: sample from the prior, reconstruct a sentence, interpolate between two sentences, and a 2-D PCA map of
+posterior means. The model goes through the "text-vae" pipeline: this package's own when it is installed, else
+the copy saved with the model (`trust_remote_code=True`), so a Space needs only the packages of requirements.txt.
+`TWRVAE_EVAL_FILE` (a text a line) sets the evaluation set of the latent map; by default it is the test split of
+the corpus named in the model's training_config.yaml, where that corpus can be read.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a demo that may run offline
+
+import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+from transformers import pipeline  # noqa: E402
+
+APP_DIR = Path(__file__).resolve().parent
+DEFAULT_MODEL = APP_DIR.parent / "outputs" / "demo"
+MAP_LIMIT = 300  # sentences of the evaluation set on the latent map
+COLLAPSE_PROBE = 16  # sentences (or prior samples) decoded to look for posterior collapse
+DECODINGS = ["greedy", "top-p sampling", "beam search"]
+
+
+def load_pipeline(model: str | os.PathLike, device: str | None = None):
+    """The text-vae pipeline: this package's class where it is installed, else the model's saved copy."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        from modeling_twrvae.pipeline_twrvae import TEXT_VAE_TASK, TextVAEPipeline
+    except ImportError:
+        return pipeline("text-vae", model=str(model), trust_remote_code=True, device=device)
+    return pipeline(TEXT_VAE_TASK, model=str(model), pipeline_class=TextVAEPipeline, device=device)
+
+
+class DemoApp:
+    """What the page does, as plain methods (the tests call them directly); each returns a message for the page
+    instead of raising, so that bad input never shows a stack trace."""
+
+    def __init__(self, vae, evaluation_texts: list[str] | None = None, evaluation_error: str | None = None):
+        self.vae = vae
+        # The pipeline's own module has the error class, whether it came from this package or from remote code.
+        self.input_error = sys.modules[type(vae).__module__].TextInputError
+        self.evaluation_texts = evaluation_texts
+        self.evaluation_error = evaluation_error
+        self.collapse = self.check_collapse()
+
+    @classmethod
+    def from_env(cls) -> DemoApp:
+        model = os.environ.get("TWRVAE_MODEL") or DEFAULT_MODEL
+        if not os.environ.get("TWRVAE_MODEL") and not DEFAULT_MODEL.is_dir():
+            raise SystemExit(
+                f"{DEFAULT_MODEL} does not exist: run the README's main job (bash scripts/demo.sh ../shared/data) "
+                "or set TWRVAE_MODEL to a model folder or Hub repo id."
+            )
+        texts, error = load_evaluation_texts(model)
+        return cls(load_pipeline(model), texts, error)
+
+    def _failure(self, action: str, error: Exception) -> str:
+        if isinstance(error, (self.input_error, ValueError)):
+            return f"⚠️ {error}"
+        return f"⚠️ Could not {action}: {type(error).__name__}: {error}"
+
+    def check_collapse(self) -> dict:
+        """Decode the evaluation sentences (or prior samples) greedily: one text for all means a collapsed model."""
+        model, tokenizer = self.vae.model, self.vae.tokenizer
+        if self.evaluation_texts:
+            probe = self.evaluation_texts[:COLLAPSE_PROBE]
+            texts = model.reconstruct(probe, tokenizer, max_new_tokens=30)
+            what = f"{len(probe)} sentences of the evaluation set"
+        else:
+            generator = torch.Generator(device=model.device).manual_seed(0)
+            texts = model.sample(COLLAPSE_PROBE, tokenizer, generator=generator, max_new_tokens=30)
+            what = f"{COLLAPSE_PROBE} latents drawn from the prior"
+        distinct = len(set(texts))
+        return {"collapsed": distinct == 1, "distinct": distinct, "probe": what, "text": texts[0]}
+
+    def banner(self) -> str:
+        name = self.vae.model.name_or_path or "the model"
+        config = self.vae.model.config
+        head = (
+            f"**Model:** `{name}` — latent size {config.latent_size}, {config.rnn_type.upper()} "
+            f"{config.hidden_size}, vocabulary {config.vocab_size}."
+        )
+        if self.collapse["collapsed"]:
+            return (
+                f"{head}\n\n⚠️ **This model has collapsed**: the {self.collapse['probe']} all decode to the same "
+                f"text (“{self.collapse['text']}”). Its decoder ignores the latent z, so reconstructions, samples "
+                "and interpolations will not depend on the input."
+            )
+        return (
+            f"{head}\n\nThe latent is in use: the {self.collapse['probe']} decode to {self.collapse['distinct']} "
+            "different texts."
+        )
+
+    def sample(self, num_samples=5, temperature=1.0, decoding="greedy", top_p=0.9, num_beams=4, seed=0,
+               max_new_tokens=40) -> tuple[str, str]:  # fmt: skip
+        """Prior samples, one a line, and a message."""
+        try:
+            options = {"max_new_tokens": int(max_new_tokens)}
+            if decoding == "top-p sampling":
+                options.update(do_sample=True, top_p=float(top_p))
+            elif decoding == "beam search":
+                options["num_beams"] = int(num_beams)
+            texts = self.vae.sample(int(num_samples), temperature=float(temperature), seed=int(seed), **options)
+        except Exception as error:
+            return "", self._failure("sample", error)
+        return "\n".join(texts), f"{len(texts)} samples, prior temperature {float(temperature):g}, {decoding}."
+
+    def reconstruct(self, text: str, max_new_tokens=40) -> tuple[str, str]:
+        try:
+            output = self.vae(text, max_new_tokens=int(max_new_tokens))
+        except Exception as error:
+            return "", self._failure("reconstruct", error)
+        return output["reconstruction"], "Greedy decoding of the posterior mode."
+
+    def interpolate(self, text_a: str, text_b: str, steps=11, method="slerp", max_new_tokens=40):
+        """The path as table rows, the slider set to its middle, the text there, the path (state) and a message."""
+        try:
+            path = self.vae.interpolate(text_a, text_b, steps=int(steps), method=method,
+                                        max_new_tokens=int(max_new_tokens))  # fmt: skip
+        except Exception as error:
+            return [], gr.Slider(maximum=1, value=0), "", [], self._failure("interpolate", error)
+        rows = [[f"{point['alpha']:.2f}", point["text"]] for point in path]
+        middle = len(path) // 2
+        slider = gr.Slider(minimum=0, maximum=len(path) - 1, value=middle, step=1)
+        return rows, slider, self.point(middle, path), path, f"{len(path)} points, {method}."
+
+    @staticmethod
+    def point(index, path) -> str:
+        if not path:
+            return ""
+        point = path[min(max(int(index), 0), len(path) - 1)]
+        return f"alpha = {point['alpha']:.2f}: {point['text']}"
+
+    def latent_map(self, source: str, pasted: str):
+        """A matplotlib figure of the first two principal components of the posterior means, and a message."""
+        if source == "evaluation set":
+            if not self.evaluation_texts:
+                return None, f"⚠️ No evaluation set: {self.evaluation_error or 'set TWRVAE_EVAL_FILE.'}"
+            texts = self.evaluation_texts[:MAP_LIMIT]
+        else:
+            texts = [line.strip() for line in (pasted or "").splitlines() if line.strip()]
+        if len(texts) < 3:
+            return None, "⚠️ The map needs at least 3 sentences, one a line."
+        try:
+            means = self.vae.encode(texts)
+        except Exception as error:
+            return None, self._failure("encode", error)
+        points, explained = principal_components(means, 2)
+        return scatter(points, texts, explained), f"{len(texts)} sentences, posterior means, PCA."
+
+
+def principal_components(values: torch.Tensor, count: int) -> tuple[torch.Tensor, list[float]]:
+    """Coordinates on the first `count` principal axes, and the share of the variance each explains."""
+    centered = values.double() - values.double().mean(0)
+    _, singular, axes = torch.linalg.svd(centered, full_matrices=False)
+    variance = singular**2
+    share = (variance[:count] / variance.sum().clamp_min(1e-12)).tolist()
+    points = centered @ axes[:count].T
+    if points.shape[1] < count:  # a latent of one dimension
+        points = torch.cat([points, torch.zeros(len(points), count - points.shape[1], dtype=points.dtype)], 1)
+    return points.float(), share + [0.0] * (count - len(share))
+
+
+def scatter(points: torch.Tensor, texts: list[str], explained: list[float]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 5))
+    axes.scatter(points[:, 0], points[:, 1], s=18, alpha=0.7)
+    if len(texts) <= 30:
+        for (x, y), text in zip(points.tolist(), texts, strict=True):
+            axes.annotate(text if len(text) <= 40 else text[:37] + "...", (x, y), fontsize=7)
+    axes.set_xlabel(f"PC 1 ({100 * explained[0]:.0f}% of the variance)")
+    axes.set_ylabel(f"PC 2 ({100 * explained[1]:.0f}% of the variance)")
+    axes.set_title("Posterior means E[z|x]")
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
+def load_evaluation_texts(model) -> tuple[list[str] | None, str | None]:
+    """`$TWRVAE_EVAL_FILE`, else the test split of the corpus the model was trained on; (None, why) if neither."""
+    path = os.environ.get("TWRVAE_EVAL_FILE")
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            return [line.strip() for line in handle if line.strip()][:MAP_LIMIT], None
+    config_file = Path(model) / "training_config.yaml"
+    if not config_file.is_file():
+        return None, "set TWRVAE_EVAL_FILE to a file of sentences, one a line."
+    try:
+        import yaml
+
+        from modeling_twrvae.corpora import load_corpus
+
+        settings = yaml.safe_load(config_file.read_text())
+        if not settings.get("dataset"):
+            return None, "the model was not trained on a named corpus; set TWRVAE_EVAL_FILE."
+        data = load_corpus({"eval": "test"}, dataset=settings["dataset"], data_dir=settings.get("data_dir"))
+        return list(data["eval"]["text"][:MAP_LIMIT]), None
+    except Exception as error:  # the data may simply not be on this machine
+        return None, f"the test split of the training corpus could not be read ({error}); set TWRVAE_EVAL_FILE."
+
+
+def build_demo(app: DemoApp) -> gr.Blocks:
+    with gr.Blocks(title="twrvae: text VAEs without posterior collapse") as demo:
+        gr.Markdown("# twrvae — a text VAE's latent space")
+        gr.Markdown(app.banner(), elem_id="model-banner")
+        with gr.Tab("Sample", id="sample"):
+            with gr.Row():
+                num_samples = gr.Slider(1, 20, value=5, step=1, label="samples")
+                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="prior temperature (z ~ N(0, T²I))")
+                seed = gr.Number(value=0, precision=0, label="seed")
+            with gr.Row():
+                decoding = gr.Radio(DECODINGS, value="greedy", label="decoding")
+                top_p = gr.Slider(0.1, 1.0, value=0.9, step=0.05, label="top-p")
+                num_beams = gr.Slider(1, 8, value=4, step=1, label="beams")
+                sample_length = gr.Slider(1, 63, value=40, step=1, label="max new tokens")
+            sample_button = gr.Button("Sample", variant="primary", elem_id="sample-button")
+            sample_output = gr.Textbox(label="samples", lines=6, elem_id="sample-output")
+            sample_message = gr.Markdown(elem_id="sample-message")
+            sample_button.click(
+                app.sample,
+                [num_samples, temperature, decoding, top_p, num_beams, seed, sample_length],
+                [sample_output, sample_message],
+            )
+        with gr.Tab("Reconstruct", id="reconstruct"):
+            source = gr.Textbox(label="sentence", elem_id="reconstruct-input")
+            reconstruct_button = gr.Button("Reconstruct", variant="primary", elem_id="reconstruct-button")
+            reconstruction = gr.Textbox(label="reconstruction", elem_id="reconstruct-output")
+            reconstruct_message = gr.Markdown(elem_id="reconstruct-message")
+            reconstruct_button.click(app.reconstruct, [source], [reconstruction, reconstruct_message])
+        with gr.Tab("Interpolate", id="interpolate"):
+            with gr.Row():
+                text_a = gr.Textbox(label="sentence A", elem_id="interpolate-a")
+                text_b = gr.Textbox(label="sentence B", elem_id="interpolate-b")
+            with gr.Row():
+                steps = gr.Slider(2, 21, value=11, step=1, label="points")
+                method = gr.Radio(["slerp", "linear"], value="slerp", label="path")
+            interpolate_button = gr.Button("Interpolate", variant="primary", elem_id="interpolate-button")
+            position = gr.Slider(0, 10, value=5, step=1, label="point on the path", elem_id="interpolate-slider")
+            point_text = gr.Textbox(label="text at that point", elem_id="interpolate-point")
+            table = gr.Dataframe(headers=["alpha", "text"], label="the whole path", elem_id="interpolate-table")
+            interpolate_message = gr.Markdown(elem_id="interpolate-message")
+            path = gr.State([])
+            interpolate_button.click(
+                app.interpolate,
+                [text_a, text_b, steps, method],
+                [table, position, point_text, path, interpolate_message],
+            )
+            position.change(app.point, [position, path], [point_text])
+        with gr.Tab("Latent map", id="latent-map"):
+            choice = gr.Radio(["pasted sentences", "evaluation set"], value="pasted sentences", label="sentences")
+            pasted = gr.Textbox(label="sentences, one a line", lines=6, elem_id="map-input")
+            map_button = gr.Button("Map", variant="primary", elem_id="map-button")
+            plot = gr.Plot(label="PCA of the posterior means", elem_id="map-plot")
+            map_message = gr.Markdown(elem_id="map-message")
+            map_button.click(app.latent_map, [choice, pasted], [plot, map_message])
+    return demo
+
+
+if __name__ == "__main__":
+    build_demo(DemoApp.from_env()).launch()

@@ -1,0 +1,131 @@
+"""The "text-vae" pipeline: `pipeline("text-vae", model=folder_or_repo, trust_remote_code=True)`.
+
+Calling it reconstructs texts (text -> posterior mode -> text); its methods `sample`, `interpolate` and `encode`
+reach the rest of the latent space. Saving a model records the pipeline in `config.custom_pipelines` and writes this
+file beside the model's code, so that the remote-code load finds it where this package is not installed; this file
+therefore imports only from its own folder (relative imports) and from installed libraries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import Pipeline
+
+from .generation_twrvae import decode_text
+from .texts import TextInputError, check_texts, posterior_means
+
+TEXT_VAE_TASK = "text-vae"
+# What `config.custom_pipelines` holds: transformers' own format (see `Pipeline.save_pretrained`).
+CUSTOM_PIPELINES = {TEXT_VAE_TASK: {"impl": "pipeline_twrvae.TextVAEPipeline", "pt": ["AutoModel"], "type": "text"}}
+
+
+def record_pipeline(config) -> None:
+    """Mark `config` so that the saved model names this pipeline for the "text-vae" task."""
+    config.custom_pipelines = {task: dict(info) for task, info in CUSTOM_PIPELINES.items()}
+
+
+class TextVAEPipeline(Pipeline):
+    """Reconstruct texts through a text VAE's latent space; `sample`, `interpolate` and `encode` do the rest.
+
+    ```python
+    >>> from transformers import pipeline
+    >>> vae = pipeline("text-vae", model="outputs/demo", trust_remote_code=True)
+    >>> vae("the eagle is a pub near the river .")  # {"text": ..., "reconstruction": ...}
+    >>> vae.sample(3, temperature=1.0, seed=0)
+    >>> vae.interpolate("a cheap pub .", "an expensive restaurant .", steps=5, method="slerp")
+    ```
+
+    Call arguments: `max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`, `return_latent` (the posterior
+    mode, a list of floats), and `generate_kwargs` for any other `generate()` option. Greedy by default.
+    """
+
+    _GENERATE_KEYS = ("max_new_tokens", "num_beams", "do_sample", "top_k", "top_p", "num_return_sequences")
+
+    def _sanitize_parameters(self, return_latent=None, generate_kwargs=None, **kwargs):
+        forward = dict(generate_kwargs or {})
+        for key in self._GENERATE_KEYS:
+            if key in kwargs:
+                forward[key] = kwargs.pop(key)
+        if kwargs:
+            raise TypeError(
+                f"Unknown argument(s) {sorted(kwargs)}: use generate_kwargs={{...}} for generate() options."
+            )
+        postprocess = {} if return_latent is None else {"return_latent": return_latent}
+        return {}, {"generate_kwargs": forward} if forward else {}, postprocess
+
+    @property
+    def max_tokens(self) -> int | None:
+        return getattr(self.model.generation_config, "max_length", None)
+
+    def preprocess(self, text):
+        check_texts([text], self.tokenizer, self.max_tokens)
+        inputs = self.tokenizer(text, return_tensors="pt")
+        return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "text": text}
+
+    def _forward(self, model_inputs, generate_kwargs=None):
+        latents = self.model.encode(model_inputs["input_ids"], model_inputs["attention_mask"]).mode()
+        sequences = self.model.generate(latents=latents, **(generate_kwargs or {}))
+        if not isinstance(sequences, torch.Tensor):
+            sequences = sequences.sequences
+        return {"sequences": sequences, "latents": latents, "text": model_inputs["text"]}
+
+    def postprocess(self, model_outputs, return_latent=False):
+        texts = decode_text(self.tokenizer, model_outputs["sequences"], self.model.config)
+        text = model_outputs["text"]
+        output = {"text": text[0] if isinstance(text, list) else text, "reconstruction": texts[0]}
+        if len(texts) > 1:
+            output["reconstructions"] = texts
+        if return_latent:
+            output["latent"] = model_outputs["latents"].reshape(-1).tolist()
+        return output
+
+    def sample(
+        self, num_samples: int = 1, temperature: float = 1.0, seed: int | None = None, **generate_kwargs
+    ) -> list[str]:
+        """Texts decoded from `num_samples` latents of the prior N(0, temperature^2 I); greedy unless told."""
+        generator = None
+        if seed is not None:
+            torch.manual_seed(seed)  # for do_sample=True
+            generator = torch.Generator(device=self.model.device).manual_seed(seed)
+        return self.model.sample(num_samples, self.tokenizer, temperature=temperature, generator=generator,
+                                 **generate_kwargs)  # fmt: skip
+
+    def interpolate(
+        self, text_a: str, text_b: str, steps: int = 11, method: str = "linear", **generate_kwargs
+    ) -> list[dict]:
+        """The path between the posterior modes of two texts: `steps` dicts of `alpha` and `text`."""
+        check_texts([text_a, text_b], self.tokenizer, self.max_tokens)
+        alphas, texts = self.model.interpolate(
+            text_a, text_b, self.tokenizer, steps=steps, method=method, **generate_kwargs
+        )
+        return [{"alpha": alpha, "text": text} for alpha, text in zip(alphas, texts, strict=True)]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """Posterior means of the decoded latent, (len(texts), latent_size), on the CPU."""
+        return posterior_means(self.model, self.tokenizer, texts, batch_size)
+
+
+def register_pipeline() -> None:
+    """Make `pipeline("text-vae", ...)` known to transformers (done when this module is imported)."""
+    from transformers import AutoModel
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    if TEXT_VAE_TASK not in PIPELINE_REGISTRY.supported_tasks:
+        PIPELINE_REGISTRY.register_pipeline(
+            TEXT_VAE_TASK, pipeline_class=TextVAEPipeline, pt_model=AutoModel, type="text"
+        )
+
+
+register_pipeline()
+
+__all__ = [
+    "CUSTOM_PIPELINES",
+    "TEXT_VAE_TASK",
+    "TextInputError",
+    "TextVAEPipeline",
+    "check_texts",
+    "record_pipeline",
+    "register_pipeline",
+]
