@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from accelerate.state import AcceleratorState, GradientState
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,6 +71,9 @@ def main(argv=None):
             ]
             if args.device == "cpu":
                 argv.append("--use_cpu")
+            # accelerate's state is a per-process singleton that fixes the precision: start each run as a new process would
+            AcceleratorState._reset_state(True)
+            GradientState._reset_state()
             start = time.perf_counter()
             train.main(argv)
             seconds = time.perf_counter() - start

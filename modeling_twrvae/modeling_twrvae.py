@@ -463,6 +463,14 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         )
 
 
+def _sequence_nll(logits: torch.Tensor, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """-log p of every token after the first, summed per sequence over the real ones, from the logits of every
+    position (fp32 log-softmax of only the rows that predict a real token)."""
+    rows, positions = attention_mask[:, 1:].bool().nonzero(as_tuple=True)
+    token_nll = F.cross_entropy(logits[rows, positions].float(), input_ids[rows, positions + 1], reduction="none")
+    return token_nll.new_zeros(logits.shape[0]).index_add_(0, rows, token_nll)
+
+
 def _length_mask(lengths: torch.LongTensor, max_length: int) -> torch.Tensor:
     return torch.arange(max_length, device=lengths.device) < lengths[:, None]
 
