@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the ready-to-publish models of the corpora in ../shared/data: TWR-VAE on E2E, PTB and Yahoo, each trained
+# by training/train.py (training/configs/hub/*.yaml), evaluated on data it never saw by training/evaluate.py, and
+# made into a Hub folder with its card by training/publish.py (outputs/hub-models/NAME/hub/). Nothing is pushed.
+#   bash scripts/build_hub_models.sh [DATA_DIR] [--stage train|publish|all] [NAME ...]
+# NAME is e2e, ptb or yahoo (default: all three). `--stage train` trains and evaluates; `--stage publish` only
+# rebuilds the Hub folders of models already trained; `all` (the default) does both. Set ORG for the repo ids.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data_dir="${TWRVAE_DATA_DIR:-../shared/data}"
+if [[ $# -gt 0 && "$1" != --* && "$1" != e2e && "$1" != ptb && "$1" != yahoo ]]; then
+  data_dir="$1"
+  shift
+fi
+stage=all
+if [[ "${1:-}" == --stage ]]; then
+  stage="$2"
+  shift 2
+fi
+case "$stage" in train | publish | all) ;; *) echo "--stage must be train, publish or all, got $stage" >&2; exit 2 ;; esac
+names=("$@")
+[[ ${#names[@]} -gt 0 ]] || names=(e2e ptb yahoo)
+org="${ORG:-your-username}"
+root=outputs/hub-models
+
+for name in "${names[@]}"; do
+  model_dir="$root/$name-twr-vae"
+  described=()
+  case "$name" in
+    e2e)
+      evaluation=(--dataset e2e --split test --max_samples 1000)
+      described=(--eval_data_description "the first 1,000 texts of E2E NLG's test split")
+      ;;
+    ptb)
+      evaluation=(--dataset ptb --split test --max_samples 500)
+      described=(--eval_data_description "the first 500 sentences of Penn Treebank's test split")
+      ;;
+    yahoo)
+      # Yahoo has no test split here: its validation file is cut into a training part and an unseen test part.
+      mkdir -p "$root/data"
+      head -n 9000 "$data_dir/yahoo/yahoo.valid.txt" >"$root/data/yahoo-train.txt"
+      tail -n +9001 "$data_dir/yahoo/yahoo.valid.txt" >"$root/data/yahoo-test.txt"
+      evaluation=(--validation_file "$root/data/yahoo-test.txt" --max_length 64 --max_samples 200)
+      described=(--eval_data_description "the first 200 of the last 1,000 documents of Yahoo's yahoo.valid.txt, which training never saw")
+      ;;
+    *) echo "unknown model $name: choose e2e, ptb or yahoo" >&2; exit 2 ;;
+  esac
+  if [[ "$stage" != publish ]]; then
+    python3 training/train.py --config "training/configs/hub/$name-twr-vae.yaml" --data_dir "$data_dir" \
+      --overwrite_output_dir
+    python3 training/evaluate.py --model_name_or_path "$model_dir" "${evaluation[@]}" --data_dir "$data_dir" \
+      --iw_samples 100 --seed 0 --no_progress --output_file "$model_dir/test_results.json"
+  fi
+  if [[ "$stage" != train ]]; then
+    python3 training/publish.py "$model_dir" --repo-id "$org/twrvae-$name" --eval_results "$model_dir/test_results.json" \
+      "${described[@]}"
+  fi
+done
