@@ -4,7 +4,9 @@
 # made into a Hub folder with its card by training/publish.py (outputs/hub-models/NAME/hub/). Nothing is pushed.
 #   bash scripts/build_hub_models.sh [DATA_DIR] [--stage train|publish|all] [NAME ...]
 # NAME is e2e, ptb or yahoo (default: all three). `--stage train` trains and evaluates; `--stage publish` only
-# rebuilds the Hub folders of models already trained; `all` (the default) does both. Set ORG for the repo ids.
+# rebuilds the Hub folders of models already trained; `all` (the default) does both. Set ORG for the repo ids,
+# TWRVAE_HUB_ROOT for another output folder (default outputs/hub-models), and extra arguments for the training and
+# evaluation steps (a quick check, say) in $TWRVAE_TRAIN_ARGS and $TWRVAE_EVAL_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data_dir="${TWRVAE_DATA_DIR:-../shared/data}"
@@ -21,11 +23,14 @@ case "$stage" in train | publish | all) ;; *) echo "--stage must be train, publi
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=(e2e ptb yahoo)
 org="${ORG:-your-username}"
-root=outputs/hub-models
+root="${TWRVAE_HUB_ROOT:-outputs/hub-models}"
+read -r -a train_args <<<"${TWRVAE_TRAIN_ARGS:-}"
+read -r -a eval_args <<<"${TWRVAE_EVAL_ARGS:-}"
 
 for name in "${names[@]}"; do
   model_dir="$root/$name-twr-vae"
   described=()
+  training_data=()
   case "$name" in
     e2e)
       evaluation=(--dataset e2e --split test --max_samples 1000)
@@ -40,6 +45,7 @@ for name in "${names[@]}"; do
       mkdir -p "$root/data"
       head -n 9000 "$data_dir/yahoo/yahoo.valid.txt" >"$root/data/yahoo-train.txt"
       tail -n +9001 "$data_dir/yahoo/yahoo.valid.txt" >"$root/data/yahoo-test.txt"
+      training_data=(--train_file "$root/data/yahoo-train.txt")
       evaluation=(--validation_file "$root/data/yahoo-test.txt" --max_length 64 --max_samples 200)
       described=(--eval_data_description "the first 200 of the last 1,000 documents of Yahoo's yahoo.valid.txt, which training never saw")
       ;;
@@ -47,9 +53,11 @@ for name in "${names[@]}"; do
   esac
   if [[ "$stage" != publish ]]; then
     python3 training/train.py --config "training/configs/hub/$name-twr-vae.yaml" --data_dir "$data_dir" \
-      --overwrite_output_dir
+      --output_dir "$model_dir" --overwrite_output_dir ${training_data[@]+"${training_data[@]}"} \
+      ${train_args[@]+"${train_args[@]}"}
     python3 training/evaluate.py --model_name_or_path "$model_dir" "${evaluation[@]}" --data_dir "$data_dir" \
-      --iw_samples 100 --seed 0 --no_progress --output_file "$model_dir/test_results.json"
+      --iw_samples 100 --seed 0 --no_progress --output_file "$model_dir/test_results.json" \
+      ${eval_args[@]+"${eval_args[@]}"}
   fi
   if [[ "$stage" != train ]]; then
     python3 training/publish.py "$model_dir" --repo-id "$org/twrvae-$name" --eval_results "$model_dir/test_results.json" \

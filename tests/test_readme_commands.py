@@ -27,19 +27,51 @@ TINY_EVALUATION = ["--max_samples", "4", "--iw_samples", "2", "--num_prior_sampl
                    "--num_interpolation_pairs", "1", "--max_new_tokens", "5", "--no_progress"]  # fmt: skip
 
 
+TINY_DIALOGUE_TRAINING = [
+    "--max_train_steps", "2", "--max_train_samples", "24", "--max_eval_samples", "8", "--logging_steps", "1",
+    "--per_device_train_batch_size", "8", "--eval_steps", "2",
+    "--config_overrides", "embedding_size=8,utterance_hidden_size=8,context_hidden_size=8,decoder_hidden_size=8,"
+    "latent_size=4,prior_hidden_size=8,bow_hidden_size=8",
+]  # fmt: skip
+TINY_DIALOGUE_EVALUATION = ["--max_samples", "3", "--num_responses", "2", "--max_new_tokens", "4",
+                            "--word_vectors_size", "8"]  # fmt: skip
+
+
 def readme_commands() -> list[str]:
+    """The bash blocks' commands: continued lines joined, a quoted argument may span lines, comments dropped."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S):
+        pending = ""
         for line in block.replace("\\\n", " ").splitlines():
-            line = line.split(" #")[0].strip()
-            if line and not line.startswith("#"):
-                commands += [part.strip() for part in line.split("&&")]
+            if not pending:
+                line = line.split(" #")[0].strip()
+                if not line or line.startswith("#"):
+                    continue
+            pending = f"{pending}\n{line}" if pending else line
+            try:
+                shlex.split(pending)
+            except ValueError:  # an open quote: the command goes on on the next line
+                continue
+            commands += [part.strip() for part in pending.split(" && ")]
+            pending = ""
     return commands
 
 
 def as_written(words: list[str], tmp_path) -> list[str]:
     """The command's arguments with the data folder of this machine and the outputs in `tmp_path`."""
     return [word.replace("../shared/data", str(DATA_DIR)).replace("outputs/", f"{tmp_path}/outputs/") for word in words]
+
+
+def in_shell(command: str, tmp_path, env=None, extra: str = "") -> subprocess.CompletedProcess:
+    """A command line that needs the shell (pipes, redirections), with its files moved into `tmp_path`."""
+    for name in ("sentences.txt", "means.safetensors"):
+        command = command.replace(name, f"{tmp_path}/{name}")
+    command = command.replace("../shared/data", str(DATA_DIR)).replace("outputs/", f"{tmp_path}/outputs/")
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    done = subprocess.run(f"{command} {extra}", shell=True, cwd=REPO_ROOT, env=environment, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"
+    return done
 
 
 def test_every_readme_command_runs(tmp_path, monkeypatch):
@@ -63,19 +95,56 @@ def test_every_readme_command_runs(tmp_path, monkeypatch):
         elif "training/train.py" in words:
             argv = as_written(words[words.index("training/train.py") + 1 :], tmp_path)
             if "--output_dir" not in argv:  # the config's own output folder, moved
-                argv += ["--output_dir", f"{tmp_path}/outputs/{len(seen)}"]
+                name = "dialogue/dailydialog-twr-cvae" if "dialogue" in command else str(len(seen))
+                argv += ["--output_dir", f"{tmp_path}/outputs/{name}"]
             AcceleratorState._reset_state(True)
             GradientState._reset_state()
-            summary = train.main(argv + TINY_TRAINING)
+            summary = train.main(argv + (TINY_DIALOGUE_TRAINING if "dialogue" in command else TINY_TRAINING))
             assert summary["global_step"] == 2, command
             seen.add(words[0])
+        elif words[:2] == ["python", "training/evaluate.py"] and "dailydialog" in words:
+            results = evaluate.main(as_written(words[2:], tmp_path) + TINY_DIALOGUE_EVALUATION)
+            assert results["num_contexts"] == 3, results.keys()
+            seen.add("evaluate dialogue")
         elif words[:2] == ["python", "training/evaluate.py"]:
             results = evaluate.main(as_written(words[2:], tmp_path) + TINY_EVALUATION)
             assert results["num_sentences"] == 4
             seen.add("evaluate")
+        elif words[0] in ("printf", "echo") or words[:2] == ["twrvae", "train"] or words[0] == "twrvae":
+            extra = " ".join(TINY_TRAINING[:-2]) + ' --config_overrides "' + TINY_TRAINING[-1] + '"'
+            done = in_shell(command, tmp_path, extra=extra if words[:2] == ["twrvae", "train"] else "")
+            if words[0] == "twrvae" and words[1] in ("sample", "reconstruct", "interpolate", "score", "encode"):
+                assert done.stdout.strip() or "--output" in words, command
+            seen.add(words[0])
+        elif words == ["python", "demo/app.py"]:  # a server: tests/test_demo.py starts it and drives it in Chromium
+            assert "def test_the_page_in_headless_chromium" in (REPO_ROOT / "tests" / "test_demo.py").read_text()
+            seen.add("demo page")
+        elif words[:2] == ["bash", "scripts/publish_demo.sh"]:
+            in_shell(command, tmp_path, extra=f"{tmp_path}/outputs/demo")
+            assert (tmp_path / "outputs" / "demo" / "hub" / "README.md").is_file()
+            seen.add("publish")
+        elif words[:2] == ["python", "training/publish.py"]:
+            in_shell(command, tmp_path, extra=f"--output_dir {tmp_path}/outputs/demo/hub-2")
+            assert (tmp_path / "outputs" / "demo" / "hub-2" / "model.safetensors").is_file()
+        elif words[:2] == ["bash", "scripts/build_hub_models.sh"]:
+            cheap = {"TWRVAE_HUB_ROOT": f"{tmp_path}/outputs/hub-models", "TWRVAE_TRAIN_ARGS": " ".join(TINY_TRAINING),
+                     "TWRVAE_EVAL_ARGS": " ".join(TINY_EVALUATION)}  # fmt: skip
+            in_shell(command, tmp_path, env=cheap)
+            for name in ("e2e", "ptb", "yahoo"):
+                assert (tmp_path / "outputs" / "hub-models" / f"{name}-twr-vae" / "hub" / "README.md").is_file()
+            seen.add("hub models")
+        elif words[:2] == ["bash", "scripts/dialogue_demo.sh"]:
+            cheap = {"TWRVAE_TRAIN_ARGS": " ".join(TINY_DIALOGUE_TRAINING),
+                     "TWRVAE_EVAL_ARGS": " ".join(TINY_DIALOGUE_EVALUATION)}  # fmt: skip
+            in_shell(command, tmp_path, env=cheap, extra=f"{tmp_path}/outputs/dialogue-demo")
+            seen.add("dialogue demo")
+        elif words[:2] == ["python", "-c"]:
+            done = in_shell(command, tmp_path)
+            assert done.stdout.strip(), command
+            seen.add("python -c")
         else:
             pytest.fail(f"the README shows a command this test does not run: {command!r}")
-    assert seen >= {"setup", "tests", "demo", "python", "accelerate", "torchrun", "evaluate"}, seen
+    assert seen >= {"setup", "tests", "demo", "python", "accelerate", "torchrun", "evaluate", "twrvae", "publish"}, seen
 
 
 def test_license_matches_pyproject():
