@@ -1,6 +1,7 @@
 """Shared test helpers: where the real corpora are, and tiny models of every preset."""
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,26 @@ def informative(model: TWRVAEModel) -> TWRVAEModel:
             model.decoder.init_state.weight.mul_(20.0)
         model.decoder.lm_head.weight.mul_(5.0)
     return model.eval()
+
+
+def without_the_package(body: str) -> str:
+    """A Python script that runs `body` where this package cannot be imported: the repository is off `sys.path`, and
+    a finder refuses the package, which also hides an installed (e.g. editable) copy. It checks that it worked."""
+    prelude = f"""
+import importlib.abc, json, sys
+sys.path[:] = [p for p in sys.path if p not in ("", ".", {str(REPO_ROOT)!r})]
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "modeling_twrvae" or name.startswith("modeling_twrvae."):
+            raise ImportError("blocked: " + name)
+
+sys.meta_path.insert(0, Block())
+try:
+    import modeling_twrvae  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("the package is importable; the test would prove nothing")
+"""
+    return prelude + textwrap.dedent(body)

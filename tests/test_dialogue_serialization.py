@@ -2,7 +2,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from transformers import AutoConfig, AutoModel
 from modeling_twrvae import TWRCVAEConfig, TWRCVAEModel, train_tokenizer
 
 from dialogue_helpers import batch_of, dailydialog_pairs, dialogue_tokenizer, tiny_cvae
-from helpers import REPO_ROOT
+from helpers import without_the_package
 
 
 def test_save_load_and_fresh_process_remote_code_give_identical_outputs(tmp_path):
@@ -39,18 +38,8 @@ def test_save_load_and_fresh_process_remote_code_give_identical_outputs(tmp_path
         assert torch.equal(loaded.eval()(**batch).logits, logits)
 
     torch.save({"batch": dict(batch), "logits": logits}, tmp_path / "reference.pt")
-    script = textwrap.dedent(
+    script = without_the_package(
         f"""
-        import importlib.abc, sys
-        repo = {str(REPO_ROOT)!r}
-        sys.path[:] = [p for p in sys.path if p not in ("", ".", repo)]
-
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "modeling_twrvae" or name.startswith("modeling_twrvae."):
-                    raise ImportError("blocked: " + name)
-
-        sys.meta_path.insert(0, Block())
         import torch
         from transformers import AutoModel, AutoTokenizer
         reference = torch.load({str(tmp_path / "reference.pt")!r})

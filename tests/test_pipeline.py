@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from transformers import AutoModel, pipeline
 from modeling_twrvae import TextVAEPipeline
 from modeling_twrvae.texts import TextInputError
 
-from helpers import REPO_ROOT
+from helpers import without_the_package
 from saved_text_vaes import save_text_vae
 
 
@@ -102,26 +101,8 @@ def test_remote_code_pipeline_in_a_fresh_process_without_the_package(vae, folder
         "path": vae.interpolate(texts[0], texts[1], steps=3),
     }
     (tmp_path / "reference.json").write_text(json.dumps(reference))
-    script = textwrap.dedent(
+    script = without_the_package(
         f"""
-        import importlib.abc, json, sys
-        repo = {str(REPO_ROOT)!r}
-        sys.path[:] = [p for p in sys.path if p not in ("", ".", repo)]
-
-        class Block(importlib.abc.MetaPathFinder):
-            # also hides an installed (e.g. editable) copy of the package
-            def find_spec(self, name, path=None, target=None):
-                if name == "modeling_twrvae" or name.startswith("modeling_twrvae."):
-                    raise ImportError("blocked: " + name)
-
-        sys.meta_path.insert(0, Block())
-        try:
-            import modeling_twrvae  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            raise SystemExit("the package is importable; the test would prove nothing")
-
         from transformers import pipeline
         reference = json.load(open({str(tmp_path / "reference.json")!r}))
         vae = pipeline("text-vae", model={str(folder)!r}, trust_remote_code=True)

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -23,7 +22,7 @@ from modeling_twrvae import TWRVAEConfig
 from training import publish
 from training.model_card import describe_model, identify_preset, render_model_card
 
-from helpers import REPO_ROOT, tiny_model
+from helpers import REPO_ROOT, tiny_model, without_the_package
 
 REPO_ID = "org/twrvae-ptb"
 PROBE_TOKENS = 12
@@ -83,29 +82,10 @@ def folder_digest(folder):
 
 def run_without_package(script, tmp_path, **env_extra):
     """Run `script` in a fresh Python where modeling_twrvae cannot be imported (an installed copy is blocked too)."""
-    header = textwrap.dedent(
-        f"""
-        import importlib.abc, json, sys
-        sys.path[:] = [p for p in sys.path if p not in ("", ".", {str(REPO_ROOT)!r})]
-
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "modeling_twrvae" or name.startswith("modeling_twrvae."):
-                    raise ImportError("blocked: " + name)
-
-        sys.meta_path.insert(0, Block())
-        try:
-            import modeling_twrvae  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            raise SystemExit("the package is importable; the test would prove nothing")
-        """
-    )
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), **env_extra)
     result = subprocess.run(
-        [sys.executable, "-c", header + textwrap.dedent(script)],
+        [sys.executable, "-c", without_the_package(script)],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -2,7 +2,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from modeling_twrvae import TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer
 
-from helpers import REPO_ROOT, tiny_model
+from helpers import tiny_model, without_the_package
 
 
 @pytest.fixture(scope="module")
@@ -52,26 +51,8 @@ def test_round_trip_gives_identical_logits(saved):
 def test_trust_remote_code_load_in_a_fresh_process_without_the_package(saved, tmp_path):
     folder, batch, logits = saved
     torch.save({"batch": dict(batch), "logits": logits}, tmp_path / "reference.pt")
-    script = textwrap.dedent(
+    script = without_the_package(
         f"""
-        import importlib.abc, sys
-        repo = {str(REPO_ROOT)!r}
-        sys.path[:] = [p for p in sys.path if p not in ("", ".", repo)]
-
-        class Block(importlib.abc.MetaPathFinder):
-            # also hides an installed (e.g. editable) copy of the package
-            def find_spec(self, name, path=None, target=None):
-                if name == "modeling_twrvae" or name.startswith("modeling_twrvae."):
-                    raise ImportError("blocked: " + name)
-
-        sys.meta_path.insert(0, Block())
-        try:
-            import modeling_twrvae  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            raise SystemExit("the package is importable; the test would prove nothing")
-
         import torch
         from transformers import AutoModel
         reference = torch.load({str(tmp_path / "reference.pt")!r})
