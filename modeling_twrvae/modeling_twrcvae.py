@@ -28,7 +28,13 @@ from transformers.utils import ModelOutput
 from .configuration_twrcvae import TWRCVAEConfig
 from .distributions import DiagonalGaussianDistribution
 from .generation_twrvae import RecurrentDecoderGenerationMixin, TWRVAEDecoderCache, decode_text
-from .modeling_twrvae import DEFAULT_MAX_LENGTH, TWRVAEPreTrainedModel, _sequence_nll
+from .modeling_twrvae import (
+    DEFAULT_MAX_LENGTH,
+    TWRVAEPreTrainedModel,
+    _sequence_nll,
+    check_token_ids,
+    right_padded_lengths,
+)
 
 
 @dataclass
@@ -285,7 +291,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
                 f"`context_attention_mask` {tuple(context_attention_mask.shape)} must have the shape of "
                 f"`context_input_ids` {tuple(context_input_ids.shape)}."
             )
-        _check_ids(context_input_ids, config.vocab_size, "context_input_ids")
+        check_token_ids(context_input_ids, config.vocab_size, "context_input_ids")
         mask = context_attention_mask.bool()
         utterance_lengths = mask.sum(-1)
         positions = torch.arange(mask.shape[-1], device=mask.device)
@@ -403,7 +409,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         if free_bits:
             raise ValueError("`free_bits` is not supported by the dialogue model; use KL annealing (--kl_schedule).")
         return_dict = return_dict if return_dict is not None else config.return_dict
-        _check_ids(input_ids, config.vocab_size, "input_ids")
+        check_token_ids(input_ids, config.vocab_size, "input_ids")
         if latents is not None:
             output = self._decode_from(
                 input_ids,
@@ -479,17 +485,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
             )
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        if attention_mask.shape != input_ids.shape:
-            raise ValueError(
-                f"`attention_mask` {tuple(attention_mask.shape)} must have the shape of `input_ids` "
-                f"{tuple(input_ids.shape)}."
-            )
-        lengths = attention_mask.long().sum(1)
-        if (lengths < 1).any():
-            raise ValueError("Every response needs at least one real token; remove empty responses from the batch.")
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        if not torch.equal(attention_mask.bool(), positions < lengths[:, None]):
-            raise ValueError("`attention_mask` must be right-padded (ones, then zeros).")
+        right_padded_lengths(input_ids, attention_mask, "response")
         return attention_mask
 
     def _decode_from(
@@ -558,14 +554,6 @@ def _last_step(values: torch.Tensor, counts: torch.LongTensor) -> torch.Tensor:
     """values[b, counts[b] - 1] for (batch, J, size) values."""
     index = (counts - 1).view(-1, 1, 1).expand(-1, 1, values.shape[-1])
     return values.gather(1, index).squeeze(1)
-
-
-def _check_ids(ids: torch.LongTensor, vocab_size: int, name: str) -> None:
-    if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(
-            f"`{name}` holds ids outside [0, vocab_size={vocab_size}) (max {int(ids.max())}): the tokenizer does not "
-            "match this model. Use the tokenizer saved with the model."
-        )
 
 
 __all__ = ["TWRCVAEModel", "TWRCVAEOutput", "TWRCVAEPreTrainedModel", "pad_contexts"]

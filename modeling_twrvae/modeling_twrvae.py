@@ -284,25 +284,8 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             )
         if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
             raise ValueError(f"`input_ids` is empty (shape {tuple(input_ids.shape)}): pass at least one sequence.")
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"`input_ids` holds ids outside [0, vocab_size={self.config.vocab_size}) (max {int(input_ids.max())}): "
-                "the tokenizer does not match this model. Use the tokenizer saved with the model."
-            )
-        if attention_mask.shape != input_ids.shape:
-            raise ValueError(
-                f"`attention_mask` {tuple(attention_mask.shape)} must have the shape of `input_ids` "
-                f"{tuple(input_ids.shape)}."
-            )
-        lengths = attention_mask.long().sum(dim=1)
-        if (lengths < 1).any():
-            raise ValueError("Every sequence needs at least one real token; remove empty sequences from the batch.")
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        if not torch.equal(attention_mask.bool(), positions < lengths[:, None]):
-            raise ValueError(
-                "`attention_mask` must be right-padded (ones, then zeros): set `tokenizer.padding_side = 'right'`."
-            )
-        return lengths
+        check_token_ids(input_ids, self.config.vocab_size, "input_ids")
+        return right_padded_lengths(input_ids, attention_mask, "sequence")
 
     def posterior(
         self, posterior_mean: torch.Tensor, posterior_logvar: torch.Tensor, lengths: torch.LongTensor
@@ -505,6 +488,33 @@ def _remove_stale_shards(folder: Path, written: set[str]) -> None:
     for name in set(json.loads(index.read_text()).get("weight_map", {}).values()) - written:
         (folder / name).unlink(missing_ok=True)
     index.unlink()
+
+
+def check_token_ids(ids: torch.LongTensor, vocab_size: int, name: str) -> None:
+    """`ValueError` for ids outside the vocabulary: the sign of a tokenizer that does not match the model."""
+    if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(
+            f"`{name}` holds ids outside [0, vocab_size={vocab_size}) (max {int(ids.max())}): the tokenizer does not "
+            "match this model. Use the tokenizer saved with the model."
+        )
+
+
+def right_padded_lengths(input_ids: torch.LongTensor, attention_mask: torch.Tensor, item: str) -> torch.LongTensor:
+    """Each row's number of real tokens; `ValueError` for a mask of another shape, an empty row or left padding."""
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(
+            f"`attention_mask` {tuple(attention_mask.shape)} must have the shape of `input_ids` "
+            f"{tuple(input_ids.shape)}."
+        )
+    lengths = attention_mask.long().sum(dim=1)
+    if (lengths < 1).any():
+        raise ValueError(f"Every {item} needs at least one real token; remove empty {item}s from the batch.")
+    positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+    if not torch.equal(attention_mask.bool(), positions < lengths[:, None]):
+        raise ValueError(
+            "`attention_mask` must be right-padded (ones, then zeros): set `tokenizer.padding_side = 'right'`."
+        )
+    return lengths
 
 
 def _sequence_nll(logits: torch.Tensor, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.Tensor:
