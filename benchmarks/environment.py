@@ -74,14 +74,20 @@ def median_seconds(function, device: str, repeats: int, warmup: int = 1) -> floa
     return statistics.median(times)
 
 
-def interleaved_medians(functions: dict, device: str, repeats: int, warmup: int = 1) -> dict:
-    """Median seconds of each function, timed round-robin so that a change in machine load hits all alike."""
+def interleaved_medians(functions: dict, device: str, repeats: int, warmup: int = 1, settle: int = 0) -> dict:
+    """Median seconds of each function, timed round-robin so that a change in machine load hits all alike.
+
+    `settle`: calls of a function left untimed in each round just before its timed call, so that the timed one runs
+    as in a loop of its own (a training step follows a training step, with its caches and freed buffers warm), not
+    just after another row's work."""
     for function in functions.values():
         for _ in range(warmup):
             function()
     times = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
+            for _ in range(settle):
+                function()
             synchronize(device)
             start = time.perf_counter()
             function()

@@ -4,10 +4,12 @@
 
 One training step (forward, backward, Adam update) at the papers' sizes: vocabulary 10k, embedding 512, hidden 256,
 24-token sentences; TWR-VAE (latent 32, batch 64) and HR-VAE (2 layers, posterior from [h; c], latent 512,
-batch 128). Rows, timed round-robin in one process (median of the repeats), so that machine load hits all alike:
+batch 128). Rows, timed round-robin in one process (median of the repeats), so that machine load hits all alike; in each round
+a row's timed step follows an untimed step of its own, as in training:
 
-- `package`: what `training/train.py` runs: `model(..., return_logits=False)`, fused Adam, and on CPU
-  `reuse_freed_memory()` (glibc keeps freed large blocks instead of page-faulting them back each step).
+- `package`: what `training/train.py` runs: `model(..., return_logits=False)` (on CPU the fused output-layer loss
+  and dropout masks from `uniform_`), fused Adam, and on CPU `reuse_freed_memory()` (glibc keeps freed large blocks
+  instead of page-faulting them back each step).
 - `package, full logits + per-tensor Adam`: the same model returning every position's logits, the for-loop Adam and
   glibc's default allocation (about what this package did before the loss path and the optimiser were made fast).
 - `package bf16`: `package` under `torch.autocast(bfloat16)`, what `--mixed_precision bf16` does. Skipped on a CPU
@@ -267,7 +269,7 @@ def main(argv=None):
                 a = torch.randn(m, k, device=args.device, dtype=dtype)
                 b = torch.randn(k, n, device=args.device, dtype=dtype)
                 functions[f"matmul {str(dtype)[6:]} {m}x{k}x{n}"] = lambda a=a, b=b: torch.matmul(a, b)
-        seconds = interleaved_medians(functions, args.device, repeats, warmup=2)
+        seconds = interleaved_medians(functions, args.device, repeats, warmup=2, settle=1)
         matmul = {name: 2 * int(name.split()[-1].split("x")[0]) * int(name.split()[-1].split("x")[1])
                   * int(name.split()[-1].split("x")[2]) / value / 1e9
                   for name, value in seconds.items() if name.startswith("matmul")}  # fmt: skip

@@ -49,6 +49,11 @@ class TWRVAEDecoderCache:
         return f"TWRVAEDecoderCache(seen_tokens={self.seen_tokens})"
 
 
+_NOT_FORWARDED_AFTER_THE_FIRST_STEP = frozenset(
+    {"labels", "inputs_embeds", "is_first_iteration", "position_ids", "token_type_ids", "decoder_attention_mask"}
+)
+
+
 class RecurrentDecoderGenerationMixin(GenerationMixin):
     """transformers' `generate` for a model whose decoder is an RNN conditioned on per-sequence tensors (a latent,
     a context vector): the RNN state is the cache, and the conditioning tensors travel as model keyword arguments,
@@ -63,12 +68,18 @@ class RecurrentDecoderGenerationMixin(GenerationMixin):
         return False  # the forward pass makes its own cache (the RNN state)
 
     def prepare_inputs_for_generation(self, input_ids, cache=None, attention_mask=None, **kwargs):
-        model_inputs = super().prepare_inputs_for_generation(
-            input_ids, cache=cache, attention_mask=attention_mask, **kwargs
-        )
-        if cache is not None:
-            # The state summarises every earlier token; the growing mask of the whole sequence is not needed.
-            model_inputs.pop("attention_mask", None)
+        if cache is None:
+            return super().prepare_inputs_for_generation(
+                input_ids, cache=cache, attention_mask=attention_mask, **kwargs
+            )
+        # Later steps: the state summarises every earlier token, so the model reads the new tokens and the
+        # conditioning keyword arguments only; no growing mask, no positions. Built here rather than by the generic
+        # method, whose per-step signature inspection of remote-code models cost more than a batch-1 LSTM step.
+        new_tokens = kwargs.pop("next_sequence_length", None) or 1
+        model_inputs = {"input_ids": input_ids[:, -new_tokens:], "cache": cache}
+        for key, value in kwargs.items():
+            if key not in _NOT_FORWARDED_AFTER_THE_FIRST_STEP:
+                model_inputs[key] = value
         return model_inputs
 
     def _generate_conditioned(self, inputs, generation_config, **kwargs):

@@ -27,6 +27,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_twrcvae import TWRCVAEConfig
 from .distributions import DiagonalGaussianDistribution
+from .dropout import Dropout
 from .generation_twrvae import RecurrentDecoderGenerationMixin, TWRVAEDecoderCache, decode_text
 from .modeling_twrvae import (
     DEFAULT_MAX_LENGTH,
@@ -35,6 +36,7 @@ from .modeling_twrvae import (
     check_token_ids,
     right_padded_lengths,
 )
+from .recurrence import run_rnn
 
 
 @dataclass
@@ -224,7 +226,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
     def __init__(self, config: TWRCVAEConfig):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size)  # shared: encoder and decoder
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.utterance_encoder = nn.GRU(
             config.embedding_size, config.utterance_hidden_size, batch_first=True, bidirectional=True
         )
@@ -351,7 +353,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         if state is None:
             state = self.decoder_init(condition).unsqueeze(0)
         embeddings = self.dropout(self.embed_tokens(self._decoder_input_ids(input_ids)))
-        output, state = self.decoder(embeddings, state.contiguous())
+        output, state = run_rnn(self.decoder, embeddings, state.contiguous())
         return self.lm_head(self.dropout(output)), state
 
     def forward(

@@ -26,9 +26,11 @@ from transformers.utils import ModelOutput
 from .checkpoint_checks import check_loading_info, check_model_folder
 from .configuration_twrvae import TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
+from .dropout import Dropout
 from .file_utils import disk_full_error, move_files_into
 from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
-from .recurrence import lstm_hidden_and_cell_states
+from .output_layer_nll import output_layer_nll
+from .recurrence import lstm_hidden_and_cell_states, run_rnn
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -82,7 +84,7 @@ class TWRVAEEncoder(nn.Module):
         self.config = config
         rnn_class = _RNN_CLASSES[config.rnn_type]
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         # One module per layer (rather than nn.LSTM(num_layers=...)) because HR-VAE reads every layer's states.
         self.layers = nn.ModuleList(
             rnn_class(config.embedding_size if i == 0 else config.hidden_size, config.hidden_size, batch_first=True)
@@ -118,11 +120,9 @@ class TWRVAEDecoder(nn.Module):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         # Identity when off (the papers' presets), so that no dropout module acts on the output at all.
-        self.output_dropout = (
-            nn.Dropout(config.decoder_output_dropout) if config.decoder_output_dropout else nn.Identity()
-        )
+        self.output_dropout = Dropout(config.decoder_output_dropout) if config.decoder_output_dropout else nn.Identity()
         if config.decoder_init == "linear":
             self.init_state = nn.Linear(config.latent_size, config.num_layers * config.hidden_size, bias=False)
         self.rnn = _RNN_CLASSES[config.rnn_type](
@@ -179,7 +179,7 @@ class TWRVAEDecoder(nn.Module):
             state = self.initial_state(latents)
         embeddings = self.dropout(self.embed_tokens(self.decoder_input_ids(input_ids, starts_sentence)))
         steps = self.step_latents(latents).unsqueeze(1).expand(-1, input_ids.shape[1], -1)
-        return self.rnn(torch.cat([embeddings, steps], dim=-1), state)
+        return run_rnn(self.rnn, torch.cat([embeddings, steps], dim=-1), state)
 
     def output_features(
         self, input_ids: torch.LongTensor, latents: torch.Tensor, state: RecurrentState | None = None
@@ -445,11 +445,12 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         if return_logits:
             logits = self.decoder.lm_head(features)
             selected = logits.reshape(batch * length, -1).index_select(0, flat)
+            # fp32 log-softmax whatever the output layer's precision (bf16 under autocast)
+            token_nll = F.cross_entropy(selected.float(), targets, reduction="none")
         else:
             logits = None
-            selected = self.decoder.lm_head(features.reshape(batch * length, -1).index_select(0, flat))
-        # fp32 log-softmax whatever the output layer's precision (bf16 under autocast)
-        token_nll = F.cross_entropy(selected.float(), targets, reduction="none")
+            selected = features.reshape(batch * length, -1).index_select(0, flat)
+            token_nll = output_layer_nll(selected, self.decoder.lm_head, targets)
         return token_nll.new_zeros(batch).index_add_(0, rows, token_nll), logits
 
     def _decode(self, input_ids, attention_mask, latents, cache, reduction, return_logits=True) -> TWRVAEOutput:

@@ -85,3 +85,105 @@ def test_bf16_output_layer_stays_close_to_exact(tokenizer, ptb_lines):
     low = likelihoods(model, ids, iw_samples=20, seed=2, progress=False, output_layer_dtype=torch.bfloat16)
     deviation = (low.iw_nll - exact.iw_nll).abs()
     assert deviation.max() < 0.05 and deviation.max() > 0  # rounded, so not bit-equal, but close
+
+
+def test_cpu_dropout_keeps_each_element_with_probability_one_minus_p_and_rescales():
+    from modeling_twrvae.dropout import Dropout
+
+    layer = Dropout(0.3)
+    inputs = torch.rand(400, 500) + 0.5
+    inputs.requires_grad_()
+    torch.manual_seed(0)
+    output = layer(inputs)
+    kept = output != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    torch.testing.assert_close(output[kept], inputs[kept] / 0.7)
+    output.sum().backward()  # the gradient passes the kept elements, scaled, and nothing else
+    torch.testing.assert_close(inputs.grad, kept.float() / 0.7)
+    assert torch.equal(layer.eval()(inputs), inputs)
+    torch.manual_seed(0)
+    assert torch.equal(Dropout(0.3)(inputs.detach()) != 0, kept)  # seeded: the same mask again
+
+
+def test_twr_vae_models_use_the_cpu_dropout(tokenizer):
+    from modeling_twrvae.dropout import Dropout
+
+    model = tiny_model("twr-vae", len(tokenizer))
+    assert isinstance(model.encoder.dropout, Dropout) and isinstance(model.decoder.dropout, Dropout)
+
+
+@pytest.mark.parametrize("mode, layers, batch", [("LSTM", 1, 1), ("LSTM", 2, 3), ("GRU", 1, 2), ("GRU", 2, 1)])
+def test_one_token_cell_step_equals_the_module(mode, layers, batch):
+    from modeling_twrvae.recurrence import run_rnn
+
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, mode)(6, 5, num_layers=layers, batch_first=True, dropout=0.2).eval()
+    inputs = torch.randn(batch, 1, 6)
+    state = torch.randn(layers, batch, 5)
+    state = (state, torch.randn(layers, batch, 5)) if mode == "LSTM" else state
+    expected_output, expected_state = rnn(inputs, state)
+    calls = []
+    handle = rnn.register_forward_hook(lambda *args: calls.append(1))
+    output, new_state = run_rnn(rnn, inputs, state)
+    assert not calls  # the cell functions ran, not the module
+    torch.testing.assert_close(output, expected_output)
+    for got, want in zip(*(((s,) if mode == "GRU" else s) for s in (new_state, expected_state)), strict=True):
+        torch.testing.assert_close(got, want)
+    rnn.train()  # inter-layer dropout in training: the module's own path
+    run_rnn(rnn, inputs, state)
+    handle.remove()
+    assert calls == ([1] if layers > 1 else [])
+
+
+def test_later_generation_steps_pass_the_new_token_the_cache_and_the_latents_only(tokenizer):
+    model = tiny_model("twr-vae", len(tokenizer))
+    seen = []
+    model.register_forward_pre_hook(lambda module, args, inputs: seen.append(inputs), with_kwargs=True)
+    z = model.sample_prior(2, generator=torch.Generator().manual_seed(0))
+    model.generate(latents=z, max_new_tokens=4, min_new_tokens=4)
+    assert len(seen) == 4 and seen[0].get("cache") is None
+    for step in seen[1:]:
+        assert step["input_ids"].shape == (2, 1) and step["cache"] is not None and "attention_mask" not in step
+        assert torch.equal(step["latents"], z)
+
+
+def test_fused_output_layer_loss_gives_the_plain_values_and_gradients():
+    from modeling_twrvae.output_layer_nll import output_layer_nll
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50)
+    features = torch.randn(12, 8, requires_grad=True)
+    targets = torch.randint(0, 50, (12,))
+    weights = torch.rand(12)  # a different incoming gradient for every row, as a per-sentence loss gives
+    results = []
+    for fused in (True, False):
+        head.zero_grad()
+        features.grad = None
+        if fused:
+            nll = output_layer_nll(features, head, targets)
+            assert nll.grad_fn.name() == "_LinearNLLBackward"
+        else:
+            nll = torch.nn.functional.cross_entropy(head(features), targets, reduction="none")
+        (nll * weights).sum().backward()
+        results.append((nll.detach(), features.grad.clone(), head.weight.grad.clone(), head.bias.grad.clone()))
+    for fused, plain in zip(*results, strict=True):
+        torch.testing.assert_close(fused, plain)
+
+
+def test_fused_output_layer_loss_refuses_a_second_backward_with_a_clear_error():
+    from modeling_twrvae.output_layer_nll import output_layer_nll
+
+    head = torch.nn.Linear(4, 9)
+    nll = output_layer_nll(torch.randn(3, 4), head, torch.tensor([1, 2, 3])).sum()
+    nll.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="return_logits=True"):
+        nll.backward()
+
+
+def test_output_layer_loss_under_autocast_takes_the_plain_path():
+    from modeling_twrvae.output_layer_nll import output_layer_nll
+
+    head = torch.nn.Linear(4, 9)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        nll = output_layer_nll(torch.randn(3, 4), head, torch.tensor([1, 2, 3]))
+    assert nll.dtype == torch.float32 and nll.grad_fn.name() != "_LinearNLLBackward"
