@@ -11,7 +11,11 @@ _KL_REGULARIZERS = ("timestep_wise", "last")
 # Named settings. Every preset starts from the class defaults (the TWR-VAE paper's dialogue model) and overrides
 # only what differs.
 CVAE_PRESETS: dict[str, dict] = {
-    "twr-cvae": {},
+    # The TWR-VAE authors' dialogue code (dialogue_dd/, dialogue_switchboard/): dropout 0.5 on the word embeddings
+    # of the utterance encoder and of the decoder, 0.25 on the context encoder's inputs, and a prior network whose
+    # tanh layer has the latent's size (derived from `latent_size` by `from_preset`). Their KL annealing (0.1 to 1
+    # over 10 epochs) is a training option, see training/configs/dialogue/.
+    "twr-cvae": {"dropout": 0.5, "context_dropout": 0.25},
     # Zhao et al. (2017): KL of the last context step only, with the bag-of-words loss. Their KL annealing is a
     # training option (`--kl_schedule linear --kl_anneal_steps 10000`), see training/configs/dialogue/.
     "cvae": {"kl_regularizer": "last", "bow_loss_weight": 1.0},
@@ -43,7 +47,8 @@ class TWRCVAEConfig(PretrainedConfig):
         latent_size (`int`, *optional*, defaults to 200):
             Size of the latent z (and of every context step's z_j).
         prior_hidden_size (`int`, *optional*, defaults to 400):
-            Size of the tanh layer of the prior network p(z | c) (Zhao et al.: max(2 * latent_size, 100)).
+            Size of the tanh layer of the prior network p(z | c) (Zhao et al.: max(2 * latent_size, 100); the
+            `twr-cvae` preset: `latent_size`, as the TWR-VAE authors' code).
         context_window (`int`, *optional*, defaults to 10):
             J, the most context utterances the model reads (the last J before the response).
         num_floors (`int`, *optional*, defaults to 2):
@@ -58,7 +63,11 @@ class TWRCVAEConfig(PretrainedConfig):
         bow_hidden_size (`int`, *optional*, defaults to 400):
             Size of the tanh layer of the bag-of-words network (used when `bow_loss_weight > 0`).
         dropout (`float`, *optional*, defaults to 0.0):
-            Dropout on the word embeddings and on the decoder output before the softmax (Zhao et al.: none).
+            Dropout on the word embeddings that the utterance encoder and the decoder read (Zhao et al.: none; the
+            TWR-VAE authors' code and the `twr-cvae` preset: 0.5). In [0, 1).
+        context_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on the context encoder's inputs, each utterance's encoding with its floor (the TWR-VAE authors'
+            code and the `twr-cvae` preset: 0.25). In [0, 1).
         word_dropout (`float`, *optional*, defaults to 0.0):
             During training, the probability of replacing each word the decoder reads with `<unk>`. In [0, 1].
         initializer_range (`float`, *optional*, defaults to 0.08):
@@ -96,6 +105,7 @@ class TWRCVAEConfig(PretrainedConfig):
     bow_loss_weight: float = 0.0
     bow_hidden_size: int = 400
     dropout: float = 0.0
+    context_dropout: float = 0.0
     word_dropout: float = 0.0
     initializer_range: float = 0.08
     latent_initializer_range: float = 0.02
@@ -139,8 +149,9 @@ class TWRCVAEConfig(PretrainedConfig):
             raise ValueError(f"`kl_regularizer` must be one of {list(_KL_REGULARIZERS)}, got {self.kl_regularizer!r}.")
         if not self.bow_loss_weight >= 0:
             raise ValueError(f"`bow_loss_weight` must be >= 0 (0 turns the loss off), got {self.bow_loss_weight!r}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout!r}.")
+        for name in ("dropout", "context_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)!r}.")
         if not 0.0 <= self.word_dropout <= 1.0:
             raise ValueError(f"`word_dropout` must be in [0, 1], got {self.word_dropout!r}.")
         for name in ("initializer_range", "latent_initializer_range"):
@@ -162,10 +173,14 @@ class TWRCVAEConfig(PretrainedConfig):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> TWRCVAEConfig:
-        """The configuration of `"twr-cvae"` (the paper's) or `"cvae"` (Zhao et al.); keywords override it."""
+        """The configuration of `"twr-cvae"` (the paper's) or `"cvae"` (Zhao et al.); keywords override it. The
+        `twr-cvae` prior network's tanh layer takes the latent's size unless `prior_hidden_size` is given."""
         if name not in CVAE_PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {cls.presets()}.")
-        return cls(**{**copy.deepcopy(CVAE_PRESETS[name]), **overrides})
+        values = {**copy.deepcopy(CVAE_PRESETS[name]), **overrides}
+        if name == "twr-cvae" and "prior_hidden_size" not in values:
+            values["prior_hidden_size"] = values.get("latent_size", cls.latent_size)
+        return cls(**values)
 
 
 __all__ = ["CVAE_PRESETS", "TWRCVAEConfig"]

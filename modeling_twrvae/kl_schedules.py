@@ -14,7 +14,8 @@ class KLSchedule:
     """The KL weight at each step.
 
     Args:
-        name: `"constant"` (always `max_weight`); `"linear"` (0 to `max_weight` over `anneal_steps`, then flat);
+        name: `"constant"` (always `max_weight`); `"linear"` (`start_weight` to `max_weight` over `anneal_steps`,
+            then flat);
             `"sigmoid"` (`max_weight / (1 + exp(-k (step - anneal_steps / 2)))`, with k = 10 / anneal_steps, so the
             weight is ~0.7% of the maximum at step 0, half at `anneal_steps / 2`, ~99.3% at `anneal_steps`);
             `"cyclical"` (`cycles` cycles over `total_steps`; in each, linear growth during the first `ratio` of
@@ -24,6 +25,8 @@ class KLSchedule:
         total_steps: the length of training, which `"cyclical"` divides into cycles.
         cycles: number of cycles of `"cyclical"` (Fu et al. use 4).
         ratio: the share of each cycle spent increasing the weight (Fu et al. use 0.5).
+        start_weight: where `"linear"` starts (0 for Bowman et al.; the TWR-VAE authors' dialogue code starts at 0.1
+            and adds 1 / (10 epochs of batches) per batch).
     """
 
     name: str = "constant"
@@ -32,12 +35,17 @@ class KLSchedule:
     total_steps: int | None = None
     cycles: int = 4
     ratio: float = 0.5
+    start_weight: float = 0.0
 
     def __post_init__(self):
         if self.name not in SCHEDULES:
             raise ValueError(f"`kl_schedule` must be one of {list(SCHEDULES)}, got {self.name!r}.")
         if self.max_weight < 0:
             raise ValueError(f"`kl_weight` must be >= 0, got {self.max_weight}.")
+        if not 0.0 <= self.start_weight <= self.max_weight:
+            raise ValueError(f"`kl_start_weight` must be in [0, kl_weight={self.max_weight}], got {self.start_weight}.")
+        if self.start_weight and self.name != "linear":
+            raise ValueError(f"`kl_start_weight` applies to linear annealing only, not {self.name!r}.")
         if self.name in ("linear", "sigmoid") and self.anneal_steps < 1:
             raise ValueError(f"`kl_anneal_steps` must be >= 1 for {self.name} annealing, got {self.anneal_steps}.")
         if self.name == "cyclical":
@@ -52,7 +60,8 @@ class KLSchedule:
         if self.name == "constant":
             return self.max_weight
         if self.name == "linear":
-            return self.max_weight * min(1.0, step / self.anneal_steps)
+            progress = min(1.0, step / self.anneal_steps)
+            return self.start_weight + (self.max_weight - self.start_weight) * progress
         if self.name == "sigmoid":
             slope = 10.0 / self.anneal_steps
             return self.max_weight / (1.0 + math.exp(-slope * (step - self.anneal_steps / 2)))

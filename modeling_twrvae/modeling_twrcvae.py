@@ -227,6 +227,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size)  # shared: encoder and decoder
         self.dropout = Dropout(config.dropout)
+        self.context_dropout = Dropout(config.context_dropout)
         self.utterance_encoder = nn.GRU(
             config.embedding_size, config.utterance_hidden_size, batch_first=True, bidirectional=True
         )
@@ -324,7 +325,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         floors = F.one_hot(context_speakers.clamp(0, config.num_floors - 1), config.num_floors).to(encodings.dtype)
         floors = floors * real.unsqueeze(-1).to(encodings.dtype)
         # Padding utterances come after each dialogue's last real one, so they never reach c_1..c_J.
-        states, _ = self.context_encoder(torch.cat([encodings, floors], dim=-1))
+        states, _ = self.context_encoder(self.context_dropout(torch.cat([encodings, floors], dim=-1)))
         return states, counts
 
     def _prior(self, context_states: torch.Tensor) -> DiagonalGaussianDistribution:
@@ -354,7 +355,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
             state = self.decoder_init(condition).unsqueeze(0)
         embeddings = self.dropout(self.embed_tokens(self._decoder_input_ids(input_ids)))
         output, state = run_rnn(self.decoder, embeddings, state.contiguous())
-        return self.lm_head(self.dropout(output)), state
+        return self.lm_head(output), state
 
     def forward(
         self,

@@ -1,6 +1,10 @@
 """Shared test helpers: where the real corpora are, and tiny models of every preset."""
 
+import hashlib
+import json
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -71,3 +75,28 @@ else:
     raise SystemExit("the package is importable; the test would prove nothing")
 """
     return prelude + textwrap.dedent(body)
+
+
+def folder_digest(folder):
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def run_without_package(script, tmp_path, **env_extra):
+    """Run `script` in a fresh Python where modeling_twrvae cannot be imported (an installed copy is blocked too)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), **env_extra)
+    result = subprocess.run(
+        [sys.executable, "-c", without_the_package(script)],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])

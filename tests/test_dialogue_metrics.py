@@ -11,6 +11,7 @@ from modeling_twrvae.dialogue_metrics import (
     distinct,
     embedding_similarities,
     f1,
+    papers_sentence_bleu,
     sentence_bleu,
 )
 
@@ -24,6 +25,19 @@ def test_sentence_bleu_on_hand_computed_cases():
     # p1 = 3/4, p2 = 1/3, p3 = 0/2 -> 1/(2*2), p4 = 0/1 -> 1/(4*1): (1/64)^(1/4)
     assert sentence_bleu(["a", "b", "x", "d"], ["a", "b", "c", "d"]) == pytest.approx((1 / 64) ** 0.25)
     assert sentence_bleu([], ["a", "b"]) == 0.0
+
+
+def test_papers_bleu_is_nltk_method_7_up_to_trigrams_by_hand():
+    # method 7 = method 4 (only for orders without a match) then method 5, which replaces each p_n by the mean of
+    # (smoothed p_{n-1}, p_n, p_{n+1}), starting from p_0 := p_1 + 1, where nltk takes the order after the last as
+    # its 5-gram precision (0 for texts this short). Here p_1 = p_2 = p_3 = 1: 4/3, 10/9, 19/27; brevity penalty
+    # e^(1 - 4/3).
+    expected = math.exp(1 - 4 / 3) * (4 / 3 * 10 / 9 * 19 / 27) ** (1 / 3)
+    assert papers_sentence_bleu(["a", "b", "c"], ["a", "b", "c", "d"]) == pytest.approx(expected)
+    # an exact match scores above 1 (the same smoothed precisions, no brevity penalty): one reason Table 5's BLEU
+    # runs high
+    assert papers_sentence_bleu(list("abcd"), list("abcd")) == pytest.approx((4 / 3 * 10 / 9 * 19 / 27) ** (1 / 3))
+    assert papers_sentence_bleu(["x", "y"], list("abcd")) == 0.0 and papers_sentence_bleu([], ["a"]) == 0.0
 
 
 def test_bleu_precision_is_the_mean_recall_the_max_and_f1_the_harmonic_mean():

@@ -189,6 +189,7 @@ def test_bad_inputs_are_clear_errors(dd_tokenizer, mixed):
         ("kl_regularizer", "first", "kl_regularizer"),
         ("bow_loss_weight", -1.0, "bow_loss_weight"),
         ("dropout", 1.0, "dropout"),
+        ("context_dropout", -0.1, "context_dropout"),
         ("latent_initializer_range", 0.0, "latent_initializer_range"),
     ],
 )
@@ -207,3 +208,37 @@ def test_presets_are_the_paper_sizes_and_the_baseline():
     assert isinstance(
         TWRCVAEModel(TWRCVAEConfig.from_preset("cvae", vocab_size=30, **{"latent_size": 4})), TWRCVAEModel
     )
+
+
+def test_twr_cvae_preset_has_the_authors_dropouts_and_prior_size():
+    paper = TWRCVAEConfig.from_preset("twr-cvae")
+    assert (paper.dropout, paper.context_dropout, paper.prior_hidden_size) == (0.5, 0.25, 200)
+    assert TWRCVAEConfig.from_preset("twr-cvae", latent_size=48).prior_hidden_size == 48  # derived from z
+    assert TWRCVAEConfig.from_preset("twr-cvae", latent_size=48, prior_hidden_size=96).prior_hidden_size == 96
+    zhao = TWRCVAEConfig.from_preset("cvae")
+    assert (zhao.dropout, zhao.context_dropout, zhao.prior_hidden_size) == (0.0, 0.0, 400)
+
+
+def test_context_dropout_acts_on_the_context_encoder_inputs_and_nothing_on_the_decoder_output(dd_tokenizer, mixed):
+    inputs = batch_of(mixed, dd_tokenizer)
+    batch = {key: value for key, value in inputs.items() if key.startswith("context")}
+    states, inputs_read = {}, {}
+    for rate in (0.0, 0.5):
+        model = tiny_cvae("twr-cvae", len(dd_tokenizer), dropout=0.0, context_dropout=rate).train()
+        seen = []
+        model.context_encoder.register_forward_pre_hook(lambda module, args, seen=seen: seen.append(args[0]))
+        states[rate] = model.encode_context(**batch)[0]
+        inputs_read[rate] = seen[0]
+    real = inputs_read[0.0] != 0  # padding utterances' slots are zero either way
+    dropped = (inputs_read[0.5][real] == 0).float().mean().item()
+    assert 0.4 < dropped < 0.6
+    torch.testing.assert_close(
+        inputs_read[0.5][real & (inputs_read[0.5] != 0)], 2 * inputs_read[0.0][real & (inputs_read[0.5] != 0)]
+    )
+    assert not torch.allclose(states[0.0], states[0.5])
+    model = tiny_cvae("twr-cvae", len(dd_tokenizer)).train()  # dropout 0.5 on embeddings
+    read, written = [], []
+    model.lm_head.register_forward_pre_hook(lambda module, args: read.append(args[0]))
+    model.decoder.register_forward_hook(lambda module, args, output: written.append(output[0]))
+    model.decode(inputs["input_ids"], torch.randn(len(mixed), model.config.condition_size))
+    assert torch.equal(read[0], written[0])  # the decoder's output reaches the softmax undropped

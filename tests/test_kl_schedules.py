@@ -12,6 +12,11 @@ def test_linear_annealing():
     assert schedule(0) == 0.0 and schedule(50) == pytest.approx(0.5) and schedule(100) == 1.0 and schedule(500) == 1.0
 
 
+def test_linear_annealing_from_a_start_weight_as_the_twr_vae_dialogue_code():
+    schedule = KLSchedule("linear", 1.0, anneal_steps=90, start_weight=0.1)
+    assert [schedule(step) for step in (0, 45, 90, 1000)] == pytest.approx([0.1, 0.55, 1.0, 1.0])
+
+
 def test_sigmoid_annealing():
     schedule = KLSchedule("sigmoid", 2.0, anneal_steps=1000)
     assert schedule(500) == pytest.approx(1.0)
@@ -34,6 +39,8 @@ def test_cyclical_annealing():
         ({"name": "cyclical", "total_steps": None}, "needs the number of training steps"),
         ({"name": "cyclical", "total_steps": 10, "ratio": 0}, r"`kl_cycle_ratio` must be in \(0, 1\]"),
         ({"name": "constant", "max_weight": -1}, "`kl_weight` must be >= 0"),
+        ({"name": "linear", "start_weight": 2.0}, r"`kl_start_weight` must be in \[0, kl_weight=1.0\]"),
+        ({"name": "sigmoid", "start_weight": 0.1}, "applies to linear annealing only"),
     ],
 )
 def test_bad_values(kwargs, message):

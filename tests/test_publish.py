@@ -9,8 +9,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -22,7 +20,7 @@ from modeling_twrvae import TWRVAEConfig
 from training import publish
 from training.model_card import describe_model, identify_preset, render_model_card
 
-from helpers import REPO_ROOT, tiny_model, without_the_package
+from helpers import REPO_ROOT, folder_digest, run_without_package, tiny_model
 
 REPO_ID = "org/twrvae-ptb"
 PROBE_TOKENS = 12
@@ -70,31 +68,6 @@ def published(tokenizer, ptb_lines, tmp_path_factory):
     latents = torch.randn(3, model.config.latent_size, generator=torch.Generator().manual_seed(1))
     expected = model.decode_latents(latents, tokenizer, do_sample=False, max_new_tokens=PROBE_TOKENS)
     return {"checkpoint": checkpoint, "folder": folder, "results": results, "latents": latents, "expected": expected}
-
-
-def folder_digest(folder):
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
-def run_without_package(script, tmp_path, **env_extra):
-    """Run `script` in a fresh Python where modeling_twrvae cannot be imported (an installed copy is blocked too)."""
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), **env_extra)
-    result = subprocess.run(
-        [sys.executable, "-c", without_the_package(script)],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 LOAD_AND_DECODE = """

@@ -29,7 +29,13 @@ if str(REPO_ROOT) not in sys.path:
 
 from modeling_twrvae import check_tokenizer  # noqa: E402
 from modeling_twrvae.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues  # noqa: E402
-from modeling_twrvae.dialogue_metrics import BLEU_DESCRIPTION, WordVectors, context_scores, corpus_scores  # noqa: E402
+from modeling_twrvae.dialogue_metrics import (  # noqa: E402
+    BLEU_DESCRIPTION,
+    PAPERS_BLEU_DESCRIPTION,
+    WordVectors,
+    context_scores,
+    corpus_scores,
+)
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
 from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
 from training.dialogue_task import DialogueCollator, tokenize  # noqa: E402
@@ -38,6 +44,9 @@ TABLE_KEYS = [
     ("bleu_recall", "BLEU-R"),
     ("bleu_precision", "BLEU-P"),
     ("bleu_f1", "BLEU-F1"),
+    ("bleu_recall_papers", "BLEU-R (papers')"),
+    ("bleu_precision_papers", "BLEU-P (papers')"),
+    ("bleu_f1_papers", "BLEU-F1 (papers')"),
     ("bow_average", "BOW-A"),
     ("bow_extrema", "BOW-E"),
     ("bow_greedy", "BOW-G"),
@@ -54,6 +63,8 @@ CONVENTIONS = (
     "KL(q(z|x,c) || p(z|c)) of the decoded latent, averaged over responses; PPL = exp(total / predicted tokens). "
     "Responses: greedy decoding, each from its own sample of p(z|c). BLEU: "
     + BLEU_DESCRIPTION
+    + ". BLEU (papers'): "
+    + PAPERS_BLEU_DESCRIPTION
     + ". BOW-A/E/G: max over a context's responses (DialogWAE's script), averaged over contexts; *_mean: mean over "
     "responses. Distinct: intra = per response, inter = over a context's responses together, averaged over contexts."
 )

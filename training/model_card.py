@@ -209,7 +209,8 @@ def describe_training(training_config: dict | None, validation: dict | None, cor
     batch = t.get("per_device_train_batch_size", 0) * t.get("gradient_accumulation_steps", 1)
     kl_weight = f"{t.get('kl_schedule', 'constant')}, weight {t.get('kl_weight', 1.0)}"
     if t.get("kl_schedule", "constant") != "constant":
-        kl_weight += f" over {t.get('kl_anneal_steps')} updates"
+        start = f" from {t['kl_start_weight']}" if t.get("kl_start_weight") else ""
+        kl_weight += f"{start} over {t.get('kl_anneal_steps')} updates"
     if t.get("free_bits"):
         kl_weight += f", free bits {t['free_bits']}"
     rows = [

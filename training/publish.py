@@ -35,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import modeling_twrvae  # noqa: E402, F401  (registers the model classes with AutoModel)
 from modeling_twrvae import check_model_folder  # noqa: E402
+from training.dialogue_model_card import render_dialogue_model_card  # noqa: E402
 from training.model_card import render_model_card  # noqa: E402
 
 PACKAGE = "modeling_twrvae"
@@ -103,12 +104,26 @@ def load_checkpoint(checkpoint_dir: Path):
     return model, tokenizer
 
 
+DIALOGUE_MODEL_TYPE = "twrcvae"
+DEFAULT_CONTEXTS = [["hello , how are you ?"], ["what time is it ?", "it is five o'clock ."]]
+
+
 @torch.no_grad()
-def greedy_probe(model, tokenizer, example_texts: list[str]) -> dict:
-    """Greedy text from fixed prior latents, and greedy reconstructions: what the published folder must reproduce."""
+def greedy_probe(model, tokenizer, examples: list) -> dict:
+    """What the published folder must reproduce. The language model: greedy text from fixed prior latents and
+    greedy reconstructions of example texts. The dialogue model: greedy responses to example contexts, each from a
+    prior sample drawn with a seeded generator."""
+    if model.config.model_type == DIALOGUE_MODEL_TYPE:
+        contexts = [list(context) for context in examples[:PROBE_SAMPLES]] or DEFAULT_CONTEXTS
+        generator = torch.Generator().manual_seed(0)
+        responses = [
+            model.respond(context, tokenizer, num_return_sequences=2, generator=generator, max_new_tokens=PROBE_TOKENS)
+            for context in contexts
+        ]
+        return {"contexts": contexts, "responses": responses}
     latents = model.sample_prior(PROBE_SAMPLES, generator=torch.Generator().manual_seed(0))
     samples = model.decode_latents(latents, tokenizer, do_sample=False, max_new_tokens=PROBE_TOKENS)
-    texts = list(example_texts[:PROBE_SAMPLES]) or samples
+    texts = list(examples[:PROBE_SAMPLES]) or samples
     reconstructions = model.reconstruct(texts, tokenizer, do_sample=False, max_new_tokens=PROBE_TOKENS)
     return {"latents": latents.cpu(), "texts": texts, "samples": samples, "reconstructions": reconstructions}
 
@@ -136,9 +151,21 @@ _VERIFY_SCRIPT = textwrap.dedent(
     if not type(model).__module__.startswith("transformers_modules"):
         raise SystemExit("the model did not load from the folder's own code: " + type(model).__module__)
     with torch.no_grad():
-        samples = model.decode_latents(probe["latents"], tokenizer, do_sample=False, max_new_tokens=probe["tokens"])
-        reconstructions = model.reconstruct(probe["texts"], tokenizer, do_sample=False, max_new_tokens=probe["tokens"])
-    print("VERIFY-RESULT " + json.dumps({"samples": samples, "reconstructions": reconstructions}))
+        if "contexts" in probe:
+            generator = torch.Generator().manual_seed(0)
+            result = {"responses": [
+                model.respond(context, tokenizer, num_return_sequences=2, generator=generator,
+                              max_new_tokens=probe["tokens"])
+                for context in probe["contexts"]
+            ]}
+        else:
+            result = {
+                "samples": model.decode_latents(probe["latents"], tokenizer, do_sample=False,
+                                                max_new_tokens=probe["tokens"]),
+                "reconstructions": model.reconstruct(probe["texts"], tokenizer, do_sample=False,
+                                                     max_new_tokens=probe["tokens"]),
+            }
+    print("VERIFY-RESULT " + json.dumps(result))
     """
 )
 
@@ -147,7 +174,8 @@ def verify_hub_folder(folder: Path, probe: dict) -> None:
     """Load `folder` in a fresh process without the package and check its greedy text against `probe`."""
     with tempfile.TemporaryDirectory(prefix="twrvae-verify-") as scratch:
         probe_file = Path(scratch) / "probe.pt"
-        torch.save({"latents": probe["latents"], "texts": probe["texts"], "tokens": PROBE_TOKENS}, probe_file)
+        inputs = {key: probe[key] for key in ("latents", "texts", "contexts") if key in probe}
+        torch.save({**inputs, "tokens": PROBE_TOKENS}, probe_file)
         env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
         env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(Path(scratch) / "modules"))
         try:
@@ -172,11 +200,11 @@ def verify_hub_folder(folder: Path, probe: dict) -> None:
             f"({last}); nothing was written or pushed."
         )
     loaded = json.loads(lines[-1][len("VERIFY-RESULT ") :])
-    for key in ("samples", "reconstructions"):
-        if loaded[key] != probe[key]:
+    for key in ("samples", "reconstructions", "responses"):
+        if key in probe and loaded.get(key) != probe[key]:
             mismatch = next(
-                (pair for pair in zip(probe[key], loaded[key], strict=False) if pair[0] != pair[1]),
-                (probe[key], loaded[key]),
+                (pair for pair in zip(probe[key], loaded.get(key) or [], strict=False) if pair[0] != pair[1]),
+                (probe[key], loaded.get(key)),
             )
             raise PublishError(
                 f"the built folder, loaded back without this package, gives other greedy {key} than the checkpoint "
@@ -207,7 +235,11 @@ def build_hub_folder(
     training_config = yaml.safe_load(training_file.read_text(encoding="utf-8")) if training_file.is_file() else None
     validation_file = checkpoint_dir / VALIDATION_RESULTS
     validation = _read_json(validation_file) if validation_file.is_file() else None
-    examples = [pair["input"] for pair in ((results or {}).get("examples") or {}).get("reconstructions", [])]
+    dialogue = model.config.model_type == DIALOGUE_MODEL_TYPE
+    if dialogue:  # evaluate.py's dialogue examples: a list of {context, reference, responses}
+        examples = [example["context"] for example in (results or {}).get("examples") or []]
+    else:
+        examples = [pair["input"] for pair in ((results or {}).get("examples") or {}).get("reconstructions", [])]
     probe = greedy_probe(model, tokenizer, examples)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -222,19 +254,26 @@ def build_hub_folder(
                 shutil.copyfile(checkpoint_dir / name, building / name)
         if results is not None:
             shutil.copyfile(eval_file, building / eval_file.name)
-        card = render_model_card(
-            repo_id,
-            json.loads((building / "config.json").read_text()),
-            training_config=training_config,
-            validation_results=validation,
-            eval_results=results,
-            eval_results_file=eval_file.name,
-            eval_data_description=eval_data_description,
-            num_parameters=model.num_parameters(),
-            example_texts=examples or probe["texts"],
-            has_training_curves=(building / CURVES).is_file(),
-            license=license,
-        )
+        common = {
+            "training_config": training_config,
+            "validation_results": validation,
+            "eval_results": results,
+            "eval_results_file": eval_file.name,
+            "num_parameters": model.num_parameters(),
+            "has_training_curves": (building / CURVES).is_file(),
+            "license": license,
+        }
+        config = json.loads((building / "config.json").read_text())
+        if dialogue:
+            card = render_dialogue_model_card(repo_id, config, example_contexts=probe["contexts"], **common)
+        else:
+            card = render_model_card(
+                repo_id,
+                config,
+                eval_data_description=eval_data_description,
+                example_texts=examples or probe["texts"],
+                **common,
+            )
         card.save(building / "README.md")
         verify_hub_folder(building, probe)
         _replace_folder(building, output_dir)

@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     kl.add_argument("--kl_schedule", choices=SCHEDULES, default="constant")
     kl.add_argument("--kl_weight", type=float, default=1.0, help="The KL weight (its maximum when annealed).")
     kl.add_argument("--kl_anneal_steps", type=int, default=10000, help="Steps of linear/sigmoid annealing.")
+    kl.add_argument(
+        "--kl_start_weight",
+        type=float,
+        default=0.0,
+        help="Where linear annealing starts (0.1 in TWR-VAE's dialogue code).",
+    )
     kl.add_argument("--kl_cycles", type=int, default=4, help="Cycles of cyclical annealing.")
     kl.add_argument("--kl_cycle_ratio", type=float, default=0.5, help="Share of a cycle spent increasing.")
     kl.add_argument("--free_bits", type=float, default=0.0, help="Free bits per latent dimension (nats).")
@@ -337,6 +343,10 @@ def check_ranges(args, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--max_length must be >= 3 (<bos>, a word, <eos>), got {args.max_length}.")
     if args.word_dropout is not None and not 0 <= args.word_dropout <= 1:
         parser.error(f"--word_dropout must be in [0, 1], got {args.word_dropout}.")
+    if not 0 <= args.kl_start_weight <= args.kl_weight:
+        parser.error(f"--kl_start_weight must be in [0, --kl_weight={args.kl_weight}], got {args.kl_start_weight}.")
+    if args.kl_start_weight and args.kl_schedule != "linear":
+        parser.error(f"--kl_start_weight applies to --kl_schedule linear only, not {args.kl_schedule}.")
     if not 0 < args.kl_cycle_ratio <= 1:
         parser.error(f"--kl_cycle_ratio must be in (0, 1], got {args.kl_cycle_ratio}.")
     for name in ("adam_beta1", "adam_beta2"):
@@ -799,7 +809,13 @@ def main(argv=None) -> dict:
         args.lr_scheduler_type, optimizer, num_warmup_steps=args.num_warmup_steps, num_training_steps=max_train_steps
     )
     kl_schedule = KLSchedule(
-        args.kl_schedule, args.kl_weight, args.kl_anneal_steps, max_train_steps, args.kl_cycles, args.kl_cycle_ratio
+        args.kl_schedule,
+        args.kl_weight,
+        args.kl_anneal_steps,
+        max_train_steps,
+        args.kl_cycles,
+        args.kl_cycle_ratio,
+        args.kl_start_weight,
     )
     model, optimizer, train_loader, eval_loader, lr_scheduler = accelerator.prepare(
         model, optimizer, train_loader, eval_loader, lr_scheduler
