@@ -16,7 +16,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from modeling_twrvae.configuration_twrcvae import CVAE_PRESETS, TWRCVAEConfig  # noqa: E402
 from modeling_twrvae.dialogue_corpora import DIALOGUE_CORPORA  # noqa: E402
-from training.model_card import _format, describe_training  # noqa: E402
+from training.model_card import _format, describe_corpus, describe_training  # noqa: E402
 
 CARD_TEMPLATE = REPO_ROOT / "model_cards" / "twrcvae.md"
 CORPUS_NAMES = {"dailydialog": "DailyDialog", "switchboard": "Switchboard"}
@@ -102,27 +102,6 @@ def describe_model(config: dict) -> dict:
     }
 
 
-def describe_corpus(training_config: dict | None) -> dict:
-    key = (training_config or {}).get("dataset")
-    if key in DIALOGUE_CORPORA:
-        corpus = DIALOGUE_CORPORA[key]
-        return {
-            "key": key,
-            "name": CORPUS_NAMES.get(key, key),
-            "description": corpus.description + ".",
-            "license": corpus.license,
-            "hub": None,
-        }
-    source = (training_config or {}).get("train_file")
-    return {
-        "key": None,
-        "name": f"`{Path(source).name}`" if source else "user-provided dialogues",
-        "description": "Dialogues provided by the model's author.",
-        "license": "see the data's own terms",
-        "hub": None,
-    }
-
-
 def describe_results(results: dict | None, file_name: str) -> dict | None:
     if not results:
         return None
@@ -185,13 +164,6 @@ def eval_results_for_model_index(results: dict, corpus: dict) -> list[EvalResult
     ]
 
 
-def _for_dialogue(text: str) -> str:
-    """The language model's training description, said of responses."""
-    for old, new in (("Texts", "Responses"), ("texts", "responses"), ("per text", "per response")):
-        text = text.replace(old, new)
-    return text
-
-
 def render_dialogue_model_card(
     repo_id: str,
     config: dict,
@@ -209,17 +181,10 @@ def render_dialogue_model_card(
     """The card of a dialogue model, from its config.json, training_config.yaml and evaluation JSON."""
     model = describe_model(config)
     model["parameters"] = f"{num_parameters:,}" if num_parameters else "unknown"
-    corpus = describe_corpus(training_config)
-    training = describe_training(training_config, validation_results, corpus, config)
-    # the language model's row names, said for dialogue
-    training["rows"] = [
-        (name, _for_dialogue(value))
-        for name, value in training["rows"]
-        if not name.startswith("dropout")  # the model table gives the dialogue model's dropouts
-    ]
-    for key in ("data", "validation", "small_data"):
-        if training.get(key):
-            training[key] = _for_dialogue(training[key])
+    corpus = describe_corpus(training_config, DIALOGUE_CORPORA, CORPUS_NAMES, data="dialogues")
+    training = describe_training(
+        training_config, validation_results, corpus, config, unit="response", dropout_row=False
+    )
     results = describe_results(eval_results, eval_results_file)
     model_name = repo_id.split("/")[-1]
     card_data = ModelCardData(

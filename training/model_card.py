@@ -157,29 +157,43 @@ def describe_model(config: dict, training_config: dict | None = None) -> dict:
     }
 
 
-def describe_corpus(training_config: dict | None) -> dict:
+def describe_corpus(
+    training_config: dict | None, corpora: dict = CORPORA, names: dict = CORPUS_NAMES, data: str = "text"
+) -> dict:
+    """The training corpus in words: one of `corpora` known by name, or the user's own `data`."""
     training_config = training_config or {}
     key = training_config.get("dataset")
-    if key in CORPORA:
-        corpus = CORPORA[key]
+    if key in corpora:
+        corpus = corpora[key]
+        hub = getattr(corpus, "hub", None)
         return {
             "key": key,
-            "name": CORPUS_NAMES.get(key, key),
+            "name": names.get(key, key),
             "description": corpus.description + ".",
             "license": corpus.license,
-            "hub": corpus.hub[0] if corpus.hub else None,
+            "hub": hub[0] if hub else None,
         }
     source = training_config.get("dataset_name") or training_config.get("train_file")
     return {
         "key": None,
-        "name": f"`{source}`" if source else "user-provided text",
-        "description": "Text provided by the model's author.",
+        "name": f"`{source}`" if source else f"user-provided {data}",
+        "description": f"{data.capitalize()} provided by the model's author.",
         "license": "see the data's own terms",
         "hub": training_config.get("dataset_name"),
     }
 
 
-def describe_training(training_config: dict | None, validation: dict | None, corpus: dict, config: dict) -> dict:
+def describe_training(
+    training_config: dict | None,
+    validation: dict | None,
+    corpus: dict,
+    config: dict,
+    unit: str = "text",
+    dropout_row: bool = True,
+) -> dict:
+    """The training data and settings in words, counting `unit`s (texts, responses). `dropout_row`: list the
+    language model's dropouts (the dialogue card gives its own in the model table)."""
+    units = unit + "s"
     if not training_config:
         return {"data": "", "rows": [], "validation": None, "small_data": None}
     t = training_config
@@ -192,11 +206,11 @@ def describe_training(training_config: dict | None, validation: dict | None, cor
     held_out = validation.get("num_sentences") if validation else None
     if t.get("validation_split_percentage"):
         where = f"{_number(t['validation_split_percentage'])}% of it held out for model selection"
-        data = f"Trained on {source}, {where}" + (f" ({held_out:,} texts)." if held_out else ".")
+        data = f"Trained on {source}, {where}" + (f" ({held_out:,} {units})." if held_out else ".")
     else:
         check = t.get("validation_file") or f"the `{t.get('validation_split', 'validation')}` split"
         data = f"Trained on {source}; model selection on {check}."
-    data += f" Texts longer than {t.get('max_length')} tokens keep their first tokens and `<eos>`."
+    data += f" {units.capitalize()} longer than {t.get('max_length')} tokens keep their first tokens and `<eos>`."
     tokenizer = t.get("tokenizer_name") or "trained on the training text only"
     data += f" Word-level tokenizer: {tokenizer}."
 
@@ -219,23 +233,24 @@ def describe_training(training_config: dict | None, validation: dict | None, cor
             f"Adam, learning rate {t.get('learning_rate')}, weight decay {t.get('weight_decay')}, "
             f"eps {t.get('adam_epsilon')}, {t.get('lr_scheduler_type', 'constant')} schedule",
         ),
-        ("batch size", f"{batch} texts per process"),
+        ("batch size", f"{batch} {units} per process"),
         ("budget", budget),
         ("KL weight", kl_weight),
-        (
-            "dropout: embeddings / decoder output / words",
-            f"{config.get('dropout')} / {config.get('decoder_output_dropout', 0.0)} / {config.get('word_dropout', 0.0)}",
-        ),
-        ("loss", f"{t.get('loss_reduction', 'mean')} over the texts of an update"),
+        ("loss", f"{t.get('loss_reduction', 'mean')} over the {units} of an update"),
         ("gradient clipping", str(t.get("max_grad_norm") or "none")),
         ("seed", str(t.get("seed"))),
     ]
+    if dropout_row:
+        dropouts = (
+            f"{config.get('dropout')} / {config.get('decoder_output_dropout', 0.0)} / {config.get('word_dropout', 0.0)}"
+        )
+        rows.insert(4, ("dropout: embeddings / decoder output / words", dropouts))
     best = None
     if validation and "elbo_nll" in validation:
         best = (
-            f"update {validation.get('step')}, -ELBO {validation['elbo_nll']:.2f} nats per text (reconstruction "
+            f"update {validation.get('step')}, -ELBO {validation['elbo_nll']:.2f} nats per {unit} (reconstruction "
             f"{validation['reconstruction_loss']:.2f} + KL {validation['kl_decoded']:.2f}) on "
-            f"{validation.get('num_sentences', '?'):,} validation texts"
+            f"{validation.get('num_sentences', '?'):,} validation {units}"
         )
     small = None
     if corpus["key"] and (t.get("train_file") or t.get("train_split", "train") != "train"):
