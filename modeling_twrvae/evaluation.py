@@ -285,8 +285,14 @@ def reconstruction_quality(references: Sequence[str], hypotheses: Sequence[str])
     # the texts are already tokenised (word level), so BLEU counts the model's own tokens
     bleu = sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="none", force=True)
     exact = sum(h.split() == r.split() for h, r in zip(hypotheses, references, strict=True)) / len(references)
+    # The same BLEU against another input (the one half the list away, so not a neighbour that may share its
+    # meaning): what reconstructions that do not follow their inputs would score. The gap is what z carries.
+    half = len(references) // 2
+    others = list(references[half:]) + list(references[:half])
+    other = sacrebleu.corpus_bleu(list(hypotheses), [others], tokenize="none", force=True).score if half else None
     return {
         "reconstruction_bleu": bleu.score,
+        "reconstruction_bleu_other_input": other,
         "reconstruction_exact_match": exact,
         "reconstruction_token_accuracy": token_accuracy(references, hypotheses),
         "reconstruction_distinct": distinct_share(hypotheses),

@@ -121,6 +121,11 @@ def test_text_metrics():
     assert distinct_n([["a", "b", "a"], ["a", "b"]], 2) == pytest.approx(2 / 3)
     quality = reconstruction_quality(["the cat sat", "a dog ran"], ["the cat sat", "a dog ran away"])
     assert quality["reconstruction_exact_match"] == 0.5 and 0 < quality["reconstruction_bleu"] < 100
+    # reconstructions that follow their inputs score far lower against another input
+    texts = ["the cat sat on the mat", "a dog ran in the park", "prices fell sharply today", "we met at noon again"]
+    quality = reconstruction_quality(texts, texts)
+    assert quality["reconstruction_bleu"] == pytest.approx(100) and quality["reconstruction_bleu_other_input"] < 10
+    assert reconstruction_quality(["one text"], ["one text"])["reconstruction_bleu_other_input"] is None
     table = interpolation_rouge([("a b c d", "w x y z")], [["a b c d", "a b y z", "w x y z"]])
     assert table[0]["rouge1_start"] == 1.0 and table[0]["rouge1_end"] == 0.0
     assert table[1]["rouge1_start"] == pytest.approx(0.5) and table[2]["rouge1_end"] == 1.0

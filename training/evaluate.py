@@ -53,6 +53,7 @@ TABLE_KEYS = [
     ("mutual_information", "MI"),
     ("active_units", "active units"),
     ("reconstruction_bleu", "rec. BLEU"),
+    ("reconstruction_bleu_other_input", "rec. BLEU vs another input"),
     ("reconstruction_exact_match", "rec. exact"),
     ("reconstruction_token_accuracy", "rec. token acc."),
     ("reconstruction_distinct", "rec. distinct"),
@@ -259,6 +260,8 @@ def latent_summary(results: dict) -> str:
         f"distinct, token accuracy {results['reconstruction_token_accuracy']:.1%}, BLEU "
         f"{results['reconstruction_bleu']:.1f}"
     )
+    if results.get("reconstruction_bleu_other_input") is not None:
+        line += f" (against another input: {results['reconstruction_bleu_other_input']:.1f})"
     if results.get("interpolation_distinct") is not None:
         steps = len(results["interpolation"]["alphas"])
         line += f"; {results['interpolation_distinct']:.1f} distinct sentences along a {steps}-step interpolation"
