@@ -4,13 +4,26 @@ a file is replaced, never truncated in place."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 
+import filelock
+
 TEMPORARY_SUFFIX = ".tmp"
+LOCK_FILE = ".twrvae.lock"  # held (flock) by the command writing into a folder
+LOCK_OWNER_FILE = ".twrvae.lock.owner"  # who holds it: pid, command line, start time
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+class FolderInUseError(OSError):
+    """Another live process holds the folder's lock."""
 
 
 def fsync_file(path: str | Path) -> None:
@@ -108,13 +121,67 @@ def disk_full_error(error: OSError, path: str | Path) -> OSError:
     return error
 
 
+def weights_fingerprint(folder: str | Path) -> str | None:
+    """SHA-256 over the names and bytes of the weight files directly in `folder` (None when it holds none): stored
+    beside results, it says which weights they were measured on."""
+    folder = Path(folder)
+    files = (
+        sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+        if folder.is_dir()
+        else []
+    )
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def locked_folder(folder: str | Path, command: str = "a twrvae command"):
+    """Hold `folder`'s lock while writing into it: a second process that asks for it fails at once with a
+    `FolderInUseError` naming the live one. The folder is created if missing; the lock files are hidden and stay
+    (removing a lock file another process may be opening would race)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(folder / LOCK_FILE), timeout=0)
+    owner = folder / LOCK_OWNER_FILE
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        try:
+            holder = owner.read_text(encoding="utf-8").strip()
+        except OSError:
+            holder = "another process"
+        raise FolderInUseError(
+            errno.EBUSY,
+            f"{folder} is in use by {holder}: wait for it to finish (or stop it), or choose another folder",
+        ) from None
+    try:
+        atomic_write_text(
+            owner, f"{command} (pid {os.getpid()}: {' '.join(sys.argv)}; since {time.strftime('%Y-%m-%d %H:%M:%S')})"
+        )
+        yield folder
+    finally:
+        lock.release()
+
+
 __all__ = [
+    "FolderInUseError",
+    "LOCK_FILE",
+    "LOCK_OWNER_FILE",
     "atomic_write_json",
     "atomic_write_text",
     "disk_full_error",
     "fsync_file",
     "fsync_folder",
+    "locked_folder",
     "move_files_into",
     "remove_temporary_leftovers",
     "umask_mode",
+    "weights_fingerprint",
 ]
