@@ -11,6 +11,10 @@ from safetensors import safe_open
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 TOKENIZER_FILE = "tokenizer.json"
+GENERATION_CONFIG_FILE = "generation_config.json"
+# generation settings that must be positive integers when set (transformers reads a wrong one without a word)
+_POSITIVE_GENERATION_SETTINGS = ("max_length", "max_new_tokens", "num_beams", "num_return_sequences")
+_NON_NEGATIVE_GENERATION_SETTINGS = ("min_length", "min_new_tokens")
 SPECIAL_TOKENS = {"pad_token_id": "<pad>", "unk_token_id": "<unk>", "bos_token_id": "<bos>", "eos_token_id": "<eos>"}
 FINGERPRINT_KEY = "vocab_fingerprint"
 
@@ -23,8 +27,10 @@ def vocabulary_fingerprint(vocabulary: dict[str, int]) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def check_model_folder(folder: str | Path, subfolder: str = "") -> None:
-    """Raise `OSError` for missing or unreadable weights, `ValueError` for a tokenizer that does not fit the model."""
+def check_model_folder(folder: str | Path, subfolder: str = "", generation_config: bool = True) -> None:
+    """Raise `OSError` for missing or unreadable weights or an unreadable `generation_config.json` (unless
+    `generation_config=False`), `ValueError` for a tokenizer that does not fit the model or a generation setting of
+    the wrong type."""
     folder = Path(folder) / subfolder
     config_file = folder / "config.json"
     if not config_file.is_file():
@@ -48,9 +54,32 @@ def check_model_folder(folder: str | Path, subfolder: str = "") -> None:
                 f"{weight_file} is not a readable safetensors file ({error}): the checkpoint is corrupt or was only "
                 "partly written. Download it again, or save the model again with `save_pretrained`."
             ) from error
+    generation_file = folder / GENERATION_CONFIG_FILE
+    if generation_config and generation_file.exists():
+        check_generation_config_file(generation_file)
     tokenizer_file = folder / TOKENIZER_FILE
     if tokenizer_file.is_file():
         check_tokenizer_file(tokenizer_file, json.loads(config_file.read_text()))
+
+
+def check_generation_config_file(path: str | Path) -> None:
+    """`OSError` for a `generation_config.json` that cannot be read, `ValueError` for a length setting that is not a
+    positive integer. transformers ignores an unreadable file without a word and generates with other settings
+    (`max_length` then None: no limit of the folder's own)."""
+    path = Path(path)
+    advice = "Fix the file, or delete it to generate with the default settings."
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise OSError(f"{path} is not a readable JSON file ({error}). {advice}") from error
+    if not isinstance(values, dict):
+        raise OSError(f"{path} holds a JSON {type(values).__name__}, not an object of generation settings. {advice}")
+    for key in _POSITIVE_GENERATION_SETTINGS + _NON_NEGATIVE_GENERATION_SETTINGS:
+        value = values.get(key)
+        least = 1 if key in _POSITIVE_GENERATION_SETTINGS else 0
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            kind = "a positive integer" if least else "an integer >= 0"
+            raise ValueError(f"{path}: `{key}` must be {kind}, got {value!r}. {advice}")
 
 
 def check_tokenizer_file(tokenizer_file: str | Path, config: dict) -> None:
@@ -101,27 +130,46 @@ def _check_vocabulary(source: str, vocab_size: int, token_ids: dict, config: dic
             )
 
 
-def check_loading_info(source, loading_info: dict) -> None:
-    """Raise `OSError` when the weights did not fit the model: a missing weight would silently stay random."""
-    problems = {
-        name: sorted(map(str, loading_info.get(name) or []))
-        for name in ("missing_keys", "unexpected_keys", "mismatched_keys")
-    }
+def check_loading_info(source, loading_info: dict, ignore_mismatched_sizes: bool = False) -> None:
+    """Raise `OSError` when the weights did not fit the model: a missing weight would silently stay random.
+
+    With `ignore_mismatched_sizes=True` (transformers' meaning: weights whose shape differs from the checkpoint's are
+    initialised anew, and transformers' load report lists them), mismatched weights are accepted; missing and
+    unexpected ones are still refused.
+    """
+    names = ("missing_keys", "unexpected_keys") + (() if ignore_mismatched_sizes else ("mismatched_keys",))
+    problems = {name: sorted(map(_key_name, loading_info.get(name) or [])) for name in names}
     problems = {name: keys for name, keys in problems.items() if keys}
-    if problems:
-        said = "; ".join(
-            f"{name.replace('_', ' ')}: {', '.join(keys[:8])}" + (" ..." if len(keys) > 8 else "")
-            for name, keys in problems.items()
-        )
+    if not problems:
+        return
+    said = "; ".join(
+        f"{name.replace('_', ' ')}: {', '.join(keys[:8])}" + (" ..." if len(keys) > 8 else "")
+        for name, keys in problems.items()
+    )
+    if set(problems) == {"mismatched_keys"}:
         raise OSError(
-            f"The weights in {source} do not fit the model its config describes ({said}). A missing weight would be "
-            "left at random. Save the model again with `save_pretrained`, or download the whole folder again."
+            f"The weights in {source} have other shapes than the model its config (with any keyword overrides) "
+            f"describes ({said}). Drop the overrides that change sizes, or pass `ignore_mismatched_sizes=True` to "
+            "initialise those weights anew (they are then untrained)."
         )
+    raise OSError(
+        f"The weights in {source} do not fit the model its config describes ({said}). A missing weight would be "
+        "left at random. Save the model again with `save_pretrained`, or download the whole folder again."
+    )
+
+
+def _key_name(key) -> str:
+    """A weight's name with its shapes: mismatched keys come as (name, checkpoint shape, model shape)."""
+    if isinstance(key, tuple) and len(key) == 3:
+        name, checkpoint_shape, model_shape = key
+        return f"{name} (checkpoint {tuple(checkpoint_shape)}, model {tuple(model_shape)})"
+    return str(key)
 
 
 __all__ = [
     "FINGERPRINT_KEY",
     "check_loading_info",
+    "check_generation_config_file",
     "check_model_folder",
     "check_tokenizer",
     "check_tokenizer_file",

@@ -6,6 +6,8 @@ import copy
 
 from transformers import PretrainedConfig
 
+from .configuration_twrvae import CheckedConfigMixin, check_number, check_special_token_ids
+
 _KL_REGULARIZERS = ("timestep_wise", "last")
 
 # Named settings. Every preset starts from the class defaults (the TWR-VAE paper's dialogue model) and overrides
@@ -22,7 +24,7 @@ CVAE_PRESETS: dict[str, dict] = {
 }
 
 
-class TWRCVAEConfig(PretrainedConfig):
+class TWRCVAEConfig(CheckedConfigMixin, PretrainedConfig):
     r"""
     Configuration of a [`TWRCVAEModel`], the conditional TWR-VAE for dialogue response generation (Li et al., COLING
     2020, section 4.2, after the CVAE of Zhao et al., 2017). A bidirectional GRU encodes every utterance; a GRU reads
@@ -143,10 +145,19 @@ class TWRCVAEConfig(PretrainedConfig):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-        if not isinstance(self.num_floors, int) or self.num_floors < 1:
+        if isinstance(self.num_floors, bool) or not isinstance(self.num_floors, int) or self.num_floors < 1:
             raise ValueError(f"`num_floors` must be a positive integer (2: responder or not), got {self.num_floors!r}.")
         if self.kl_regularizer not in _KL_REGULARIZERS:
             raise ValueError(f"`kl_regularizer` must be one of {list(_KL_REGULARIZERS)}, got {self.kl_regularizer!r}.")
+        for name in (
+            "bow_loss_weight",
+            "dropout",
+            "context_dropout",
+            "word_dropout",
+            "initializer_range",
+            "latent_initializer_range",
+        ):
+            check_number(name, getattr(self, name))
         if not self.bow_loss_weight >= 0:
             raise ValueError(f"`bow_loss_weight` must be >= 0 (0 turns the loss off), got {self.bow_loss_weight!r}.")
         for name in ("dropout", "context_dropout"):
@@ -157,14 +168,7 @@ class TWRCVAEConfig(PretrainedConfig):
         for name in ("initializer_range", "latent_initializer_range"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)!r}.")
-        for name in ("pad_token_id", "unk_token_id", "bos_token_id", "eos_token_id"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 0 <= value < self.vocab_size:
-                raise ValueError(f"`{name}` must be a token id in [0, vocab_size={self.vocab_size}), got {value!r}.")
-        if len({self.pad_token_id, self.unk_token_id, self.bos_token_id, self.eos_token_id}) != 4:
-            raise ValueError("`pad_token_id`, `unk_token_id`, `bos_token_id` and `eos_token_id` must all differ.")
-        if self.tie_word_embeddings:
-            raise ValueError("`tie_word_embeddings=True` is not supported: the decoder's output layer is its own.")
+        check_special_token_ids(self)
 
     @classmethod
     def presets(cls) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import math
 
 from transformers import PretrainedConfig
 
@@ -40,7 +42,107 @@ PRESETS: dict[str, dict] = {
 }
 
 
-class TWRVAEConfig(PretrainedConfig):
+class CheckedConfigMixin:
+    """Runs the configuration's `_check` on every way a configuration is built or changed, not only in `__init__`.
+
+    transformers builds a loaded configuration from `config.json` and then sets the keyword overrides given to
+    `from_pretrained` one by one with `setattr`; `update` and `update_from_string` do the same. Here the overrides of
+    `from_dict` go into the constructor (checked together), `update` and `update_from_string` check once after all
+    their changes (and undo them on an error), and any other assignment to a field is checked at once (and undone).
+    """
+
+    def _check(self) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _checked_fields(cls) -> frozenset[str]:
+        names = set()
+        for klass in cls.__mro__:
+            if klass.__name__ in ("PretrainedConfig", "PreTrainedConfig"):
+                break
+            names.update(klass.__dict__.get("__annotations__", {}))
+        return frozenset(names)
+
+    def __setattr__(self, key, value):
+        checking = (
+            self.__dict__.get("_post_init_done")
+            and not self.__dict__.get("_checks_deferred")
+            and key in self._checked_fields()
+        )
+        if not checking:
+            super().__setattr__(key, value)
+            return
+        with self._undone_on_error():
+            super().__setattr__(key, value)
+            self._check()
+
+    @contextlib.contextmanager
+    def _undone_on_error(self):
+        """Check once at the end; on a `ValueError`, give every checked field its earlier value back."""
+        before = {name: self.__dict__[name] for name in self._checked_fields() if name in self.__dict__}
+        nested = self.__dict__.get("_checks_deferred", False)
+        object.__setattr__(self, "_checks_deferred", True)
+        try:
+            yield
+            if not nested:
+                object.__setattr__(self, "_checks_deferred", False)
+                self._check()
+        except BaseException:
+            self.__dict__.update(before)
+            raise
+        finally:
+            if not nested:
+                self.__dict__.pop("_checks_deferred", None)
+
+    def update(self, config_dict):
+        with self._undone_on_error():
+            super().update(config_dict)
+
+    def update_from_string(self, update_str: str):
+        with self._undone_on_error():
+            super().update_from_string(update_str)
+
+    def validate(self):
+        """transformers' validation (run by `save_pretrained`) and this configuration's own checks."""
+        super().validate()
+        self._check()
+
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        # Overrides of fields (from `from_pretrained(..., dropout=0.1)`) are checked with the rest in the constructor
+        # rather than set afterwards, as transformers does, where they would skip every check.
+        fields = cls._checked_fields()
+        overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in fields}
+        return super().from_dict({**config_dict, **overrides}, **kwargs)
+
+
+def check_number(name: str, value) -> None:
+    """`ValueError` naming the field unless `value` is a finite real number (not a bool, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = " (written in quotes in config.json? a number has none)" if isinstance(value, str) else ""
+        raise ValueError(f"`{name}` must be a number, got {value!r} of type {type(value).__name__}{hint}.")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+
+
+def check_special_token_ids(config) -> None:
+    for name in ("pad_token_id", "unk_token_id", "bos_token_id", "eos_token_id"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < config.vocab_size:
+            raise ValueError(f"`{name}` must be a token id in [0, vocab_size={config.vocab_size}), got {value!r}.")
+    if len({config.pad_token_id, config.unk_token_id, config.bos_token_id, config.eos_token_id}) != 4:
+        raise ValueError(
+            "`pad_token_id`, `unk_token_id`, `bos_token_id` and `eos_token_id` must all differ, got "
+            f"{config.pad_token_id}, {config.unk_token_id}, {config.bos_token_id} and {config.eos_token_id}."
+        )
+    if not isinstance(config.tie_word_embeddings, bool) or config.tie_word_embeddings:
+        raise ValueError(
+            f"`tie_word_embeddings` must be False (the decoder's output layer is its own), got "
+            f"{config.tie_word_embeddings!r}."
+        )
+
+
+class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
     r"""
     Configuration of a [`TWRVAEModel`]: an RNN encoder with a Gaussian posterior at every timestep, and an RNN
     language-model decoder conditioned on one latent vector. The defaults are the TWR-VAE paper's language-modelling
@@ -191,6 +293,8 @@ class TWRVAEConfig(PretrainedConfig):
         one_of("decoder_input", _DECODER_INPUTS)
         one_of("decoder_init", _DECODER_INITS)
         one_of("decoder_latent_input", _DECODER_LATENT_INPUTS)
+        for name in ("dropout", "decoder_output_dropout", "word_dropout", "kl_timestep_fraction", "initializer_range"):
+            check_number(name, getattr(self, name))
         for name in ("dropout", "decoder_output_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)!r}.")
@@ -225,14 +329,7 @@ class TWRVAEConfig(PretrainedConfig):
                 f"`decoder_init='split'` and `latent_size={self.num_layers * self.state_size}` (one slice per layer), "
                 f"got decoder_init={self.decoder_init!r} and latent_size={self.latent_size}."
             )
-        for name in ("pad_token_id", "unk_token_id", "bos_token_id", "eos_token_id"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 0 <= value < self.vocab_size:
-                raise ValueError(f"`{name}` must be a token id in [0, vocab_size={self.vocab_size}), got {value!r}.")
-        if len({self.pad_token_id, self.unk_token_id, self.bos_token_id, self.eos_token_id}) != 4:
-            raise ValueError("`pad_token_id`, `unk_token_id`, `bos_token_id` and `eos_token_id` must all differ.")
-        if self.tie_word_embeddings:
-            raise ValueError("`tie_word_embeddings=True` is not supported: the decoder's output layer is its own.")
+        check_special_token_ids(self)
 
     @classmethod
     def presets(cls) -> list[str]:
@@ -259,4 +356,4 @@ class TWRVAEConfig(PretrainedConfig):
         return cls(**values)
 
 
-__all__ = ["TWRVAEConfig", "PRESETS"]
+__all__ = ["CheckedConfigMixin", "TWRVAEConfig", "PRESETS"]

@@ -88,16 +88,20 @@ class RecurrentDecoderGenerationMixin(GenerationMixin):
             value = kwargs.get(name, getattr(generation_config, name, None) if generation_config else None)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}: generation needs one token.")
+        # `max_new_tokens` is said as a total length, so that the saved default `max_length` does not make generate()
+        # warn that both are set; the meaning is unchanged. Where it came in a `generation_config`, the total goes
+        # into (a copy of) that config: as a keyword beside it, transformers would warn that passing both is
+        # deprecated.
+        prompt = inputs if inputs is not None else kwargs.get("input_ids")
+        prompt_length = 1 if prompt is None else prompt.shape[1]
         max_new_tokens = kwargs.pop("max_new_tokens", None)
         if max_new_tokens is None and generation_config is not None and generation_config.max_new_tokens is not None:
-            max_new_tokens = generation_config.max_new_tokens
             generation_config = copy.deepcopy(generation_config)
-            generation_config.max_new_tokens = None
-        if max_new_tokens is not None and kwargs.get("max_length") is None:
-            # Said as a total length, so that the saved default `max_length` does not make generate() warn that both
-            # are set; the meaning is unchanged.
-            prompt = inputs if inputs is not None else kwargs.get("input_ids")
-            kwargs["max_length"] = (1 if prompt is None else prompt.shape[1]) + max_new_tokens
+            if kwargs.get("max_length") is None:
+                generation_config.max_length = prompt_length + generation_config.max_new_tokens
+                generation_config.max_new_tokens = None
+        elif max_new_tokens is not None and kwargs.get("max_length") is None:
+            kwargs["max_length"] = prompt_length + max_new_tokens
         elif max_new_tokens is not None:
             kwargs["max_new_tokens"] = max_new_tokens
         return GenerationMixin.generate(self, inputs, generation_config=generation_config, **kwargs)

@@ -15,6 +15,7 @@ responder's own, 0 where it is the other speaker's (the floor feature of Zhao et
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,7 +34,10 @@ from .modeling_twrvae import (
     DEFAULT_MAX_LENGTH,
     TWRVAEPreTrainedModel,
     _sequence_nll,
+    check_no_attentions,
     check_token_ids,
+    loss_mask_from_labels,
+    reject_unknown_keywords,
     right_padded_lengths,
 )
 from .recurrence import run_rnn
@@ -68,6 +72,9 @@ class TWRCVAEOutput(ModelOutput):
         q(z_j | x, c_j) and p(z_j | c_j) at every context step (values at padding steps are meaningless).
     cache (`TWRVAEDecoderCache`):
         With `latents` given: the decoder's GRU state after the last input position, which continues decoding.
+    hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
+        One tensor of shape `(batch_size, sequence_length, decoder_hidden_size)`: the decoder GRU's output at every
+        position, what `lm_head` reads.
     """
 
     loss: torch.FloatTensor | None = None
@@ -83,6 +90,7 @@ class TWRCVAEOutput(ModelOutput):
     prior_mean: torch.FloatTensor | None = None
     prior_logvar: torch.FloatTensor | None = None
     cache: TWRVAEDecoderCache | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 class TWRCVAEPreTrainedModel(TWRVAEPreTrainedModel):
@@ -163,13 +171,15 @@ class TWRCVAEGenerationMixin(RecurrentDecoderGenerationMixin):
                 f"latent_size={self.config.latent_size}), got {tuple(latents.shape)}."
             )
         latents = latents.to(device=self.device, dtype=self.dtype)
+        if generation_config is not None:
+            # in (a copy of) the caller's config: beside it as a keyword, transformers would warn that passing both
+            # is deprecated
+            generation_config = copy.deepcopy(generation_config)
+            generation_config.num_return_sequences = count
+        else:
+            kwargs["num_return_sequences"] = count
         return self._generate_conditioned(
-            inputs,
-            generation_config,
-            latents=latents,
-            context_vector=context_vector,
-            num_return_sequences=count,
-            **kwargs,
+            inputs, generation_config, latents=latents, context_vector=context_vector, **kwargs
         )
 
     def prepare_contexts(
@@ -254,10 +264,23 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
             self.generation_config.max_length = DEFAULT_MAX_LENGTH
 
     def get_input_embeddings(self) -> nn.Embedding:
+        """The word embedding, shared by the utterance encoder and the decoder."""
         return self.embed_tokens
+
+    def _input_embeddings_owner(self) -> tuple[nn.Module, str]:
+        return self, "embed_tokens"
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
+
+    def _vocabulary_embeddings(self) -> list[nn.Embedding]:
+        return [self.embed_tokens]
+
+    def _vocabulary_outputs(self) -> list[tuple[nn.Module, str]]:
+        outputs = [(self, "lm_head")]
+        if hasattr(self, "bow_head"):
+            outputs.append((self.bow_head, "2"))  # its last layer predicts every word (Zhao et al.)
+        return outputs
 
     # ----- encoders -----
 
@@ -347,16 +370,24 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
             return input_ids.masked_fill(drop, config.unk_token_id)
         return input_ids
 
+    def decoder_outputs(
+        self, input_ids: torch.LongTensor, condition: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder GRU's output at every position (what `lm_head` reads) and its state after the last, from
+        [z; c] (or from `state`)."""
+        if state is None:
+            state = self.decoder_init(condition).unsqueeze(0)
+        embeddings = self.dropout(self.embed_tokens(self._decoder_input_ids(input_ids)))
+        return run_rnn(self.decoder, embeddings, state.contiguous())
+
     def decode(
         self, input_ids: torch.LongTensor, condition: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits at every position and the GRU state after the last, from [z; c] (or from `state`)."""
-        if state is None:
-            state = self.decoder_init(condition).unsqueeze(0)
-        embeddings = self.dropout(self.embed_tokens(self._decoder_input_ids(input_ids)))
-        output, state = run_rnn(self.decoder, embeddings, state.contiguous())
+        output, state = self.decoder_outputs(input_ids, condition, state)
         return self.lm_head(output), state
 
+    @reject_unknown_keywords
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -372,7 +403,13 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         free_bits: float = 0.0,
         reduction: str = "mean",
         return_dict: bool | None = None,
-        **kwargs,
+        *,
+        return_logits: bool = True,
+        labels: torch.LongTensor | None = None,
+        return_loss: bool = True,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> TWRCVAEOutput | tuple:
         r"""
         Args:
@@ -405,13 +442,30 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
                 `"mean"` averages the losses over the batch; `"none"` gives one value per dialogue.
             return_dict (`bool`, *optional*):
                 Return a [`TWRCVAEOutput`] (default) rather than a tuple.
+            return_logits (`bool`, *optional*, defaults to `True`):
+                Return the decoder's scores in `logits`; with `False`, `logits` is `None` (the losses are the same).
+            labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                The response's reconstruction targets, as for a causal language model: `input_ids` with -100 where
+                no loss is wanted (padding never counts); every other label must equal the input id at its position.
+                The bag-of-words loss counts the same tokens.
+            return_loss (`bool`, *optional*, defaults to `True`):
+                Compute `loss`; with `False` it is `None` (the other losses are still returned).
+            use_cache (`bool`, *optional*):
+                With `latents`: return the decoder state as `cache` (default); `False` returns none.
+            output_hidden_states (`bool`, *optional*):
+                Return the decoder GRU's outputs as `hidden_states`.
+            output_attentions (`bool`, *optional*):
+                A GRU has no attention weights: only `None` or `False` are accepted.
         """
         config = self.config
         if reduction not in ("mean", "none"):
             raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
         if free_bits:
             raise ValueError("`free_bits` is not supported by the dialogue model; use KL annealing (--kl_schedule).")
+        check_no_attentions(self, output_attentions)
         return_dict = return_dict if return_dict is not None else config.return_dict
+        if output_hidden_states is None:
+            output_hidden_states = bool(getattr(config, "output_hidden_states", False))
         check_token_ids(input_ids, config.vocab_size, "input_ids")
         if latents is not None:
             output = self._decode_from(
@@ -424,6 +478,11 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
                 context_input_ids,
                 context_attention_mask,
                 context_speakers,
+                return_logits=return_logits,
+                labels=labels,
+                return_loss=return_loss,
+                use_cache=use_cache,
+                output_hidden_states=output_hidden_states,
             )
             return output if return_dict else output.to_tuple()
         if cache is not None:
@@ -431,6 +490,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         if context_input_ids is None:
             raise ValueError("The dialogue model needs the context: pass `context_input_ids` (batch, J, length).")
         attention_mask = self._response_mask(input_ids, attention_mask)
+        loss_mask = loss_mask_from_labels(input_ids, attention_mask, labels)
         sample_posterior = self.training if sample_posterior is None else sample_posterior
 
         context_states, counts = self.encode_context(context_input_ids, context_attention_mask, context_speakers)
@@ -449,12 +509,13 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         latents = decoded.sample() if sample_posterior else decoded.mode()
         context_vector = _last_step(context_states, counts)
         condition = torch.cat([latents, context_vector], dim=-1)
-        logits, _ = self.decode(input_ids, condition)
-        reconstruction = _sequence_nll(logits, input_ids, attention_mask)
+        decoder_output, _ = self.decoder_outputs(input_ids, condition)
+        logits = self.lm_head(decoder_output)
+        reconstruction = _sequence_nll(logits, input_ids, loss_mask)
         if config.bow_loss_weight > 0:
             bow_log_probs = F.log_softmax(self.bow_head(condition), dim=-1)
             targets = bow_log_probs.gather(1, input_ids[:, 1:])
-            bow_loss = -(targets * attention_mask[:, 1:].to(targets.dtype)).sum(1)
+            bow_loss = -(targets * loss_mask[:, 1:].to(targets.dtype)).sum(1)
         else:
             bow_loss = torch.zeros_like(reconstruction)
         if reduction == "mean":
@@ -464,20 +525,21 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
                 kl_last.mean(),
                 bow_loss.mean(),
             )
-        loss = reconstruction + kl_weight * kl_regularizer + config.bow_loss_weight * bow_loss
+        loss = reconstruction + kl_weight * kl_regularizer + config.bow_loss_weight * bow_loss if return_loss else None
         output = TWRCVAEOutput(
             loss=loss,
             reconstruction_loss=reconstruction,
             kl_regularizer=kl_regularizer,
             kl_decoded=kl_last,
             bow_loss=bow_loss,
-            logits=logits,
+            logits=logits if return_logits else None,
             latents=latents,
             context_vector=context_vector,
             posterior_mean=posterior.mean,
             posterior_logvar=posterior.logvar,
             prior_mean=prior.mean,
             prior_logvar=prior.logvar,
+            hidden_states=(decoder_output,) if output_hidden_states else None,
         )
         return output if return_dict else output.to_tuple()
 
@@ -502,6 +564,11 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         context_input_ids,
         context_attention_mask,
         context_speakers,
+        return_logits=True,
+        labels=None,
+        return_loss=True,
+        use_cache=None,
+        output_hidden_states=False,
     ) -> TWRCVAEOutput:
         if latents.shape != (input_ids.shape[0], self.config.latent_size):
             raise ValueError(
@@ -514,26 +581,33 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
             states, counts = self.encode_context(context_input_ids, context_attention_mask, context_speakers)
             context_vector = _last_step(states, counts)
         condition = torch.cat([latents, context_vector.to(latents.dtype)], dim=-1)
+        use_cache = True if use_cache is None else use_cache
         if cache is not None:
-            logits, state = self.decode(input_ids, condition, cache.state)
+            if labels is not None:
+                raise ValueError("`labels` with `cache`: a continued decoding step computes no loss; drop `labels`.")
+            decoder_output, state = self.decoder_outputs(input_ids, condition, cache.state)
             return TWRCVAEOutput(
-                logits=logits,
+                logits=self.lm_head(decoder_output) if return_logits else None,
                 latents=latents,
                 context_vector=context_vector,
-                cache=TWRVAEDecoderCache(state, cache.seen_tokens + input_ids.shape[1]),
+                cache=TWRVAEDecoderCache(state, cache.seen_tokens + input_ids.shape[1]) if use_cache else None,
+                hidden_states=(decoder_output,) if output_hidden_states else None,
             )
         attention_mask = self._response_mask(input_ids, attention_mask)
-        logits, state = self.decode(input_ids, condition)
-        reconstruction = _sequence_nll(logits, input_ids, attention_mask)
+        loss_mask = loss_mask_from_labels(input_ids, attention_mask, labels)
+        decoder_output, state = self.decoder_outputs(input_ids, condition)
+        logits = self.lm_head(decoder_output)
+        reconstruction = _sequence_nll(logits, input_ids, loss_mask)
         if reduction == "mean":
             reconstruction = reconstruction.mean()
         return TWRCVAEOutput(
-            loss=reconstruction,
+            loss=reconstruction if return_loss else None,
             reconstruction_loss=reconstruction,
-            logits=logits,
+            logits=logits if return_logits else None,
             latents=latents,
             context_vector=context_vector,
-            cache=TWRVAEDecoderCache(state, input_ids.shape[1]),
+            cache=TWRVAEDecoderCache(state, input_ids.shape[1]) if use_cache else None,
+            hidden_states=(decoder_output,) if output_hidden_states else None,
         )
 
 

@@ -10,6 +10,10 @@ sequence gets the same loss in a mixed-length batch as alone.
 
 from __future__ import annotations
 
+import copy
+import difflib
+import functools
+import inspect
 import json
 import os
 import shutil
@@ -23,7 +27,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .checkpoint_checks import check_loading_info, check_model_folder
+from .checkpoint_checks import FINGERPRINT_KEY, check_loading_info, check_model_folder
 from .configuration_twrvae import TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
 from .dropout import Dropout
@@ -35,6 +39,31 @@ from .recurrence import lstm_hidden_and_cell_states, run_rnn
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 DEFAULT_MAX_LENGTH = 64
+IGNORE_INDEX = -100  # in `labels`: no loss at this position, as in transformers' language models
+
+
+def reject_unknown_keywords(forward):
+    """Make `forward` refuse keywords it does not take with a `TypeError` that names them and the closest known one
+    (`kl_wieght` -> `kl_weight`), rather than swallow them. The signature seen by `inspect` stays `forward`'s own, so
+    `generate` and `Trainer` see exactly the arguments that it accepts."""
+    accepted = [name for name in inspect.signature(forward).parameters if name != "self"]
+
+    @functools.wraps(forward)
+    def checked(self, *args, **kwargs):
+        unknown = [key for key in kwargs if key not in accepted]
+        if unknown:
+            raise TypeError(unknown_keywords_message(f"{type(self).__name__}.forward()", unknown, accepted))
+        return forward(self, *args, **kwargs)
+
+    return checked
+
+
+def unknown_keywords_message(function: str, unknown: list[str], accepted: list[str]) -> str:
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+        parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"{function} got unexpected keyword argument(s) {', '.join(parts)}; it accepts {', '.join(accepted)}."
 
 
 @dataclass
@@ -63,6 +92,9 @@ class TWRVAEOutput(ModelOutput):
     cache (`TWRVAEDecoderCache`):
         With `latents` given: the decoder's recurrent state after the last input position (`h`, or `(h, c)` for an
         LSTM, each of shape `(num_layers, batch_size, hidden_size)`), which continues decoding.
+    hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
+        One tensor of shape `(batch_size, decoded_length, hidden_size)`: the decoder's top RNN layer at every decoded
+        position, before the output dropout and `lm_head` (an RNN stacked in one module gives no lower layers).
     """
 
     loss: torch.FloatTensor | None = None
@@ -74,6 +106,7 @@ class TWRVAEOutput(ModelOutput):
     posterior_mean: torch.FloatTensor | None = None
     posterior_logvar: torch.FloatTensor | None = None
     cache: TWRVAEDecoderCache | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 class TWRVAEEncoder(nn.Module):
@@ -217,16 +250,97 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
                 else:
                     init.zeros_(param)
 
+    # ----- the vocabulary: every layer whose size is the vocabulary's follows `resize_token_embeddings` -----
+
+    def _vocabulary_embeddings(self) -> list[nn.Embedding]:
+        """Every embedding of token ids (the input embeddings and any other), distinct modules."""
+        raise NotImplementedError
+
+    def _vocabulary_outputs(self) -> list[tuple[nn.Module, str]]:
+        """(parent, attribute) of every linear layer with one output per token (`lm_head` first)."""
+        raise NotImplementedError
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        """Replace the input embeddings; they must have the model's shape (`resize_token_embeddings` changes the
+        vocabulary, and resizes every layer that depends on it)."""
+        current = self.get_input_embeddings()
+        if not isinstance(value, nn.Embedding) or value.weight.shape != current.weight.shape:
+            shape = tuple(value.weight.shape) if isinstance(value, nn.Embedding) else type(value).__name__
+            raise ValueError(
+                f"The input embeddings must be an nn.Embedding of shape {tuple(current.weight.shape)} (vocab_size, "
+                f"embedding_size), got {shape}: use `resize_token_embeddings` to change the vocabulary."
+            )
+        parent, name = self._input_embeddings_owner()
+        setattr(parent, name, value)
+
+    def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
+        """Replace the output layer (`lm_head`); it must have the model's shape (see `set_input_embeddings`)."""
+        parent, name = self._vocabulary_outputs()[0]
+        current = getattr(parent, name)
+        if (
+            not isinstance(new_embeddings, nn.Linear)
+            or new_embeddings.weight.shape != current.weight.shape
+            or (new_embeddings.bias is None) != (current.bias is None)
+        ):
+            shape = tuple(new_embeddings.weight.shape) if isinstance(new_embeddings, nn.Linear) else None
+            raise ValueError(
+                f"The output layer must be an nn.Linear of weight shape {tuple(current.weight.shape)} (vocab_size, "
+                f"hidden_size){' with a bias' if current.bias is not None else ''}, got "
+                f"{shape or type(new_embeddings).__name__}: use `resize_token_embeddings` to change the vocabulary."
+            )
+        setattr(parent, name, new_embeddings)
+
+    def resize_token_embeddings(
+        self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None, mean_resizing: bool = True
+    ) -> nn.Embedding:
+        """transformers' `resize_token_embeddings`: every embedding of token ids, the output layer (and the
+        bag-of-words head of the `cvae` preset) get `new_num_tokens` rows (rounded up to a multiple of
+        `pad_to_multiple_of`), the existing tokens keep their weights, and `config.vocab_size` follows. The config's
+        `vocab_fingerprint` of the old tokenizer is dropped: save the new tokenizer beside the model."""
+        embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        if new_num_tokens is not None or pad_to_multiple_of is not None:
+            self.config.__dict__.pop(FINGERPRINT_KEY, None)
+        return embeddings
+
+    def _resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of=None, mean_resizing=True):
+        current = self.config.vocab_size
+        for name, value in (("new_num_tokens", new_num_tokens), ("pad_to_multiple_of", pad_to_multiple_of)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        size = current if new_num_tokens is None else new_num_tokens
+        if pad_to_multiple_of is not None:
+            size = -(-size // pad_to_multiple_of) * pad_to_multiple_of
+        if size == current and new_num_tokens is None and pad_to_multiple_of is None:
+            return self.get_input_embeddings()
+        candidate = copy.deepcopy(self.config)
+        try:
+            candidate.vocab_size = size  # refused here, before any layer changes, if a special token would be cut off
+        except ValueError as error:
+            raise ValueError(f"Cannot resize the vocabulary to {size} tokens: {error}") from error
+        for embedding in self._vocabulary_embeddings():
+            self._get_resized_embeddings(embedding, size, None, mean_resizing)  # resized in place
+        for parent, name in self._vocabulary_outputs():
+            old = getattr(parent, name)
+            new = self._get_resized_lm_head(old, size, mean_resizing=mean_resizing)
+            new.requires_grad_(old.weight.requires_grad)
+            setattr(parent, name, new)
+        return self.get_input_embeddings()
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         folder = Path(str(pretrained_model_name_or_path))
         if folder.is_dir():
-            check_model_folder(folder, kwargs.get("subfolder", ""))
+            # a `generation_config` given here replaces the folder's file, which is then not read
+            check_model_folder(folder, kwargs.get("subfolder", ""), generation_config="generation_config" not in kwargs)
         wants_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(
             pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
         )
-        check_loading_info(pretrained_model_name_or_path, info)
+        check_loading_info(
+            pretrained_model_name_or_path, info, ignore_mismatched_sizes=kwargs.get("ignore_mismatched_sizes", False)
+        )
+        if model.generation_config.max_length is None:  # a folder without generation_config.json, as in __init__
+            model.generation_config.max_length = DEFAULT_MAX_LENGTH
         return (model, info) if wants_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -272,10 +386,20 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             self.generation_config.max_length = DEFAULT_MAX_LENGTH
 
     def get_input_embeddings(self) -> nn.Embedding:
+        """The encoder's embedding (the decoder has its own, which `resize_token_embeddings` resizes too)."""
         return self.encoder.embed_tokens
+
+    def _input_embeddings_owner(self) -> tuple[nn.Module, str]:
+        return self.encoder, "embed_tokens"
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.decoder.lm_head
+
+    def _vocabulary_embeddings(self) -> list[nn.Embedding]:
+        return [self.encoder.embed_tokens, self.decoder.embed_tokens]
+
+    def _vocabulary_outputs(self) -> list[tuple[nn.Module, str]]:
+        return [(self.decoder, "lm_head")]
 
     def _check_inputs(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.LongTensor:
         if input_ids.dim() != 2:
@@ -337,6 +461,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         selected = (positions < lengths[:, None]) & (positions >= (lengths - counts)[:, None])
         return (kl * selected.unsqueeze(-1).to(kl.dtype)).sum(dim=1) / counts.unsqueeze(-1).to(kl.dtype)
 
+    @reject_unknown_keywords
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -349,7 +474,12 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         reduction: str = "mean",
         return_logits: bool = True,
         return_dict: bool | None = None,
-        **kwargs,
+        *,
+        labels: torch.LongTensor | None = None,
+        return_loss: bool = True,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
     ) -> TWRVAEOutput | tuple:
         r"""
         Args:
@@ -381,18 +511,47 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
                 The losses are the same either way.
             return_dict (`bool`, *optional*):
                 Return a [`TWRVAEOutput`] (default) rather than a tuple.
+            labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                The reconstruction targets, as for a causal language model: `input_ids` itself, with `-100` where no
+                loss is wanted (`DataCollatorForLanguageModeling(tokenizer, mlm=False)` makes them, -100 on
+                padding); the model shifts them (position t predicts token t + 1). A VAE reconstructs its input, so
+                every label that is not -100 must equal the input id at its position, and padding positions never
+                count. Without `labels`, every real token after `<bos>` counts, which is the same loss.
+            return_loss (`bool`, *optional*, defaults to `True`):
+                Compute `loss`; with `False` it is `None` (the other losses are still returned).
+            use_cache (`bool`, *optional*):
+                With `latents`: return the decoder state as `cache` (default); `False` returns none.
+            output_hidden_states (`bool`, *optional*):
+                Return the decoder's top-layer outputs as `hidden_states` (see [`TWRVAEOutput`]).
+            output_attentions (`bool`, *optional*):
+                An RNN has no attention weights: only `None` or `False` are accepted.
         """
         if reduction not in ("mean", "none"):
             raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
+        check_no_attentions(self, output_attentions)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if output_hidden_states is None:
+            output_hidden_states = bool(getattr(self.config, "output_hidden_states", False))
         if latents is not None:
-            output = self._decode(input_ids, attention_mask, latents, cache, reduction, return_logits)
+            output = self._decode(
+                input_ids,
+                attention_mask,
+                latents,
+                cache,
+                reduction,
+                return_logits,
+                labels=labels,
+                return_loss=return_loss,
+                use_cache=use_cache,
+                output_hidden_states=output_hidden_states,
+            )
             return output if return_dict else output.to_tuple()
         if cache is not None:
             raise ValueError("`cache` continues decoding from `latents`; pass the latents it was made with.")
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         lengths = self._check_inputs(input_ids, attention_mask)
+        loss_mask = loss_mask_from_labels(input_ids, attention_mask, labels)
         sample_posterior = self.training if sample_posterior is None else sample_posterior
 
         posterior_mean, posterior_logvar = self.encoder(input_ids)
@@ -405,9 +564,10 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             latents = posterior.mode()
         # without logits, the last position (which predicts nothing) is not decoded at all
         decoded = input_ids if return_logits or input_ids.shape[1] < 2 else input_ids[:, :-1]
-        features, _ = self.decoder.output_features(decoded, latents)
+        top_layer, _ = self.decoder.hidden_states(decoded, latents)
+        features = self.decoder.output_dropout(top_layer)
 
-        reconstruction, logits = self._reconstruction_loss(features, input_ids, attention_mask, return_logits)
+        reconstruction, logits = self._reconstruction_loss(features, input_ids, loss_mask, return_logits)
         kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
         kl_regularizer = kl_dimensions.sum(dim=-1)
         kl_decoded = posterior.kl()
@@ -415,7 +575,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             reconstruction, kl_regularizer, kl_decoded = reconstruction.mean(), kl_regularizer.mean(), kl_decoded.mean()
             kl_dimensions = kl_dimensions.mean(dim=0)
         kl_term = kl_dimensions.clamp(min=free_bits).sum(dim=-1) if free_bits > 0 else kl_regularizer
-        loss = reconstruction + kl_weight * kl_term
+        loss = reconstruction + kl_weight * kl_term if return_loss else None
 
         output = TWRVAEOutput(
             loss=loss,
@@ -426,20 +586,22 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             latents=latents,
             posterior_mean=posterior_mean,
             posterior_logvar=posterior_logvar,
+            hidden_states=(top_layer,) if output_hidden_states else None,
         )
         return output if return_dict else output.to_tuple()
 
     def _reconstruction_loss(
-        self, features: torch.Tensor, input_ids: torch.LongTensor, attention_mask: torch.Tensor, return_logits: bool
+        self, features: torch.Tensor, input_ids: torch.LongTensor, loss_mask: torch.Tensor, return_logits: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """-log p of every token after the first, summed per sequence over the real ones; and the logits if asked.
+        """-log p of every token after the first, summed per sequence over those of `loss_mask` (the real ones, less
+        any that `labels` set to -100); and the logits if asked.
 
         The log-softmax reads one contiguous (num_predicted, vocab) matrix of the positions that predict a real
         token (no (batch, vocab, length) transpose, no copy of sliced logits); without `return_logits`, the output
         layer itself runs only on those rows, so padding and each sequence's last position cost nothing.
         """
         batch, length = features.shape[:2]  # length: the decoded positions, all of input_ids or all but the last
-        rows, positions = attention_mask[:, 1:].bool().nonzero(as_tuple=True)
+        rows, positions = loss_mask[:, 1:].bool().nonzero(as_tuple=True)
         targets = input_ids[rows, positions + 1]
         flat = rows * length + positions
         if return_logits:
@@ -453,31 +615,53 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             token_nll = output_layer_nll(selected, self.decoder.lm_head, targets)
         return token_nll.new_zeros(batch).index_add_(0, rows, token_nll), logits
 
-    def _decode(self, input_ids, attention_mask, latents, cache, reduction, return_logits=True) -> TWRVAEOutput:
+    def _decode(
+        self,
+        input_ids,
+        attention_mask,
+        latents,
+        cache,
+        reduction,
+        return_logits=True,
+        labels=None,
+        return_loss=True,
+        use_cache=None,
+        output_hidden_states=False,
+    ) -> TWRVAEOutput:
         if latents.dim() != 2 or latents.shape != (input_ids.shape[0], self.config.latent_size):
             raise ValueError(
                 f"`latents` must have shape (batch_size={input_ids.shape[0]}, latent_size={self.config.latent_size}), "
                 f"got {tuple(latents.shape)}."
             )
+        use_cache = True if use_cache is None else use_cache
         if cache is not None:  # generate()'s later steps: the latents were checked at its first
-            logits, state = self.decoder(input_ids, latents.to(self.dtype), cache.state)
+            if labels is not None:
+                raise ValueError("`labels` with `cache`: a continued decoding step computes no loss; drop `labels`.")
+            top_layer, state = self.decoder.hidden_states(input_ids, latents.to(self.dtype), cache.state)
+            logits = self.decoder.lm_head(self.decoder.output_dropout(top_layer)) if return_logits else None
             return TWRVAEOutput(
-                logits=logits, latents=latents, cache=TWRVAEDecoderCache(state, cache.seen_tokens + input_ids.shape[1])
+                logits=logits,
+                latents=latents,
+                cache=TWRVAEDecoderCache(state, cache.seen_tokens + input_ids.shape[1]) if use_cache else None,
+                hidden_states=(top_layer,) if output_hidden_states else None,
             )
         latents = check_latents(latents, self.dtype)
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         self._check_inputs(input_ids, attention_mask)
-        features, state = self.decoder.output_features(input_ids, latents)
-        reconstruction, logits = self._reconstruction_loss(features, input_ids, attention_mask, return_logits)
+        loss_mask = loss_mask_from_labels(input_ids, attention_mask, labels)
+        top_layer, state = self.decoder.hidden_states(input_ids, latents)
+        features = self.decoder.output_dropout(top_layer)
+        reconstruction, logits = self._reconstruction_loss(features, input_ids, loss_mask, return_logits)
         if reduction == "mean":
             reconstruction = reconstruction.mean()
         return TWRVAEOutput(
-            loss=reconstruction,
+            loss=reconstruction if return_loss else None,
             reconstruction_loss=reconstruction,
             logits=logits,
             latents=latents,
-            cache=TWRVAEDecoderCache(state, input_ids.shape[1]),
+            cache=TWRVAEDecoderCache(state, input_ids.shape[1]) if use_cache else None,
+            hidden_states=(top_layer,) if output_hidden_states else None,
         )
 
 
@@ -497,6 +681,42 @@ def check_token_ids(ids: torch.LongTensor, vocab_size: int, name: str) -> None:
         raise ValueError(
             f"`{name}` holds ids outside [0, vocab_size={vocab_size}) (max {int(ids.max())}): the tokenizer does not "
             "match this model. Use the tokenizer saved with the model."
+        )
+
+
+def loss_mask_from_labels(
+    input_ids: torch.LongTensor, attention_mask: torch.Tensor, labels: torch.LongTensor | None
+) -> torch.Tensor:
+    """The positions whose token counts in the reconstruction loss: the real ones, less those `labels` sets to -100.
+
+    A VAE reconstructs its input, so `labels` (as a causal language model takes them: `input_ids` with -100 where no
+    loss is wanted) must equal `input_ids` wherever it is not -100; padding positions never count.
+    """
+    if labels is None:
+        return attention_mask
+    if not isinstance(labels, torch.Tensor) or labels.shape != input_ids.shape:
+        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"`labels` must have the shape of `input_ids` {tuple(input_ids.shape)}, got {shape}.")
+    if torch.is_floating_point(labels) or labels.dtype == torch.bool:
+        raise ValueError(f"`labels` must hold token ids (an integer tensor), got {labels.dtype}.")
+    labels = labels.to(input_ids.device)
+    counted = attention_mask.bool() & (labels != IGNORE_INDEX)
+    differs = counted & (labels != input_ids)
+    if differs.any():
+        row, position = (int(index) for index in differs.nonzero()[0])
+        raise ValueError(
+            f"`labels` differs from `input_ids` at row {row}, position {position} ({int(labels[row, position])} vs "
+            f"{int(input_ids[row, position])}): a VAE reconstructs its input, so `labels` is `input_ids` with -100 "
+            "where no loss is wanted (DataCollatorForLanguageModeling(tokenizer, mlm=False) makes it)."
+        )
+    return counted
+
+
+def check_no_attentions(model, output_attentions) -> None:
+    if output_attentions:
+        raise ValueError(
+            f"{type(model).__name__} is a recurrent model and has no attention weights: `output_attentions` must be "
+            "False or None."
         )
 
 

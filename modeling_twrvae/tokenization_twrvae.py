@@ -2,7 +2,7 @@
 
 The corpora are already tokenised and split on white space (PTB, Yahoo) or nearly so (E2E), so a word-level model
 is what the papers use: lower-cased, `<pad> <unk> <bos> <eos>` as ids 0..3, every sentence wrapped in
-`<bos> ... <eos>`, and the corpora's own unknown markers (`<unk>` in PTB, `_UNK` in Yahoo) read as `<unk>`.
+`<bos> ... <eos>` (each of a pair too: `<bos> a <eos> <bos> b <eos>`), and the corpora's own unknown markers (`<unk>` in PTB, `_UNK` in Yahoo) read as `<unk>`.
 """
 
 from __future__ import annotations
@@ -76,8 +76,10 @@ def train_tokenizer(
         raise ValueError("Cannot train a tokenizer on an empty corpus: `texts` held no non-blank line.")
 
     tokenizer.normalizer = _normalizer(lowercase, pre_tokenization, marker_replacement="<unk>")
+    # A pair is two sentences, each wrapped as a single one is (`tokenizer(a, b)`, as transformers' pair API).
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<bos> $A <eos>",
+        pair="<bos> $A <eos> <bos>:1 $B:1 <eos>:1",
         special_tokens=[("<bos>", tokenizer.token_to_id("<bos>")), ("<eos>", tokenizer.token_to_id("<eos>"))],
     )
     return wrap_tokenizer(tokenizer, model_max_length=model_max_length)
