@@ -90,6 +90,7 @@ def test_switchboard_cvae_with_annealing_and_bag_of_words(tmp_path):
     assert [r["kl_weight"] for r in records if "kl_weight" in r] == [0.0, 0.25, 0.5, 0.75]
 
 
-def test_a_language_model_preset_on_a_dialogue_corpus_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="needs a dialogue preset"):
+def test_a_language_model_preset_on_a_dialogue_corpus_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:  # contradictory settings: a usage error, before any data is read
         run_training(tmp_path, "dailydialog", preset="hr-vae")
+    assert raised.value.code == 2 and "needs a dialogue preset" in capsys.readouterr().err

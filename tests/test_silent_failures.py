@@ -11,12 +11,12 @@ from safetensors.torch import load_file, save_file
 from test_training import run
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from modeling_twrvae import TWRVAEModel, check_tokenizer, train_tokenizer
+from modeling_twrvae import TWRVAEModel, check_tokenizer
 from modeling_twrvae.checkpoint_checks import vocabulary_fingerprint
 from modeling_twrvae.file_utils import atomic_write_text, move_files_into
 from training import evaluate, train
 
-from helpers import informative, read_lines, tiny_model
+from helpers import informative, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +76,20 @@ def test_resume_uses_the_new_learning_rate(base_run, tmp_path):
     assert yaml.safe_load((out / "training_config.yaml").read_text())["learning_rate"] in (0.003, 0.0005)
 
 
-# 3. resuming retrained the tokenizer on whatever --train_file was given: same size, other ids
+# 3. resuming retrained the tokenizer on whatever --train_file was given: same size, other ids (other training texts
+#    are now refused on resume: tests/test_run_folder_safety.py)
 
 
-def test_resume_reuses_the_checkpoint_s_tokenizer(base_run, tmp_path):
+def test_resume_reuses_the_checkpoint_s_tokenizer(base_run, tmp_path, monkeypatch):
     out = copy_run(base_run, tmp_path)
     saved = json.loads((out / "checkpoint-4" / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
-    other = tmp_path / "other.txt"
-    other.write_text("\n".join(read_lines("ptb/ptb.valid.txt", 80)) + "\n")
-    assert train_tokenizer(read_lines("ptb/ptb.valid.txt", 80), vocab_size=40).get_vocab() != saved  # a real change
-    run(tmp_path, "run", resume_from_checkpoint=out / "checkpoint-4", train_file=other, vocab_size=40,
-        checkpointing_steps=2, save_total_limit=5)  # fmt: skip
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the tokenizer was trained again")
+
+    monkeypatch.setattr(train, "train_tokenizer", no_training)
+    run(tmp_path, "run", resume_from_checkpoint=out / "checkpoint-4", vocab_size=40, checkpointing_steps=2,
+        save_total_limit=5)  # fmt: skip
     resumed = json.loads((out / "checkpoint-6" / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
     assert resumed == saved
 

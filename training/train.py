@@ -10,12 +10,20 @@ overrides. The best model on the validation split (lowest -ELBO, with the KL of 
 (`training_config.yaml`, a valid `--config`) and the validation metrics (`eval_results.json`); `metrics.jsonl` logs
 every step's numbers and `training_curves.png` plots them. `accelerator.save_state` checkpoints go to
 `--output_dir/checkpoint-STEP`, and `--resume_from_checkpoint PATH|latest` continues a run exactly.
+
+The output folder is locked for the whole run (a second run on it fails at once, naming the first); a folder that
+holds anything but an earlier run of this script needs `--overwrite_output_dir`, which removes only what this script
+writes. Each checkpoint keeps the best model of its time (`best_model/`, hard links), so that a resume from it
+restores the best model and `eval_results.json` of that point of the run; `eval_results.json` names the weights it
+was measured on (`weights_sha256`). A resume with settings that would change the run is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import hashlib
 import json
 import logging
 import math
@@ -40,17 +48,31 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from modeling_twrvae import CVAE_PRESETS, TWRCVAEConfig, TWRVAEConfig, TWRVAEModel, check_tokenizer, train_tokenizer  # noqa: E402
+from modeling_twrvae import (  # noqa: E402
+    CVAE_PRESETS,
+    TWRCVAEConfig,
+    TWRCVAEModel,
+    TWRVAEConfig,
+    TWRVAEModel,
+    check_tokenizer,
+    train_tokenizer,
+)
 from modeling_twrvae.checkpoint_checks import FINGERPRINT_KEY, vocabulary_fingerprint  # noqa: E402
 from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus  # noqa: E402
 from modeling_twrvae.dialogue_corpora import DIALOGUE_CORPORA  # noqa: E402
 from modeling_twrvae.file_utils import (  # noqa: E402
+    LOCK_FILE,
+    LOCK_OWNER_FILE,
+    TEMPORARY_SUFFIX,
+    WEIGHT_SUFFIXES,
     atomic_write_json,
     atomic_write_text,
     disk_full_error,
     fsync_folder,
+    locked_folder,
     move_files_into,
     remove_temporary_leftovers,
+    weights_fingerprint,
 )
 from modeling_twrvae.kl_schedules import SCHEDULES, KLSchedule  # noqa: E402
 from modeling_twrvae.length_grouping import LengthGroupedBatchSampler  # noqa: E402
@@ -67,6 +89,28 @@ FUSED_ADAM_DEVICES = ("cpu", "cuda")
 CHECKPOINT_TOKENIZER = "tokenizer"  # the tokenizer the run trained, saved in every checkpoint and reused on resume
 RNG_STATE = "random_states_{}.pkl"  # accelerate's name for process i's RNG states
 RNG_KEYS = ("random_state", "numpy_random_seed", "torch_manual_seed")
+COMMAND = "training/train.py"
+INTERRUPTED = "interrupted; resume with --resume_from_checkpoint latest"
+
+# What train.py writes into --output_dir. `--overwrite_output_dir` removes these and nothing else.
+RUN_MARKER = ".twrvae_train.json"  # says the folder holds a run of this script, and which files are its best model
+LOG_FILE = "metrics.jsonl"
+CURVES_FILE = "training_curves.png"
+EVAL_RESULTS = "eval_results.json"
+WEIGHTS_KEY = "weights_sha256"  # in eval_results.json: `weights_fingerprint` of the weights it was measured on
+TRACKER_PROJECT = "twrvae"  # the trackers' folder (tensorboard's logs)
+BEST_MODEL_COPY = "best_model"  # in each checkpoint: the best model so far (hard links to the saved one)
+RUN_FILES = (RUN_MARKER, LOG_FILE, CURVES_FILE)
+MODEL_FILES = {
+    "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+    "pytorch_model.bin.index.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "added_tokens.json", "training_config.yaml", EVAL_RESULTS,
+}  # fmt: skip
+# the remote code save_pretrained copies beside config.json: a model's files only where there is a model
+CODE_FILES = {path.name for path in (REPO_ROOT / "modeling_twrvae").glob("*.py")}
+WEIGHT_SHARD = re.compile(r"^(model|pytorch_model)-\d+-of-\d+\.(safetensors|bin)$")
+# training/evaluate.py's results (its --output_file, default eval_SPLIT.json, and its .md and .png)
+RESULT_FILE = re.compile(r"^(test_results|eval_[\w.-]+)\.(json|md|png)$")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -179,12 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = parser.add_argument_group("evaluation, checkpoints, logging")
     run.add_argument("--output_dir", help="Where the model, logs and checkpoints go (required).")
-    run.add_argument("--overwrite_output_dir", action="store_true", help="Start afresh in a used --output_dir.")
+    run.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="Start afresh in a used --output_dir: removes what train.py wrote there (its model, checkpoints, logs, "
+        "results), never other files.",
+    )
     run.add_argument("--eval_steps", type=int, help="Validate every N updates (default: each epoch).")
     run.add_argument("--early_stopping_patience", type=int, help="Stop after N validations without improvement.")
     run.add_argument("--checkpointing_steps", type=int, help="Save the training state every N updates.")
     run.add_argument("--save_total_limit", type=int, default=2, help="Keep this many newest checkpoints.")
-    run.add_argument("--resume_from_checkpoint", help="A checkpoint folder, or `latest` in --output_dir.")
+    run.add_argument(
+        "--resume_from_checkpoint",
+        help="A checkpoint folder, or `latest` in --output_dir; the run's settings, but for those a resume may change.",
+    )
     run.add_argument("--logging_steps", type=int, default=10)
     run.add_argument("--report_to", default="none", help="Trackers: `tensorboard`, `wandb`, ..., `all` or `none`.")
     return parser
@@ -208,7 +260,10 @@ def _overrides(value) -> dict:
         if "=" not in item:
             raise argparse.ArgumentTypeError(f"--config_overrides wants key=value pairs, got {item!r}")
         key, raw = item.split("=", 1)
-        result[key.strip()] = yaml.safe_load(raw)
+        try:
+            result[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise argparse.ArgumentTypeError(f"--config_overrides {item!r}: not a value ({error})") from None
     return result
 
 
@@ -230,8 +285,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.word_dropout is not None:
         args.config_overrides["word_dropout"] = args.word_dropout
     dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA
-    check_config_fields(args.config_overrides, parser, TWRCVAEConfig if dialogue else TWRVAEConfig)
+    config_class = TWRCVAEConfig if dialogue else TWRVAEConfig
+    check_config_fields(args.config_overrides, parser, config_class)
+    args.config_overrides = typed_overrides(args.config_overrides, parser, config_class)
     check_ranges(args, parser)
+    check_model_config(args, parser, config_class)
+    if args.overwrite_output_dir and args.resume_from_checkpoint and checkpoint_is_inside(args):
+        parser.error(
+            f"--overwrite_output_dir would remove the earlier run in {args.output_dir} whose checkpoint "
+            f"--resume_from_checkpoint {args.resume_from_checkpoint} continues: pass one or the other."
+        )
     return args
 
 
@@ -256,9 +319,7 @@ def _read_config_file(path: str, parser: argparse.ArgumentParser) -> dict:
             f"{name} (did you mean {', '.join(close)}?)" if (close := _close(name, actions)) else name
             for name in unknown
         ]
-        raise SystemExit(
-            f"{path}: unknown setting(s) {unknown}: {'; '.join(hints)}. See `python training/train.py --help`."
-        )
+        parser.error(f"--config {path}: unknown setting(s) {unknown}: {'; '.join(hints)}. See --help.")
     checked = {}
     for name, value in values.items():
         try:
@@ -321,6 +382,102 @@ def check_config_fields(overrides: dict, parser: argparse.ArgumentParser, config
         )
 
 
+def typed_overrides(overrides: dict, parser: argparse.ArgumentParser, config_class=TWRVAEConfig) -> dict:
+    """The overrides as the types of the configuration's fields: YAML reads `1e-1` (no dot) as a string, which is
+    the number 0.1 for a float field; a value that is not of the field's type is a usage error."""
+    annotations = {}
+    for cls in reversed(config_class.__mro__):
+        annotations.update(getattr(cls, "__annotations__", {}))
+    typed = {}
+    for name, value in overrides.items():
+        kind = str(annotations.get(name, "")).split("|")[0].strip()
+        if value is not None and kind in ("int", "float"):
+            number = None
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    number = int(value) if kind == "int" else float(value)
+            elif not isinstance(value, bool) and isinstance(value, (int, float)):
+                number = float(value) if kind == "float" else (value if isinstance(value, int) else None)
+            if number is None:
+                parser.error(
+                    f"--config_overrides {name}={value!r}: expected {'an integer' if kind == 'int' else 'a number'}."
+                )
+            value = number
+        typed[name] = value
+    return typed
+
+
+def _size_defaults(args) -> dict:
+    """The vocabulary size the tokenizer is asked for (the run's, before the data is read)."""
+    if args.vocab_size:
+        return {"vocab_size": args.vocab_size}
+    defaults = dict(CORPORA[args.dataset].tokenizer) if args.dataset in CORPORA else {}
+    defaults.update(dialogue_task.tokenizer_defaults(args.dataset))
+    return {"vocab_size": defaults.get("vocab_size", 20000)}
+
+
+def planned_config(args, config_class=TWRVAEConfig):
+    """The configuration the run will build (its vocabulary size is the tokenizer's, known only once it is trained:
+    here the size asked for), or None when it comes from --model_name_or_path."""
+    if args.model_name_or_path:
+        return None
+    preset = dialogue_task.preset(args) if config_class is TWRCVAEConfig else args.preset
+    return config_class.from_preset(preset, **_size_defaults(args), **args.config_overrides)
+
+
+def check_model_config(args, parser: argparse.ArgumentParser, config_class=TWRVAEConfig) -> None:
+    """Refuse, before any data is read, a configuration that the run could not build."""
+    if "vocab_size" in args.config_overrides:
+        parser.error(
+            "--config_overrides vocab_size: the model's vocabulary size is its tokenizer's (config.vocab_size = "
+            "len(tokenizer)); ask for a vocabulary of that size with --vocab_size N instead."
+        )
+    try:
+        planned_config(args, config_class)
+    except (ValueError, TypeError) as error:
+        parser.error(f"--config_overrides {_describe(args.config_overrides)} with --preset {args.preset}: {error}")
+
+
+def _describe(overrides: dict) -> str:
+    return ",".join(f"{key}={value}" for key, value in overrides.items()) or "(none)"
+
+
+def machine_memory() -> tuple[int, str]:
+    """Bytes of memory a model could be trained in on this machine: its RAM and the memory of its GPUs."""
+    total, where = 0, []
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        where.append("RAM")
+    if torch.cuda.is_available():
+        total += sum(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
+        where.append(f"{torch.cuda.device_count()} GPU(s)")
+    return total, " and ".join(where) or "memory"
+
+
+def check_model_size(args) -> None:
+    """Refuse sizes the machine cannot train (e.g. hidden_size=10**12) before any data is read: the parameters are
+    counted on the `meta` device, which allocates nothing."""
+    dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA
+    config = planned_config(args, TWRCVAEConfig if dialogue else TWRVAEConfig)
+    if config is None:
+        return
+    model_class = TWRCVAEModel if dialogue else TWRVAEModel
+    sizes = f"--config_overrides {_describe(args.config_overrides)} (vocabulary {config.vocab_size})"
+    try:
+        with torch.device("meta"):
+            parameters = model_class(config).num_parameters()
+    except RuntimeError as error:  # a weight of more entries than a tensor can index
+        raise ValueError(f"{sizes}: the model's weights would not fit in a tensor ({_brief(error)}).") from None
+    needed = 16 * parameters  # fp32 weights, their gradients and Adam's two moments
+    available, where = machine_memory()
+    if available and needed > available:
+        raise ValueError(
+            f"{sizes} makes a model of {parameters:,} parameters: training it takes about {needed / 1e9:,.0f} GB "
+            f"(fp32 weights, gradients and Adam's two moments, 16 bytes a parameter), more than this machine's "
+            f"{available / 1e9:,.0f} GB ({where}). Choose smaller sizes."
+        )
+
+
 POSITIVE = (
     "per_device_train_batch_size", "per_device_eval_batch_size", "num_train_epochs", "max_train_steps",
     "gradient_accumulation_steps", "logging_steps", "eval_steps", "checkpointing_steps", "early_stopping_patience",
@@ -339,6 +496,8 @@ def check_ranges(args, parser: argparse.ArgumentParser) -> None:
         value = getattr(args, name)
         if value is not None and (value < 0 or not math.isfinite(value)):
             parser.error(f"--{name} must be a finite number >= 0, got {value}.")
+    if args.validation_split_percentage is not None and not 0 < args.validation_split_percentage < 100:
+        parser.error(f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}.")
     if args.max_length < 3:
         parser.error(f"--max_length must be >= 3 (<bos>, a word, <eos>), got {args.max_length}.")
     if args.word_dropout is not None and not 0 <= args.word_dropout <= 1:
@@ -619,6 +778,9 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             tokenizer.save_pretrained(temporary / CHECKPOINT_TOKENIZER)
+            if state.get("best_step") is not None:  # a resume from here restores it (restore_best_model)
+                best = [p.name for p in _model_files_in(output_dir)]
+                link_or_copy_files(output_dir, temporary / BEST_MODEL_COPY, best)
             for path in temporary.rglob("*"):
                 if path.is_file():
                     with open(path, "rb") as handle:
@@ -649,8 +811,15 @@ def save_model(accelerator, model, tokenizer, output_dir: Path, args, metrics: d
         accelerator.unwrap_model(model).save_pretrained(temporary, state_dict=state_dict)
         tokenizer.save_pretrained(temporary)
         atomic_write_text(temporary / "training_config.yaml", yaml.safe_dump(_plain(vars(args)), sort_keys=True))
-        atomic_write_json(temporary / "eval_results.json", metrics)
-        move_files_into(temporary, output_dir, last=("eval_results.json",))
+        # which weights these numbers were measured on: publish.py and evaluate.py check it against the folder's
+        atomic_write_json(temporary / EVAL_RESULTS, {**metrics, WEIGHTS_KEY: weights_fingerprint(temporary)})
+        names = sorted(path.name for path in temporary.iterdir())
+        old = [path for path in _model_files_in(output_dir) if path.name not in names]
+        write_marker(output_dir, model_files=names)
+        move_files_into(temporary, output_dir, last=(EVAL_RESULTS,))
+        for path in old:  # files of the previous best model that this one does not have
+            path.unlink(missing_ok=True)
+        _remove_results(output_dir, "was replaced by a better one")
     except OSError as error:
         raise disk_full_error(error, output_dir) from error
 
@@ -722,11 +891,373 @@ def usable_mixed_precision(args) -> str | None:
             stacklevel=2,
         )
         return "no"
+    if args.mixed_precision == "fp16" and on_cpu:
+        warnings.warn(
+            "--mixed_precision fp16 was asked for, but accelerate has no fp16 autocast on a CPU (it would train in "
+            "fp32 and call it fp16). Training in fp32 instead, and training_config.yaml says so; bf16 is the CPU's "
+            "mixed precision.",
+            stacklevel=2,
+        )
+        return "no"
     return args.mixed_precision
+
+
+def trained_precision(accelerator) -> str:
+    """The precision the Accelerator really trains in (what `training_config.yaml` records)."""
+    if accelerator.device.type == "cpu" and not accelerator.native_amp:
+        return "no"  # accelerate keeps the name of a precision it cannot autocast to on a CPU
+    return accelerator.mixed_precision
+
+
+# Settings a resume may change: they leave the updates of the run as they were (how often it logs, validates and
+# checkpoints; where its files are; when it stops), or are the remedies for a run stopped by a non-finite loss
+# (--learning_rate, applied at the schedule's position, --max_grad_norm, the precision). Every other setting makes
+# another run and is refused on resume. The data and the global batch are compared as what they are (the texts, the
+# batch of all processes together), not by the paths and per-device numbers that give them.
+RESUMABLE = {
+    "config",
+    "output_dir",
+    "overwrite_output_dir",
+    "resume_from_checkpoint",
+    "learning_rate",
+    "max_grad_norm",
+    "mixed_precision",
+    "use_cpu",
+    "max_train_steps",
+    "num_train_epochs",
+    "eval_steps",
+    "early_stopping_patience",
+    "checkpointing_steps",
+    "save_total_limit",
+    "logging_steps",
+    "report_to",
+    "per_device_eval_batch_size",
+    "data_dir",
+    "train_file",
+    "validation_file",
+    "per_device_train_batch_size",
+    "word_dropout",
+}  # fmt: skip  (word_dropout: compared as the config_overrides field it sets)
+RESUMABLE_WORDS = (
+    "A resume may change --learning_rate, --max_grad_norm, --mixed_precision, --use_cpu, --max_train_steps or "
+    "--num_train_epochs (unless a schedule spreads over them), how often the run logs, validates and checkpoints, "
+    "--early_stopping_patience, --save_total_limit, --report_to, --per_device_eval_batch_size, where the data is (not "
+    "the texts) and the number of processes (not the total batch)."
+)
+LENGTH_FREE_SCHEDULERS = ("constant", "constant_with_warmup", "inverse_sqrt")  # do not depend on --max_train_steps
+
+
+def run_settings(args, processes: int) -> dict:
+    settings = json.loads(json.dumps(_plain(vars(args))))
+    settings["train_batch_size"] = args.per_device_train_batch_size * processes
+    return settings
+
+
+def _setting_name(name: str) -> str:
+    if name == "train_batch_size":
+        return "the batch size (--per_device_train_batch_size x processes)"
+    return f"--{name}"
+
+
+def check_resume_settings(state: dict, args, processes: int, checkpoint: Path) -> dict:
+    """Refuse a resume whose settings would make another run than the checkpoint's. Returns the settings that
+    changed as a resume may change them, {name: [before, now]}."""
+    recorded = state.get("settings")
+    if recorded is None:
+        logger.warning(
+            f"{checkpoint} predates recorded settings: the resume cannot check that its settings are the run's"
+        )
+        return {}
+    current = run_settings(args, processes)
+    common = sorted(set(recorded) & set(current))
+    refused = [name for name in common if name not in RESUMABLE and recorded[name] != current[name]]
+    if refused:
+        listed = "; ".join(f"{_setting_name(n)} {current[n]!r} (the run: {recorded[n]!r})" for n in refused)
+        raise ValueError(
+            f"--resume_from_checkpoint {checkpoint} continues a run made with other settings, and resuming would "
+            f"make another run: {listed}. Resume with the run's settings (its checkpoints' {TRAINER_STATE} and its "
+            "training_config.yaml record them), or start a new run in another --output_dir (--model_name_or_path "
+            f"DIR trains a saved model further). {RESUMABLE_WORDS}"
+        )
+    return {name: [recorded[name], current[name]] for name in common if recorded[name] != current[name]}
+
+
+def data_fingerprint(raw: dict) -> dict:
+    """SHA-256 of the training and validation rows, in order: what the run trained and selected its model on."""
+    digests = {}
+    for split in ("train", "validation"):
+        digest = hashlib.sha256()
+        for batch in raw[split].iter(batch_size=1000):
+            digest.update(json.dumps(batch, sort_keys=True, ensure_ascii=False).encode())
+        digests[split] = digest.hexdigest()
+    return digests
+
+
+def check_resume_data(state: dict, data: dict, total_steps: int, args, checkpoint: Path) -> None:
+    recorded = state.get("data_sha256")
+    if recorded:
+        changed = [split for split in ("train", "validation") if recorded.get(split) != data[split]]
+        if changed:
+            raise ValueError(
+                f"--resume_from_checkpoint {checkpoint}: the {' and '.join(changed)} texts are not those the run was "
+                "trained on (--dataset, --train_file, --validation_file or their splits give other texts now). Resume "
+                "with the run's data, or train on the new data in a new run: --model_name_or_path DIR (a saved model) "
+                "and another --output_dir."
+            )
+    before = state.get("total_steps")
+    if before and before != total_steps:
+        depends = [f"--kl_schedule {args.kl_schedule}"] if args.kl_schedule == "cyclical" else []
+        if args.lr_scheduler_type not in LENGTH_FREE_SCHEDULERS:
+            depends.append(f"--lr_scheduler_type {args.lr_scheduler_type}")
+        if depends:
+            raise ValueError(
+                f"--resume_from_checkpoint {checkpoint}: the run was set for {before} updates and {' and '.join(depends)} "
+                f"spreads over them, so {total_steps} would change the schedule the run has followed. Resume with "
+                f"--max_train_steps {before}, or start a new run."
+            )
+        logger.info(f"the run was set for {before} updates; it now makes {total_steps}")
+
+
+def checkpoint_is_inside(args) -> bool:
+    """Whether --resume_from_checkpoint names a checkpoint of --output_dir itself (a continuation, or a rewind)."""
+    value = args.resume_from_checkpoint
+    if value == "latest":
+        return True
+    return Path(value).absolute().parent.resolve() == Path(args.output_dir).resolve()
+
+
+def read_marker(output_dir: Path) -> dict | None:
+    try:
+        marker = json.loads((output_dir / RUN_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def write_marker(output_dir: Path, model_files: list[str] | None = None) -> None:
+    marker = read_marker(output_dir) or {}
+    marker.update(written_by=COMMAND)
+    if model_files is not None:
+        marker["model_files"] = sorted(model_files)
+    marker.setdefault("model_files", [])
+    atomic_write_json(output_dir / RUN_MARKER, marker)
+
+
+class FolderContents:
+    """What --output_dir holds, sorted into what train.py writes (`known`) and everything else (`unknown`)."""
+
+    def __init__(self, output_dir: Path):
+        entries = []
+        if output_dir.is_dir():
+            entries = sorted(p for p in output_dir.iterdir() if not _ignored(p.name))
+        checkpoints = {path for _, path in list_checkpoints(output_dir)}
+        marker = read_marker(output_dir)
+        # a marker alone is a run that stopped before it wrote anything (bad data, say): the folder is still empty
+        entries = [p for p in entries if not (p.name == RUN_MARKER and len(entries) == 1)]
+        self.earlier_run = bool(entries) and (
+            marker is not None or (output_dir / LOG_FILE).is_file() or bool(checkpoints)
+        )
+        recorded = set(marker.get("model_files", [])) if marker else set()
+        code = self.earlier_run or (output_dir / "config.json").is_file()
+        self.known, self.unknown = [], []
+        for path in entries:
+            name, is_file = path.name, path.is_file() and not path.is_symlink()
+            ours = (
+                path in checkpoints
+                or (
+                    is_file
+                    and (name in RUN_FILES or name in recorded or _model_file(name, code) or RESULT_FILE.match(name))
+                )
+                or (self.earlier_run and name == TRACKER_PROJECT and path.is_dir() and not path.is_symlink())
+            )
+            (self.known if ours else self.unknown).append(path)
+        self.model = [
+            p.name for p in entries if p.is_file() and (p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES))
+        ]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.known or self.unknown)
+
+
+def _ignored(name: str) -> bool:
+    """The lock's files, and the leftovers of an interrupted write (removed under the lock)."""
+    return name in (LOCK_FILE, LOCK_OWNER_FILE) or (name.startswith(".") and name.endswith(TEMPORARY_SUFFIX))
+
+
+def _model_file(name: str, code: bool = True) -> bool:
+    return name in MODEL_FILES or bool(WEIGHT_SHARD.match(name)) or (code and name in CODE_FILES)
+
+
+def _names(paths, limit: int = 8) -> str:
+    names = [p.name + ("/" if p.is_dir() else "") for p in paths]
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+OVERWRITE_REMOVES = (
+    "--overwrite_output_dir removes only what train.py writes there (its model, checkpoints, metrics.jsonl, plot, "
+    "tracker logs and the evaluation results of its model); any other file is kept"
+)
+
+
+def prepare_output_dir(args, output_dir: Path) -> str:
+    """On the main process, holding the folder's lock: refuse a folder that holds anything but nothing or this run,
+    and clear an earlier run for --overwrite_output_dir. Returns how the run uses the folder: "continue" (a resume
+    from one of its own checkpoints), "elsewhere" (another folder's checkpoint, continued here) or "new"."""
+    for leftover in remove_temporary_leftovers(output_dir):
+        logger.warning(f"removed {leftover}, left by an interrupted write (a crash or a full disk)")
+    if args.resume_from_checkpoint and checkpoint_is_inside(args):
+        if read_marker(output_dir) is None:
+            write_marker(output_dir)
+        return "continue"
+    contents = FolderContents(output_dir)
+    if not contents.empty and not args.overwrite_output_dir:
+        raise FileExistsError(_refusal(args, output_dir, contents))
+    if not contents.empty:
+        for path in contents.known:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        if contents.known:
+            logger.warning(
+                f"--overwrite_output_dir: removed {output_dir}'s earlier files: {_names(contents.known, 40)}"
+            )
+        if contents.unknown:
+            logger.warning(
+                f"--overwrite_output_dir kept {_names(contents.unknown, 40)} in {output_dir}: train.py did not write "
+                f"them ({OVERWRITE_REMOVES})"
+                + ("; a model card or results among them describe the removed model" if contents.model else "")
+            )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_marker(output_dir, model_files=[])
+    if args.resume_from_checkpoint:
+        return "elsewhere"
+    return "new"
+
+
+def refuse_a_foreign_folder(args, output_dir: Path) -> None:
+    """Before the lock: a folder that holds something but no run of train.py is refused without being touched
+    (the lock's hidden files are not even created in it). prepare_output_dir checks again under the lock."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(f"--output_dir {output_dir} is a file, not a folder: choose a new or empty folder.")
+    if args.overwrite_output_dir or (args.resume_from_checkpoint and checkpoint_is_inside(args)):
+        return
+    contents = FolderContents(output_dir)
+    if not contents.empty and not contents.earlier_run:
+        raise FileExistsError(_refusal(args, output_dir, contents))
+
+
+def _refusal(args, output_dir: Path, contents: FolderContents) -> str:
+    if args.resume_from_checkpoint and contents.earlier_run:
+        return (
+            f"--resume_from_checkpoint {args.resume_from_checkpoint} is not in --output_dir {output_dir}, which holds "
+            "an earlier run of train.py: continuing another folder's run here would mix two runs in one log and one "
+            "set of checkpoints. Use a new or empty --output_dir (the run continues there; the other folder's log and "
+            f"checkpoints stay where they are), or --overwrite_output_dir to remove this folder's earlier run first "
+            f"({OVERWRITE_REMOVES})."
+        )
+    if contents.earlier_run:
+        return (
+            f"{output_dir} holds an earlier run: pass --resume_from_checkpoint latest to continue it, "
+            f"--overwrite_output_dir to start afresh ({OVERWRITE_REMOVES}), or another --output_dir."
+        )
+    if contents.model:
+        return (
+            f"{output_dir} holds a saved model ({', '.join(contents.model[:4])}) that train.py did not write: training "
+            "would replace its weights and leave its other files beside them. Choose a new or empty --output_dir, or "
+            f"pass --overwrite_output_dir to replace it ({OVERWRITE_REMOVES})."
+        )
+    return (
+        f"{output_dir} is not empty: it holds files that train.py did not write ({_names(contents.unknown)}). Choose a "
+        f"new or empty --output_dir, or pass --overwrite_output_dir to train beside them ({OVERWRITE_REMOVES})."
+    )
+
+
+def _remove_results(output_dir: Path, why: str) -> None:
+    """training/evaluate.py's results in the folder measured the model that is being replaced: remove them."""
+    stale = [
+        p for p in sorted(output_dir.iterdir()) if p.is_file() and RESULT_FILE.match(p.name) and p.name != EVAL_RESULTS
+    ]
+    for path in stale:
+        path.unlink()
+    if stale:
+        logger.warning(f"removed {_names(stale)}: they are the results of the model that {why}")
+
+
+def _model_files_in(output_dir: Path) -> list[Path]:
+    recorded = set((read_marker(output_dir) or {}).get("model_files", []))
+    return [p for p in sorted(output_dir.iterdir()) if p.is_file() and (p.name in recorded or _model_file(p.name))]
+
+
+def link_or_copy_files(source: Path, target: Path, names) -> None:
+    """Put the files `names` of `source` into the new folder `target`: hard links (no space, and the saved files
+    are only ever replaced by a rename, never written in place), or copies where the disk has no hard links."""
+    target.mkdir(parents=True)
+    for name in names:
+        try:
+            os.link(source / name, target / name)
+        except OSError:
+            shutil.copy2(source / name, target / name)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def restore_best_model(checkpoint: Path, output_dir: Path, state: dict) -> None:
+    """After a resume, make --output_dir's best model (and eval_results.json) the best of the run up to the
+    checkpoint's step: a model saved after that step belongs to the continuation that the resume abandons. Each
+    checkpoint keeps the best model of its time in `best_model/`."""
+    step = state["global_step"]
+    saved = _read_json(output_dir / EVAL_RESULTS)
+    copy = checkpoint / BEST_MODEL_COPY
+    if state.get("best_step") is None or not copy.is_dir():
+        if not (isinstance(saved, dict) and isinstance(saved.get("step"), int) and saved["step"] > step):
+            return
+        for path in _model_files_in(output_dir):
+            path.unlink()
+        write_marker(output_dir, model_files=[])
+        _remove_results(output_dir, "was removed")
+        if state.get("best_step") is None:
+            logger.warning(
+                f"removed the best model of step {saved['step']} from {output_dir}: it was saved after step {step}, "
+                "which this resume continues from; the next validation saves the best model again"
+            )
+        else:  # a checkpoint of an earlier version of train.py: it has no copy of the best model of its time
+            logger.warning(
+                f"removed the best model of step {saved['step']} from {output_dir}: it was saved after step {step}, "
+                f"and {checkpoint} (an older checkpoint) has no copy of the best model of step {state['best_step']}; "
+                f"a model is saved again when a validation beats -ELBO {state['best_metric']:.3f}"
+            )
+        return
+    wanted = _read_json(copy / EVAL_RESULTS)
+    if saved == wanted and isinstance(saved, dict) and saved.get(WEIGHTS_KEY) == weights_fingerprint(output_dir):
+        return
+    temporary = output_dir / ".best.tmp"
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    names = sorted(p.name for p in copy.iterdir() if p.is_file())
+    link_or_copy_files(copy, temporary, names)
+    old = [p for p in _model_files_in(output_dir) if p.name not in names]
+    write_marker(output_dir, model_files=names)
+    move_files_into(temporary, output_dir, last=(EVAL_RESULTS,))
+    for path in old:
+        path.unlink(missing_ok=True)
+    _remove_results(output_dir, "was replaced")
+    logger.info(
+        f"restored the best model of step {state['best_step']} from {copy} into {output_dir}"
+        + (
+            f" (the one there was saved at step {saved.get('step')}, after the checkpoint)"
+            if isinstance(saved, dict)
+            else ""
+        )
+    )
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    check_model_size(args)
     args.mixed_precision = usable_mixed_precision(args)
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
@@ -740,6 +1271,12 @@ def main(argv=None) -> dict:
         # On a machine without an accelerator, say so: accelerate then runs torchrun's processes as multi-CPU (gloo).
         cpu=args.use_cpu or not torch.accelerator.is_available(),
     )
+    trained = trained_precision(accelerator)
+    if args.mixed_precision not in (None, trained):
+        warnings.warn(
+            f"--mixed_precision {args.mixed_precision} is not available here: training in {trained}.", stacklevel=2
+        )
+    args.mixed_precision = trained  # what training_config.yaml records: what ran
     accelerator.register_save_state_pre_hook(unshare_flattened_weights)
     if accelerator.device.type == "cpu":
         reuse_freed_memory()
@@ -749,32 +1286,28 @@ def main(argv=None) -> dict:
     if not accelerator.is_main_process:
         logging.getLogger().setLevel(logging.ERROR)
         datasets.disable_progress_bars()
-    if accelerator.is_main_process:
-        for leftover in remove_temporary_leftovers(output_dir):
-            logger.warning(f"removed {leftover}, left by an interrupted write (a crash or a full disk)")
-        if (
-            output_dir.is_dir()
-            and (output_dir / "metrics.jsonl").exists()
-            and not (args.resume_from_checkpoint or args.overwrite_output_dir)
-        ):
-            raise FileExistsError(
-                f"{output_dir} holds an earlier run: pass --resume_from_checkpoint latest to continue it, "
-                "--overwrite_output_dir to start afresh, or another --output_dir."
-            )
-        if args.overwrite_output_dir and not args.resume_from_checkpoint:
-            # the earlier run's log and checkpoints go: `latest` must never pick a checkpoint of another run
-            (output_dir / "metrics.jsonl").unlink(missing_ok=True)
-            for _, old in list_checkpoints(output_dir):
-                shutil.rmtree(old)
-        output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    set_seed(args.seed)
+    with contextlib.ExitStack() as stack:
+        use = None
+        if accelerator.is_main_process:
+            refuse_a_foreign_folder(args, output_dir)
+            # Held for the whole run, and taken before anything in the folder is touched: a second run on the folder
+            # fails at once, naming this one, and removes nothing.
+            stack.enter_context(locked_folder(output_dir, COMMAND))
+            use = prepare_output_dir(args, output_dir)
+        accelerator.wait_for_everyone()
+        return train_in_folder(args, accelerator, output_dir, use)
 
+
+def train_in_folder(args, accelerator, output_dir: Path, use: str | None) -> dict:
+    set_seed(args.seed)
+    processes = accelerator.num_processes
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
-    resumed_state = read_checkpoint(checkpoint, output_dir, accelerator.num_processes) if checkpoint else None
+    resumed_state = read_checkpoint(checkpoint, output_dir, processes) if checkpoint else None
+    changed = check_resume_settings(resumed_state, args, processes, checkpoint) if checkpoint else {}
     # The task (language model, or dialogue: training/dialogue_task.py) decides the data, batches and model class.
     dialogue = dialogue_task.is_dialogue(args)
     raw = dialogue_task.load_splits(args) if dialogue else load_splits(args)
+    data = data_fingerprint(raw)
     train_texts = dialogue_task.tokenizer_texts(raw["train"]) if dialogue else raw["train"]["text"]
     tokenizer = get_tokenizer(args, train_texts, checkpoint)
     task_tokenize = dialogue_task.tokenize if dialogue else tokenize
@@ -795,7 +1328,6 @@ def main(argv=None) -> dict:
     collator = (
         dialogue_task.DialogueCollator(tokenizer) if dialogue else DataCollatorWithPadding(tokenizer, padding="longest")
     )
-    processes = accelerator.num_processes
     train_loader, train_sampler = make_loader(
         train_data, args.per_device_train_batch_size * processes, True, args.seed, collator
     )
@@ -805,6 +1337,8 @@ def main(argv=None) -> dict:
     updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
     max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
     num_epochs = math.ceil(max_train_steps / updates_per_epoch)
+    if checkpoint is not None:
+        check_resume_data(resumed_state, data, max_train_steps, args, checkpoint)
     lr_scheduler = get_scheduler(
         args.lr_scheduler_type, optimizer, num_warmup_steps=args.num_warmup_steps, num_training_steps=max_train_steps
     )
@@ -826,20 +1360,40 @@ def main(argv=None) -> dict:
         for key, value in _plain(vars(args)).items():
             items = value.items() if isinstance(value, dict) else [(None, value)]
             flat.update({f"{key}.{inner}" if inner else key: v for inner, v in items if v is not None})
-        accelerator.init_trackers("twrvae", config=flat)
+        accelerator.init_trackers(TRACKER_PROJECT, config=flat)
 
     state = {"global_step": 0, "best_metric": None, "best_step": None, "evaluations_without_improvement": 0}
     last_checkpoint = None
-    metrics_file = output_dir / "metrics.jsonl"
+    metrics_file = output_dir / LOG_FILE
+    running = torch.zeros(4, dtype=torch.float64)  # the sums of the losses since the last logged step, and their count
+    running_count = 0
     if checkpoint is not None:
         load_checkpoint(accelerator, checkpoint, output_dir)
         state, last_checkpoint = resumed_state, checkpoint
+        if "running_sums" in state:
+            running = torch.tensor(state["running_sums"], dtype=torch.float64)
+            running_count = int(state["running_count"])
         if accelerator.is_main_process:
-            remove_later_checkpoints(output_dir, state["global_step"])
-            _truncate_log(metrics_file, state["global_step"])
+            if use == "continue":
+                remove_later_checkpoints(output_dir, state["global_step"])
+                _truncate_log(metrics_file, state["global_step"])
+            else:
+                logger.warning(
+                    f"continuing the run of {checkpoint} (step {state['global_step']}) in the new folder {output_dir}: "
+                    f"its metrics.jsonl starts at step {state['global_step'] + 1}; {checkpoint.parent}'s log and "
+                    "checkpoints stay there and are not copied"
+                )
+            restore_best_model(checkpoint, output_dir, state)
         accelerator.wait_for_everyone()
         set_learning_rate(optimizer, lr_scheduler, args.learning_rate)
         logger.info(f"resumed from {last_checkpoint} at step {state['global_step']}")
+        if changed:
+            logger.info(f"settings changed on resume: {changed}")
+            state.setdefault("resumes", []).append(
+                {"step": state["global_step"], "checkpoint": str(checkpoint), "changed": changed}
+            )
+    # what the run is: a resume is checked against it (check_resume_settings, check_resume_data)
+    state.update(settings=run_settings(args, processes), data_sha256=data, total_steps=max_train_steps)
 
     logger.info(
         f"{len(train_data)} training / {len(eval_data)} validation texts, vocabulary {len(tokenizer)}, "
@@ -852,8 +1406,33 @@ def main(argv=None) -> dict:
         disable=not accelerator.is_local_main_process,
         desc="training",
     )
-    running = torch.zeros(4, dtype=torch.float64)
-    running_count = 0
+    try:
+        state = train_loop(
+            args, accelerator, model, optimizer, lr_scheduler, kl_schedule, train_loader, train_sampler, eval_loader,
+            tokenizer, output_dir, state, last_checkpoint, running, running_count, progress,
+            max_train_steps=max_train_steps, updates_per_epoch=updates_per_epoch, num_epochs=num_epochs,
+        )  # fmt: skip
+    finally:
+        progress.close()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        plot_training_curves(metrics_file, output_dir / CURVES_FILE)
+    accelerator.end_training()
+    summary = {
+        "global_step": state["global_step"],
+        "best_step": state["best_step"],
+        "best_metric": state["best_metric"],
+    }
+    summary["truncated_training_texts"] = truncated
+    return summary
+
+
+def train_loop(
+    args, accelerator, model, optimizer, lr_scheduler, kl_schedule, train_loader, train_sampler, eval_loader,
+    tokenizer, output_dir, state, last_checkpoint, running, running_count, progress, *, max_train_steps,
+    updates_per_epoch, num_epochs,
+) -> dict:  # fmt: skip
+    metrics_file = output_dir / LOG_FILE
     stop = state["global_step"] >= max_train_steps
     start_epoch = state["global_step"] // updates_per_epoch
     skip_batches = (state["global_step"] % updates_per_epoch) * args.gradient_accumulation_steps
@@ -946,25 +1525,16 @@ def main(argv=None) -> dict:
                     logger.info(f"early stopping: {patience} validations without improvement")
                     stop = True
             if args.checkpointing_steps and (step % args.checkpointing_steps == 0 or stop or step == max_train_steps):
+                # the sums of the next logged average: a resume continues them, as if the run had never stopped
+                state.update(running_sums=running.tolist(), running_count=running_count)
                 last_checkpoint = save_checkpoint(
                     accelerator, output_dir, step, state, args.save_total_limit, tokenizer
                 )
             if stop or step >= max_train_steps:
                 stop = True
                 break
-    progress.close()
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        plot_training_curves(metrics_file, output_dir / "training_curves.png")
-    accelerator.end_training()
-    summary = {
-        "global_step": state["global_step"],
-        "best_step": state["best_step"],
-        "best_metric": state["best_metric"],
-    }
-    summary["truncated_training_texts"] = truncated
-    return summary
+    return state
 
 
 if __name__ == "__main__":
-    run_main(main, also=(NonFiniteLossError, CheckpointError))
+    run_main(main, also=(NonFiniteLossError, CheckpointError), interrupted=INTERRUPTED)
