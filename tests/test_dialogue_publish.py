@@ -8,6 +8,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
+from modeling_twrvae.file_utils import weights_fingerprint
 from training import publish
 
 from dialogue_helpers import dailydialog_pairs, dialogue_tokenizer, tiny_cvae
@@ -51,13 +52,11 @@ def published_dialogue(tmp_path_factory):
     tokenizer.save_pretrained(checkpoint)
     config_file = REPO_ROOT / "training/configs/dialogue/dailydialog-twr-cvae.yaml"
     (checkpoint / "training_config.yaml").write_text(config_file.read_text())
-    (checkpoint / "eval_results.json").write_text(
-        json.dumps(
-            {"step": 2000, "elbo_nll": 70.7, "reconstruction_loss": 69.6, "kl_decoded": 1.1, "num_sentences": 689}
-        )
-    )
+    fingerprint = {"weights_sha256": weights_fingerprint(checkpoint)}  # results of these weights, as the scripts write
+    validation = {"step": 2000, "elbo_nll": 70.7, "reconstruction_loss": 69.6, "kl_decoded": 1.1, "num_sentences": 689}
+    (checkpoint / "eval_results.json").write_text(json.dumps({**validation, **fingerprint}))
     pairs = dailydialog_pairs(count=12).select([3, 7, 11])
-    results = fake_dialogue_results(pairs)
+    results = {**fake_dialogue_results(pairs), **fingerprint}
     (checkpoint / "test_results.json").write_text(json.dumps(results))
     folder = publish.main([str(checkpoint), "--repo-id", REPO_ID])
     return {"checkpoint": checkpoint, "folder": folder, "results": results, "model": model, "tokenizer": tokenizer}
@@ -125,6 +124,6 @@ def test_a_dialogue_folder_that_responds_otherwise_is_refused(published_dialogue
         return probe
 
     monkeypatch.setattr(publish, "greedy_probe", probe_of_another_model)
-    with pytest.raises(SystemExit, match=r"gives other greedy responses than the checkpoint"):
+    with pytest.raises(publish.PublishError, match=r"gives other greedy responses than the checkpoint"):
         publish.main([str(published_dialogue["checkpoint"]), "--repo-id", REPO_ID])
     assert folder_digest(folder) == before

@@ -17,6 +17,7 @@ from huggingface_hub import HfApi, ModelCard
 from huggingface_hub import constants as hub_constants
 
 from modeling_twrvae import TWRVAEConfig
+from modeling_twrvae.file_utils import weights_fingerprint
 from training import publish
 from training.model_card import describe_model, identify_preset, render_model_card
 
@@ -60,9 +61,10 @@ def published(tokenizer, ptb_lines, tmp_path_factory):
     tokenizer.save_pretrained(checkpoint)
     training_config = yaml.safe_load((REPO_ROOT / "training/configs/hub/ptb-twr-vae.yaml").read_text())
     (checkpoint / "training_config.yaml").write_text(yaml.safe_dump(training_config))
+    fingerprint = {"weights_sha256": weights_fingerprint(checkpoint)}  # results of these weights, as the scripts write
     validation = {"step": 200, "elbo_nll": 120.5, "reconstruction_loss": 116.0, "kl_decoded": 4.5, "num_sentences": 337}
-    (checkpoint / "eval_results.json").write_text(json.dumps(validation))
-    results = fake_results(ptb_lines[:2])
+    (checkpoint / "eval_results.json").write_text(json.dumps({**validation, **fingerprint}))
+    results = {**fake_results(ptb_lines[:2]), **fingerprint}
     (checkpoint / "test_results.json").write_text(json.dumps(results))
     folder = publish.main([str(checkpoint), "--repo-id", REPO_ID])
     latents = torch.randn(3, model.config.latent_size, generator=torch.Generator().manual_seed(1))
@@ -163,7 +165,7 @@ def test_push_without_a_token_fails_clearly_and_leaves_the_folder_identical(publ
     monkeypatch.setattr(hub_constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
     monkeypatch.setattr(hub_constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-tokens"))
     before = folder_digest(published["folder"])
-    with pytest.raises(SystemExit, match=r"^publish\.py: error: --push needs a Hugging Face token.*HF_TOKEN.*login"):
+    with pytest.raises(publish.PublishError, match=r"^--push needs a Hugging Face token.*HF_TOKEN.*login"):
         publish.main([str(published["checkpoint"]), "--repo-id", REPO_ID, "--push"])
     assert folder_digest(published["folder"]) == before
 
@@ -222,7 +224,7 @@ def test_failed_upload_is_one_line_and_keeps_the_folder(published, recorded_hub,
     monkeypatch.setattr(HfApi, "upload_folder", no_network)
     monkeypatch.setattr(publish, "build_hub_folder", lambda *args, **kwargs: output)  # the upload is what is tested
     before = folder_digest(output)
-    with pytest.raises(SystemExit) as error:
+    with pytest.raises(publish.PublishError) as error:
         publish.main([str(published["checkpoint"]), "--repo-id", REPO_ID, "--output_dir", str(output), "--push"])
     message = str(error.value)
     assert "\n" not in message and "ConnectionError" in message and "run again with --push" in message
@@ -235,7 +237,7 @@ def test_corrupt_weights_are_refused_before_any_upload(published, recorded_hub, 
     shutil.copytree(published["checkpoint"], checkpoint)
     weights = checkpoint / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(SystemExit, match=r"model\.safetensors is not a readable safetensors file"):
+    with pytest.raises(publish.PublishError, match=r"model\.safetensors is not a readable safetensors file"):
         publish.main([str(checkpoint), "--repo-id", REPO_ID, "--push"])
     assert recorded_hub == []
     assert (checkpoint / "hub").is_dir() and folder_digest(checkpoint / "hub") == folder_digest(published["folder"])
@@ -266,7 +268,7 @@ def test_a_folder_that_generates_other_text_is_refused_and_nothing_is_written(pu
         return probe
 
     monkeypatch.setattr(publish, "greedy_probe", probe_of_another_model)
-    with pytest.raises(SystemExit, match=r"gives other greedy samples than the checkpoint"):
+    with pytest.raises(publish.PublishError, match=r"gives other greedy samples than the checkpoint"):
         publish.main([str(published["checkpoint"]), "--repo-id", REPO_ID, "--push"])
     assert recorded_hub == []
     assert folder_digest(folder) == before

@@ -34,7 +34,7 @@ from modeling_twrvae.evaluation import (  # noqa: E402
     reconstruction_quality,
     summarize_likelihoods,
 )
-from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
+from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint  # noqa: E402
 from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
 from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
 from training import evaluate_dialogue  # noqa: E402
@@ -133,6 +133,8 @@ def _generate_text(model, tokenizer, latents, batch_size, max_new_tokens):
 def evaluate(args) -> dict:
     torch.manual_seed(args.seed)
     check_local_path(args.model_name_or_path, "--model_name_or_path")
+    # which weights these results belong to (None for a Hub id): training/publish.py puts them only on their card
+    fingerprint = weights_fingerprint(args.model_name_or_path)
     model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
     model = model.to(args.device).eval()
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
@@ -204,6 +206,7 @@ def evaluate(args) -> dict:
 
     return {
         "model": str(args.model_name_or_path),
+        "weights_sha256": fingerprint,
         "data": args.validation_file or f"{args.dataset or args.dataset_name}:{args.split}",
         "seed": args.seed,
         "num_truncated": truncated,

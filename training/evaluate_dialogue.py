@@ -36,7 +36,7 @@ from modeling_twrvae.dialogue_metrics import (  # noqa: E402
     context_scores,
     corpus_scores,
 )
-from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
+from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint  # noqa: E402
 from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
 from training.dialogue_task import DialogueCollator, tokenize  # noqa: E402
 
@@ -165,6 +165,8 @@ def word_vectors(args, tokenizer, model_config) -> tuple[WordVectors | None, str
 def evaluate(args) -> dict:
     torch.manual_seed(args.seed)
     started = time.time()
+    # which weights these results belong to (None for a Hub id): training/publish.py puts them only on their card
+    fingerprint = weights_fingerprint(args.model_name_or_path)
     model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
     model = model.to(args.device).eval()
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
@@ -191,6 +193,7 @@ def evaluate(args) -> dict:
     contexts = [decode_text(tokenizer, turns, model.config) for turns in encoded.select(range(3))["context_input_ids"]]
     return {
         "model": str(args.model_name_or_path),
+        "weights_sha256": fingerprint,
         "data": args.validation_file or f"{args.dataset}:{args.split}",
         "num_contexts": len(per_context),
         "num_responses": args.num_responses,
