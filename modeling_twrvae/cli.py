@@ -9,8 +9,9 @@
     twrvae train ARGS...                                 (training/train.py, same arguments)
 
 MODEL is a folder saved with `save_pretrained` or a Hub repository id (read from the local cache when offline).
-Output is plain text, one item a line; `--json` prints one JSON object a line instead. An error is one line on
-standard error and exit status 2; `--debug` shows its traceback.
+Texts are UTF-8 (a byte-order mark on standard input is ignored). Output is plain text, one item a line; `--json`
+prints one JSON object a line instead. An error is one line on standard error and exit status 2; `--debug` shows its
+traceback.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ import os
 import sys
 from pathlib import Path
 
-from .texts import check_texts, posterior_means
+from .texts import check_texts, load_tokenizer, posterior_means
 
 EXIT_ERROR = 2
 SCRIPTS = {"train": "training.train", "evaluate": "training.evaluate"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Importing transformers.pipelines alone takes seconds, so the commands use the model's methods directly (the
-# pipeline calls the same ones).
+# The commands use the model's methods directly (the pipeline calls the same ones).
 
 
 class CommandError(Exception):
@@ -138,30 +138,47 @@ class Loaded:
 def load_model(args) -> Loaded:
     """The model and tokenizer of `args.model`, with one-line errors for what users get wrong."""
     import torch
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel
 
     from . import check_tokenizer
 
     source = args.model
     hub = {"revision": args.revision, "trust_remote_code": args.trust_remote_code}
-    if not Path(source).exists() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
+    path = Path(source)
+    if not path.exists() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
         raise CommandError(f"{source}: no such folder. MODEL is a folder saved with save_pretrained or a Hub repo id.")
-    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+    if path.exists() and not path.is_dir():
+        kind = "a file" if path.is_file() else "a FIFO, a device or a socket"
+        raise CommandError(
+            f"{source} is {kind}, not a model folder: MODEL is a folder saved with save_pretrained (it holds "
+            "config.json, the weights and tokenizer.json) or a Hub repo id."
+        )
+    if path.is_dir() and not (path / "config.json").is_file():
         raise CommandError(f"{source} is a folder without config.json: it is not a saved model.")
     try:
         config = AutoConfig.from_pretrained(source, **hub)
     except OSError as error:
-        if Path(source).exists():
+        if path.exists():
             raise
         offline = " (offline: only models already in the Hugging Face cache are found)" if _offline() else ""
         raise CommandError(
             f"{source} is neither a model folder nor a Hub repository that could be read{offline}: {error}"
         ) from error
+    except TypeError as error:  # a value of the wrong type in config.json ("dropout": "0.5")
+        raise CommandError(f"{source}: config.json holds a value of the wrong type ({error}).") from error
     if config.model_type != "twrvae":
         raise CommandError(f"{source} holds a {config.model_type!r} model, not a twrvae text VAE.")
+    tokenizer = load_tokenizer(source, revision=args.revision)  # before the weights: a missing one fails at once
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = AutoModel.from_pretrained(source, **hub).to(device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(source, revision=args.revision)
+    try:
+        model = AutoModel.from_pretrained(source, **hub)
+    except (RuntimeError, MemoryError) as error:  # sizes in config.json that cannot be allocated
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise CommandError(
+            f"{source}: the model could not be built from its config.json ({message}); its sizes are damaged or "
+            "too large for this machine's memory."
+        ) from error
+    model = model.to(device).eval()
     check_tokenizer(tokenizer, model.config)
     return Loaded(model, tokenizer)
 
@@ -176,10 +193,27 @@ def read_texts(given: list[str] | None = None) -> list[str]:
         return given
     if sys.stdin is None or sys.stdin.isatty():
         raise CommandError("no input: give the texts as arguments, or one text a line on standard input.")
-    texts = [line.strip() for line in sys.stdin if line.strip()]
+    texts = [line.strip() for line in _standard_input().split("\n") if line.strip()]
     if not texts:
         raise CommandError("no input: standard input held no text (one text a line).")
     return texts
+
+
+def _standard_input() -> str:
+    """Standard input as UTF-8 text, a byte-order mark dropped; bytes that are not UTF-8 are an error naming the
+    line (the text stream would pass them on as characters that no tokenizer takes)."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # a text stream with no bytes beneath it (embedding, tests)
+        return sys.stdin.read().removeprefix("\ufeff")
+    data = raw.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise CommandError(
+            f"standard input, line {line}, is not UTF-8 ({error.reason} at byte {data[error.start : error.end]!r}): "
+            "the texts must be UTF-8. Convert them, e.g. `iconv -f latin1 -t utf-8 FILE | twrvae ...`."
+        ) from error
 
 
 def generate_kwargs(args) -> dict:
@@ -242,7 +276,13 @@ def cmd_interpolate(args) -> None:
     emit(args, records, lambda r: f"{r['alpha']:.2f}\t{r['text']}")
 
 
+def _check_batch_size(args) -> None:
+    if args.batch_size < 1:
+        raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}.")
+
+
 def cmd_encode(args) -> None:
+    _check_batch_size(args)
     texts = read_texts()
     vae = load_model(args)
     means = posterior_means(vae.model, vae.tokenizer, texts, batch_size=args.batch_size)
@@ -273,6 +313,7 @@ def _save_means(path: str, means, texts: list[str]) -> None:
 def cmd_score(args) -> None:
     from .evaluation import likelihoods
 
+    _check_batch_size(args)
     texts = read_texts()
     vae = load_model(args)
     check_texts(texts, vae.tokenizer, allow_unknown=True)

@@ -254,6 +254,10 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        if __name__ == "modeling_twrvae.configuration_twrvae" and "text-vae" in (kwargs.get("custom_pipelines") or {}):
+            # The installed package serves "text-vae" from transformers' registry; the saved entry is for the
+            # remote-code copy of this file and would send pipeline() down the remote-code path.
+            kwargs["custom_pipelines"] = {k: v for k, v in kwargs["custom_pipelines"].items() if k != "text-vae"}
         self._check()
         super().__post_init__(**kwargs)
 

@@ -3,12 +3,15 @@
 A corpus known by name (`ptb`, `yahoo`, `yelp`, `e2e`) resolves to its files under a data folder (the `--data_dir`
 argument, else the `TWRVAE_DATA_DIR` environment variable), laid out as in `../shared/data`; where a split's file is
 not there, to a Hub dataset if the corpus has one. Any other text comes from local files (`.txt`: one sentence or
-document a line; `.csv`/`.tsv` and `.json`/`.jsonl`: the `text_column`) or from a Hub dataset by name.
+document a line; `.csv`/`.tsv` and `.json`/`.jsonl`: the `text_column`) or from a Hub dataset by name. Local files
+are UTF-8, a byte-order mark at the start ignored (`utf-8-sig`); a JSON row without the text, or with a value that is
+not a string, is an error that names its line.
 """
 
 from __future__ import annotations
 
 import codecs
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,8 @@ from datasets import Dataset, DatasetDict, load_dataset
 
 DATA_DIR_ENV = "TWRVAE_DATA_DIR"
 TEXT = "text"
+# UTF-8 with an optional byte-order mark (Windows editors write one), which must not become part of the first word
+ENCODING = "utf-8-sig"
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,7 @@ def load_text_files(files: dict[str, str | Path], text_column: str | None = None
         path = Path(path)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder (given for the {split} split): pass a file, one text a line.")
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist (given for the {split} split).")
+        check_regular_file(path, f"given for the {split} split")
         if not os.access(path, os.R_OK):
             raise PermissionError(f"{path} is not readable (given for the {split} split).")
         if path.stat().st_size == 0:
@@ -87,6 +91,18 @@ def load_text_files(files: dict[str, str | Path], text_column: str | None = None
         check_utf8_text(path)
         splits[split] = _load_file(path, text_column)
     return DatasetDict(splits)
+
+
+def check_regular_file(path: str | Path, given_for: str) -> None:
+    """`FileNotFoundError` for a missing path; `ValueError` for one that is not a regular file (a FIFO, a device such
+    as /dev/zero, a socket), which would block or never end rather than be read as text."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist ({given_for}).")
+    if not path.is_file():
+        raise ValueError(
+            f"{path} is not a regular file (a FIFO, a device or a socket; {given_for}): pass a file, one text a line."
+        )
 
 
 def check_utf8_text(path: str | Path, chunk_size: int = 1 << 22) -> None:
@@ -123,28 +139,40 @@ def looks_local(name: str) -> bool:
     )
 
 
-def check_local_path(name: str, argument: str) -> None:
-    """Fail at once on a local folder that is missing or holds no tokenizer, rather than ask the Hub for it."""
+def check_local_path(name: str, argument: str, needs_tokenizer: bool = True) -> None:
+    """Fail at once on a local folder that is missing, is not a folder, or holds no tokenizer (when
+    `needs_tokenizer`), rather than ask the Hub for it or fail later with a misleading message."""
     path = Path(name).expanduser()
     if not looks_local(name):
         return
     if not path.exists():
         raise FileNotFoundError(f"{argument} {name}: no such folder.")
-    if path.is_dir() and not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+    if not path.is_dir():
+        kind = "a file" if path.is_file() else "a FIFO, a device or a socket"
+        raise NotADirectoryError(
+            f"{argument} {name} is {kind}, not a model folder: pass the folder saved with `save_pretrained` "
+            "(it holds config.json, the weights and tokenizer.json), or a Hub repository id."
+        )
+    if needs_tokenizer and not (path / "tokenizer.json").is_file():
+        other = (
+            "or leave the argument out to train one on the training split"
+            if argument == "--tokenizer_name"
+            else "or pass `--tokenizer_name FOLDER` naming a folder that holds one"
+        )
         raise FileNotFoundError(
-            f"{argument} {name}: the folder holds no tokenizer (tokenizer.json). Save one there with "
-            "`tokenizer.save_pretrained(folder)`, or leave the argument out to train one on the training split."
+            f"{argument} {name}: the folder holds no tokenizer (no tokenizer.json). Save the model's tokenizer there "
+            f"with `tokenizer.save_pretrained(folder)` (training/train.py does), {other}."
         )
 
 
 def _load_file(path: Path, text_column: str | None) -> Dataset:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        builder, kwargs = "csv", ({"delimiter": "\t"} if suffix == ".tsv" else {})
+        builder, kwargs = "csv", {"encoding": ENCODING, **({"delimiter": "\t"} if suffix == ".tsv" else {})}
     elif suffix in (".json", ".jsonl"):
-        builder, kwargs = "json", {}
+        return _clean(_read_json_texts(path, text_column or TEXT), TEXT, str(path))
     else:
-        builder, kwargs, text_column = "text", {}, TEXT
+        builder, kwargs, text_column = "text", {"encoding": ENCODING}, TEXT
     try:
         dataset = load_dataset(builder, data_files={"data": str(path)}, split="data", **kwargs)
     except Exception as error:
@@ -155,6 +183,59 @@ def _load_file(path: Path, text_column: str | None) -> Dataset:
             f"{path} has no column {column!r} (its columns: {dataset.column_names}); pass `--text_column NAME`."
         )
     return _clean(dataset, column, str(path))
+
+
+def _read_json_texts(path: Path, column: str) -> Dataset:
+    """The `column` of a JSON-lines file (one object a line; blank lines skipped) or of a JSON array of objects.
+
+    A row that is not an object, lacks the column, or holds something other than a string there is an error naming
+    the line (the item, in an array): dropping it would change the data without a word."""
+    with path.open(encoding=ENCODING) as handle:
+        text = handle.read()
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error}).") from error
+        rows = [(f"item {number}", item) for number, item in enumerate(items, start=1)]
+    else:
+        rows = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((f"line {number}", json.loads(line)))
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"{path}, line {number}, is not valid JSON ({error.msg}): a .json or .jsonl file holds one JSON "
+                    "object a line (JSON lines), or one JSON array of objects."
+                ) from error
+    if not rows:
+        raise ValueError(f"{path} holds no text: it has no JSON row.")
+    if not any(isinstance(row, dict) and column in row for _, row in rows):
+        first = next((row for _, row in rows if isinstance(row, dict)), {})
+        raise ValueError(f"{path} has no column {column!r} (its columns: {sorted(first)}); pass `--text_column NAME`.")
+    texts = []
+    for where, row in rows:
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}, {where}: a JSON {_json_type(row)}, not an object with a {column!r} key.")
+        if column not in row:
+            raise ValueError(
+                f"{path}, {where}: no {column!r} key (its keys: {sorted(row)}); every row needs its text there."
+            )
+        value = row[column]
+        if not isinstance(value, str):
+            shown = "null" if value is None else f"{json.dumps(value)[:40]} (a JSON {_json_type(value)})"
+            raise ValueError(f"{path}, {where}: {column!r} is {shown}, not a string of text.")
+        texts.append(value)
+    return Dataset.from_dict({TEXT: texts})
+
+
+def _json_type(value) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    names = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _clean(dataset: Dataset, column: str, source: str) -> Dataset:
@@ -271,6 +352,7 @@ __all__ = [
     "Corpus",
     "DATA_DIR_ENV",
     "check_local_path",
+    "check_regular_file",
     "check_utf8_text",
     "default_data_dir",
     "load_corpus",

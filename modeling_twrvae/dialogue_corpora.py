@@ -17,7 +17,7 @@ from pathlib import Path
 
 from datasets import Dataset, load_dataset
 
-from .corpora import default_data_dir
+from .corpora import ENCODING, check_regular_file, default_data_dir
 
 EOU = "__eou__"
 
@@ -54,8 +54,7 @@ DIALOGUE_CORPORA: dict[str, DialogueCorpus] = {
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist.")
+    check_regular_file(path, "a dialogue file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty: it needs one dialogue a line.")
 
@@ -64,7 +63,7 @@ def read_dailydialog(path: str | Path) -> Dataset:
     """DailyDialog `*.utts.txt` as rows of (`dialogue_id`, `turns`, `speakers`); speakers alternate A, B, A, ..."""
     path = Path(path)
     _check_file(path)
-    lines = load_dataset("text", data_files={"data": str(path)}, split="data")
+    lines = load_dataset("text", data_files={"data": str(path)}, split="data", encoding=ENCODING)
 
     def split(row, index):
         turns = [turn.strip() for turn in row["text"].split(EOU)]
@@ -83,7 +82,7 @@ def read_switchboard(path: str | Path) -> Dataset:
     path = Path(path)
     _check_file(path)
     rows = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding=ENCODING) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -8,7 +8,8 @@ distribution is Gaussian in closed form), so that the numbers are bounds on -log
 - `paper_nll`: the TWR-VAE reference code's number: reconstruction from the posterior mean plus the timestep-averaged
   regulariser. It is not a bound (the decoded latent's own KL enters with weight 1/T).
 - `mutual_information`: E_x KL(q(z|x) || p(z)) - KL(q(z) || p(z)), q(z) the aggregate posterior over the evaluated
-  set; `active_units`: dimensions whose posterior mean varies across sentences (Cov > 0.01).
+  set; `active_units`: dimensions whose posterior mean varies across sentences (Cov > 0.01). Both compare sentences
+  with each other, so a set of one sentence measures neither: they are `None` (null in the JSON) then.
 
 Conventions: a sentence's NLL sums over its predicted tokens (its words and `<eos>`, not `<bos>`); NLLs are means
 per sentence; PPL = exp(total NLL / number of predicted tokens). `paper_ppl` divides by the tokens including `<bos>`
@@ -36,6 +37,8 @@ CONVENTIONS = (
     "reference code (posterior-mean reconstruction + timestep-averaged KL, PPL over tokens including <bos> and "
     "<eos>) and are not bounds on -log p(x)."
 )
+# mutual information and active units compare the sentences' posteriors with each other
+MIN_SENTENCES_FOR_LATENT_STATISTICS = 2
 
 
 @dataclass
@@ -79,8 +82,9 @@ def likelihoods(
     output layer, most of the arithmetic, in bf16 with an fp32 log-softmax: faster on GPUs and CPUs with bf16
     kernels, not exact (`benchmarks/iw_nll_speed.py` measures the deviation); the default is exact fp32.
     """
-    if iw_samples < 1:
-        raise ValueError(f"`iw_samples` must be >= 1, got {iw_samples}.")
+    for name, value in (("iw_samples", iw_samples), ("batch_size", batch_size), ("samples_per_pass", samples_per_pass)):
+        if value < 1:
+            raise ValueError(f"`{name}` must be >= 1, got {value}.")
     if not input_ids:
         raise ValueError("Nothing to evaluate: the evaluation set is empty.")
     model.eval()
@@ -222,13 +226,18 @@ def _shared_lstm_decoder_output(model, input_ids: torch.Tensor, latents: torch.T
     return decoder.output_dropout(output)
 
 
-def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, samples: torch.Tensor, chunk: int = 256) -> float:
+def mutual_information(
+    mean: torch.Tensor, logvar: torch.Tensor, samples: torch.Tensor, chunk: int = 256
+) -> float | None:
     """He et al.'s estimator, E_x[log q(z_x|x) - log q(z_x)], one sample z_x ~ q(z|x) per sentence, and
     q(z) = (1/N) sum_x' q(z|x') over the whole evaluated set (not per batch, so the batch size does not matter).
+    `None` for fewer than two sentences: the aggregate posterior of one is its own posterior, 0 by construction.
 
     log q(z_x|x) is taken at the sample, paired with log q(z_x) (He et al. use its expectation, the negative
     entropy): the pairing cancels most Monte Carlo noise, and posteriors that are all equal give exactly 0.
     """
+    if mean.shape[0] < MIN_SENTENCES_FOR_LATENT_STATISTICS:
+        return None
     mean, logvar, samples = mean.double(), logvar.double(), samples.double()
     count = mean.shape[0]
     log_posterior = DiagonalGaussianDistribution(mean, logvar).log_prob(samples)
@@ -240,10 +249,11 @@ def mutual_information(mean: torch.Tensor, logvar: torch.Tensor, samples: torch.
     return float((log_posterior - torch.cat(log_aggregate)).mean())
 
 
-def active_units(mean: torch.Tensor, threshold: float = 0.01) -> int:
-    """Dimensions d with Cov_x(E_q[z_d | x]) > threshold (Burda et al., 2016; He et al., 2019)."""
-    if mean.shape[0] < 2:
-        return 0
+def active_units(mean: torch.Tensor, threshold: float = 0.01) -> int | None:
+    """Dimensions d with Cov_x(E_q[z_d | x]) > threshold (Burda et al., 2016; He et al., 2019); `None` for fewer
+    than two sentences (a variance across one sentence is not defined)."""
+    if mean.shape[0] < MIN_SENTENCES_FOR_LATENT_STATISTICS:
+        return None
     return int((mean.double().var(dim=0, unbiased=True) > threshold).sum())
 
 
@@ -349,6 +359,7 @@ def choose_pairs(count: int, how_many: int, seed: int) -> list[tuple[int, int]]:
 
 __all__ = [
     "CONVENTIONS",
+    "MIN_SENTENCES_FOR_LATENT_STATISTICS",
     "LikelihoodResult",
     "active_units",
     "choose_pairs",

@@ -4,6 +4,10 @@ Calling it reconstructs texts (text -> posterior mode -> text); its methods `sam
 reach the rest of the latent space. Saving a model records the pipeline in `config.custom_pipelines` and writes this
 file beside the model's code, so that the remote-code load finds it where this package is not installed; this file
 therefore imports only from its own folder (relative imports) and from installed libraries.
+
+Saved models also name `TextVAEFeatureExtractionPipeline` for the "feature-extraction" task: transformers' own
+feature-extraction pipeline returns a model's first output, which for a text VAE is its loss; this one returns the
+posterior mean of the decoded latent of each input.
 """
 
 from __future__ import annotations
@@ -11,14 +15,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from transformers import Pipeline
+from transformers import FeatureExtractionPipeline, Pipeline
+from transformers.modeling_outputs import BaseModelOutput
 
 from .generation_twrvae import decode_text
 from .texts import TextInputError, check_texts, posterior_means
 
 TEXT_VAE_TASK = "text-vae"
+FEATURE_EXTRACTION_TASK = "feature-extraction"
 # What `config.custom_pipelines` holds: transformers' own format (see `Pipeline.save_pretrained`).
-CUSTOM_PIPELINES = {TEXT_VAE_TASK: {"impl": "pipeline_twrvae.TextVAEPipeline", "pt": ["AutoModel"], "type": "text"}}
+CUSTOM_PIPELINES = {
+    TEXT_VAE_TASK: {"impl": "pipeline_twrvae.TextVAEPipeline", "pt": ["AutoModel"], "type": "text"},
+    FEATURE_EXTRACTION_TASK: {
+        "impl": "pipeline_twrvae.TextVAEFeatureExtractionPipeline",
+        "pt": ["AutoModel"],
+        "type": "text",
+    },
+}
 
 
 def record_pipeline(config) -> None:
@@ -37,8 +50,11 @@ class TextVAEPipeline(Pipeline):
     >>> vae.interpolate("a cheap pub .", "an expensive restaurant .", steps=5, method="slerp")
     ```
 
-    Call arguments: `max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`, `return_latent` (the posterior
-    mode, a list of floats), and `generate_kwargs` for any other `generate()` option. Greedy by default.
+    Call arguments: `max_new_tokens`, `num_beams`, `do_sample`, `top_k`, `top_p`, `num_return_sequences`,
+    `return_latent` (the posterior mode, a list of floats), and `generate_kwargs` for any other `generate()` option.
+    Greedy by default. With `num_return_sequences` > 1 each output also has `reconstructions`, that input's
+    sequences. A list of texts gives a list of outputs, one per text in order (`[]` for `[]`), and `batch_size`
+    does not change them (with sampling, only the random draws differ).
     """
 
     _GENERATE_KEYS = ("max_new_tokens", "num_beams", "do_sample", "top_k", "top_p", "num_return_sequences")
@@ -64,15 +80,23 @@ class TextVAEPipeline(Pipeline):
         inputs = self.tokenizer(text, return_tensors="pt")
         return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "text": text}
 
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 0:
+            return []  # a list in, a list out, one output per text (transformers' Pipeline fails on `inputs[0]`)
+        return super().__call__(inputs, *args, **kwargs)
+
     def _forward(self, model_inputs, generate_kwargs=None):
         latents = self.model.encode(model_inputs["input_ids"], model_inputs["attention_mask"]).mode()
         sequences = self.model.generate(latents=latents, **(generate_kwargs or {}))
         if not isinstance(sequences, torch.Tensor):
             sequences = sequences.sequences
+        # generate() gives (batch * num_return_sequences, length), input-major: one row per input here, so that
+        # transformers' unbatching (row i of every value goes to input i) keeps each input's own sequences
+        sequences = sequences.reshape(latents.shape[0], -1, sequences.shape[-1])
         return {"sequences": sequences, "latents": latents, "text": model_inputs["text"]}
 
     def postprocess(self, model_outputs, return_latent=False):
-        texts = decode_text(self.tokenizer, model_outputs["sequences"], self.model.config)
+        texts = decode_text(self.tokenizer, model_outputs["sequences"][0], self.model.config)
         text = model_outputs["text"]
         output = {"text": text[0] if isinstance(text, list) else text, "reconstruction": texts[0]}
         if len(texts) > 1:
@@ -107,6 +131,26 @@ class TextVAEPipeline(Pipeline):
         return posterior_means(self.model, self.tokenizer, texts, batch_size)
 
 
+class TextVAEFeatureExtractionPipeline(FeatureExtractionPipeline):
+    """`pipeline("feature-extraction", model=folder, trust_remote_code=True)` for a text VAE: for each input, the
+    posterior mean E[z|x] of the latent that the decoder reads (as `TextVAEPipeline.encode` gives it), a nested list
+    of shape (1, latent_size) (a tensor with `return_tensors=True`), like the (1, ..., hidden_size) of transformers'
+    feature extraction. transformers' own pipeline would return the model's first output, its loss."""
+
+    def __call__(self, *args, **kwargs):
+        if len(args) == 1 and isinstance(args[0], (list, tuple)) and len(args[0]) == 0:
+            return []
+        return super().__call__(*args, **kwargs)
+
+    def preprocess(self, inputs, **tokenize_kwargs):
+        check_texts([inputs], self.tokenizer, allow_unknown=True)
+        return super().preprocess(inputs, **tokenize_kwargs)
+
+    def _forward(self, model_inputs):
+        posterior = self.model.encode(model_inputs["input_ids"], model_inputs["attention_mask"])
+        return BaseModelOutput(last_hidden_state=posterior.mean.float())
+
+
 def register_pipeline() -> None:
     """Make `pipeline("text-vae", ...)` known to transformers (done when this module is imported)."""
     from transformers import AutoModel
@@ -122,8 +166,10 @@ register_pipeline()
 
 __all__ = [
     "CUSTOM_PIPELINES",
+    "FEATURE_EXTRACTION_TASK",
     "TEXT_VAE_TASK",
     "TextInputError",
+    "TextVAEFeatureExtractionPipeline",
     "TextVAEPipeline",
     "check_texts",
     "record_pipeline",

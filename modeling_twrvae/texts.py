@@ -7,6 +7,7 @@ imports it), so it imports only from installed libraries.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -25,6 +26,7 @@ def check_texts(texts: Sequence[str], tokenizer, max_tokens: int | None = None, 
         where = f"Text {number}" if len(texts) > 1 else "The text"
         if not isinstance(text, str) or not text.strip():
             raise TextInputError(f"{where} is empty: write a sentence.")
+        _check_utf8(text, where)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         if not allow_unknown and all(token == tokenizer.unk_token_id for token in ids):
             raise TextInputError(
@@ -39,6 +41,61 @@ def check_texts(texts: Sequence[str], tokenizer, max_tokens: int | None = None, 
             )
 
 
+def _check_utf8(text: str, where: str) -> None:
+    """Bytes that are not UTF-8 (a command-line argument in Latin-1, say) reach Python as lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = text[error.start]
+        byte = f"byte 0x{ord(bad) - 0xDC00:02x}" if 0xDC80 <= ord(bad) <= 0xDCFF else f"character {bad!r}"
+        raise TextInputError(
+            f"{where} is not UTF-8 text ({byte} at character {error.start + 1}): write it in UTF-8, e.g. convert "
+            "a file with `iconv -f latin1 -t utf-8`."
+        ) from None
+
+
+def check_tokenizer_json(source, required: bool = True) -> None:
+    """For a local folder: `ValueError` when its tokenizer.json is damaged, or missing (when `required`), said as such
+    rather than as a JSON parser's or a slow-tokenizer converter's message (a Hub id is left to `load_tokenizer`)."""
+    from tokenizers import Tokenizer
+
+    folder = Path(str(source))
+    if not folder.is_dir():
+        return
+    if not (folder / "tokenizer.json").is_file():
+        if required:
+            raise ValueError(_no_tokenizer(source))
+        return
+    try:
+        Tokenizer.from_file(str(folder / "tokenizer.json"))
+    except Exception as error:  # the tokenizers library raises a bare Exception for a file it cannot parse
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(
+            f"{folder / 'tokenizer.json'} could not be read ({message}): the file is damaged. Save the tokenizer "
+            "again with `tokenizer.save_pretrained(folder)`, or copy tokenizer.json from where the model came from."
+        ) from error
+
+
+def load_tokenizer(source, **kwargs):
+    """`AutoTokenizer.from_pretrained(source)`, with a missing or damaged tokenizer.json as a clear `ValueError`."""
+    from transformers import AutoTokenizer
+
+    check_tokenizer_json(source)
+    try:
+        return AutoTokenizer.from_pretrained(source, **kwargs)
+    except ValueError as error:
+        if "sentencepiece" in str(error):  # transformers' words, for a repository without tokenizer.json
+            raise ValueError(_no_tokenizer(source)) from error
+        raise
+
+
+def _no_tokenizer(source) -> str:
+    return (
+        f"{source} has no tokenizer.json, the model's tokenizer: save it beside the model with "
+        "`tokenizer.save_pretrained(folder)` (training/train.py does), or copy it from where the model came from."
+    )
+
+
 def _short(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
@@ -48,6 +105,8 @@ def posterior_means(model, tokenizer, texts: Sequence[str], batch_size: int = 64
     """E[z|x] of the latent the decoder reads, (len(texts), latent_size), on the CPU."""
     if isinstance(texts, str):
         texts = [texts]
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
     check_texts(texts, tokenizer, allow_unknown=True)
     means = []
     for start in range(0, len(texts), batch_size):
@@ -57,4 +116,4 @@ def posterior_means(model, tokenizer, texts: Sequence[str], batch_size: int = 64
     return torch.cat(means)
 
 
-__all__ = ["TextInputError", "check_texts", "posterior_means"]
+__all__ = ["TextInputError", "check_texts", "check_tokenizer_json", "load_tokenizer", "posterior_means"]

@@ -39,7 +39,12 @@ def texts(ptb_lines):
 def test_saved_models_name_the_pipeline_and_carry_its_code(folder):
     config = json.loads((folder / "config.json").read_text())
     assert config["custom_pipelines"] == {
-        "text-vae": {"impl": "pipeline_twrvae.TextVAEPipeline", "pt": ["AutoModel"], "type": "text"}
+        "text-vae": {"impl": "pipeline_twrvae.TextVAEPipeline", "pt": ["AutoModel"], "type": "text"},
+        "feature-extraction": {
+            "impl": "pipeline_twrvae.TextVAEFeatureExtractionPipeline",
+            "pt": ["AutoModel"],
+            "type": "text",
+        },
     }
     assert {"pipeline_twrvae.py", "texts.py", "generation_twrvae.py"} <= set(os.listdir(folder))
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -26,6 +26,7 @@ from modeling_twrvae import check_tokenizer  # noqa: E402
 from modeling_twrvae.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus  # noqa: E402
 from modeling_twrvae.evaluation import (  # noqa: E402
     CONVENTIONS,
+    MIN_SENTENCES_FOR_LATENT_STATISTICS,
     choose_pairs,
     distinct_along_paths,
     distinct_n,
@@ -37,6 +38,7 @@ from modeling_twrvae.evaluation import (  # noqa: E402
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint  # noqa: E402
 from modeling_twrvae.generation_twrvae import decode_text  # noqa: E402
 from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
+from modeling_twrvae.texts import check_tokenizer_json, load_tokenizer  # noqa: E402
 from training import evaluate_dialogue  # noqa: E402
 from training.errors import run_main  # noqa: E402
 from training.plots import plot_interpolation_rouge  # noqa: E402
@@ -130,14 +132,37 @@ def _generate_text(model, tokenizer, latents, batch_size, max_new_tokens):
     return texts
 
 
+def load_model(path: str, trust_remote_code: bool):
+    """`AutoModel.from_pretrained`, with what a damaged config.json does to it as a ValueError (one `error:` line)."""
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except TypeError as error:  # a value of the wrong type ("dropout": "0.5") that the config's checks let through
+        raise ValueError(
+            f"--model_name_or_path {path}: config.json holds a value of the wrong type ({error})."
+        ) from error
+    try:
+        return AutoModel.from_pretrained(path, config=config, trust_remote_code=trust_remote_code)
+    except (RuntimeError, MemoryError, OverflowError) as error:  # sizes that cannot be allocated
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(
+            f"--model_name_or_path {path}: the model could not be built from its config.json ({message}); its sizes "
+            "are damaged or too large for this machine's memory."
+        ) from error
+
+
 def evaluate(args) -> dict:
     torch.manual_seed(args.seed)
-    check_local_path(args.model_name_or_path, "--model_name_or_path")
-    # which weights these results belong to (None for a Hub id): training/publish.py puts them only on their card
+    tokenizer_source = args.tokenizer_name or args.model_name_or_path
+    check_local_path(args.model_name_or_path, "--model_name_or_path", needs_tokenizer=not args.tokenizer_name)
+    if args.tokenizer_name:
+        check_local_path(args.tokenizer_name, "--tokenizer_name")
+    # before the model, whose loading parses the model folder's tokenizer.json too (with a bare Exception)
+    check_tokenizer_json(tokenizer_source)
+    check_tokenizer_json(args.model_name_or_path, required=False)
+    # which weights these results belong to (None for a Hub id): publish.py puts them only on their card
     fingerprint = weights_fingerprint(args.model_name_or_path)
-    model = AutoModel.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
-    model = model.to(args.device).eval()
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_name or args.model_name_or_path)
+    model = load_model(args.model_name_or_path, args.trust_remote_code).to(args.device).eval()
+    tokenizer = load_tokenizer(tokenizer_source)
     check_tokenizer(tokenizer, model.config)
 
     data = load_corpus(
@@ -241,6 +266,12 @@ def markdown(results: dict) -> str:
         "",
         results["conventions"],
     ]
+    if results.get("mutual_information") is None or results.get("active_units") is None:
+        lines += [
+            "",
+            f"MI and active units are not measured (null in the JSON): they compare sentences with each other and "
+            f"need at least {MIN_SENTENCES_FOR_LATENT_STATISTICS}; this set has {results['num_sentences']}.",
+        ]
     rouge = results["interpolation"]["rouge"]
     if rouge:
         lines += [
