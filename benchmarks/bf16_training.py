@@ -2,7 +2,7 @@
 
     python benchmarks/bf16_training.py [--device cpu|cuda] [--quick] [--data_dir ../shared/data]
 
-Runs `training/train.py --config training/configs/demo.yaml` (TWR-VAE on E2E) with each precision and compares the
+Runs `training/train.py --config demo` (TWR-VAE on E2E) with each precision and compares the
 last validation -ELBO (target: bf16 within 1% of fp32) and the wall time of the training loop. Skipped with a message
 on a CPU without oneDNN bf16 kernels (AVX-512 or AMX), where train.py falls back to fp32. Writes
 benchmarks/results/bf16_training-DEVICE.json.
@@ -13,21 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from accelerate.state import AcceleratorState, GradientState
+from environment import add_common_arguments, check_device, cpu_bf16_supported, describe, results_path
+
+from modeling_twrvae.commands import train
+from modeling_twrvae.file_utils import atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from environment import add_common_arguments, check_device, cpu_bf16_supported, describe, results_path  # noqa: E402
-
-from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
-from training import train  # noqa: E402
 
 
 def last_validation(output_dir: Path) -> dict:
@@ -55,7 +51,7 @@ def main(argv=None):
             output_dir = Path(scratch) / precision
             argv = [
                 "--config",
-                str(REPO_ROOT / "training/configs/demo.yaml"),
+                "demo",
                 "--data_dir",
                 args.data_dir,
                 "--output_dir",

@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
+from environment import add_common_arguments, check_device, describe, results_path
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from environment import add_common_arguments, check_device, describe, results_path  # noqa: E402
-
-from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
-from modeling_twrvae.recurrence import (  # noqa: E402
+from modeling_twrvae.file_utils import atomic_write_json
+from modeling_twrvae.recurrence import (
     lstm_cell_states,
     lstm_cell_states_stepwise,
     lstm_states_unrolled,

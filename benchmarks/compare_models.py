@@ -20,10 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text
 
-from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # name -> (preset, extra training arguments); everything else is shared.
 MODELS = {

@@ -13,20 +13,15 @@ benchmarks/results/cost_curves-DEVICE.{json,png}.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
+from environment import add_common_arguments, check_device, describe, median_seconds, results_path
+from training_throughput import make_batch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from environment import add_common_arguments, check_device, describe, median_seconds, results_path  # noqa: E402
-from training_throughput import make_batch  # noqa: E402
-
-from modeling_twrvae import TWRVAEConfig, TWRVAEModel  # noqa: E402
-from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
-from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
+from modeling_twrvae import TWRVAEConfig, TWRVAEModel
+from modeling_twrvae.file_utils import atomic_write_json
+from modeling_twrvae.trainer.memory import reuse_freed_memory
 
 
 def step_seconds(model, optimizer, batch: int, length: int, device: str, repeats: int) -> float:

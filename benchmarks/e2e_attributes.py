@@ -13,21 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
-from pathlib import Path
 
 import torch
+from environment import add_common_arguments, check_device, describe, results_path
+from transformers import AutoModel, AutoTokenizer
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from environment import add_common_arguments, check_device, describe, results_path  # noqa: E402
-from transformers import AutoModel, AutoTokenizer  # noqa: E402
-
-import modeling_twrvae  # noqa: E402, F401  (registers the model classes)
-from modeling_twrvae.corpora import load_corpus  # noqa: E402
-from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
+import modeling_twrvae  # noqa: F401  (registers the model classes)
+from modeling_twrvae.data.corpora import load_corpus
+from modeling_twrvae.file_utils import atomic_write_json
 
 # The first of these words that a (lower-cased) text contains is its value of the attribute.
 ATTRIBUTES = {

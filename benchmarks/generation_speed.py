@@ -16,19 +16,13 @@ overhead. Prints tables, writes benchmarks/results/generation_speed-DEVICE.json.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
+from environment import add_common_arguments, check_device, describe, median_seconds, results_path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from environment import add_common_arguments, check_device, describe, median_seconds, results_path  # noqa: E402
-
-from modeling_twrvae import TWRVAEConfig, TWRVAEModel  # noqa: E402
-from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
-from modeling_twrvae.generation_twrvae import TWRVAEDecoderCache  # noqa: E402
+from modeling_twrvae import TWRVAEConfig, TWRVAEModel
+from modeling_twrvae.file_utils import atomic_write_json
+from modeling_twrvae.generation_twrvae import TWRVAEDecoderCache
 
 MODES = {
     "greedy": {"do_sample": False},

@@ -2,7 +2,7 @@
 
     python benchmarks/iw_nll_speed.py [--device cpu|cuda] [--quick] [--model_name_or_path DIR]
 
-Times `modeling_twrvae.evaluation.likelihoods` at the paper's TWR-VAE sizes (embedding 512, hidden 256, latent 32,
+Times `modeling_twrvae.metrics.likelihood.likelihoods` at the paper's TWR-VAE sizes (embedding 512, hidden 256, latent 32,
 10k vocabulary) on the first --sentences test sentences, for k = 50 and 500 samples per sentence, exact (fp32, the
 default) and, where bf16 has kernels (GPUs, CPUs with AVX-512/AMX), with `output_layer_dtype=torch.bfloat16`; and
 projects each to the whole split (3,761 sentences). It also times the path this package took before (sentence
@@ -20,21 +20,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch
+from environment import add_common_arguments, check_device, cpu_bf16_supported, describe, results_path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from environment import add_common_arguments, check_device, cpu_bf16_supported, describe, results_path  # noqa: E402
-
-import modeling_twrvae.evaluation as evaluation  # noqa: E402
-from modeling_twrvae import TWRVAEConfig, TWRVAEModel, train_tokenizer  # noqa: E402
-from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
-from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
+import modeling_twrvae.metrics.likelihood as evaluation
+from modeling_twrvae import TWRVAEConfig, TWRVAEModel, train_tokenizer
+from modeling_twrvae.file_utils import atomic_write_json
+from modeling_twrvae.trainer.memory import reuse_freed_memory
 
 PTB_TEST_SENTENCES = 3761
 DEVIATION_LIMIT = 0.05

@@ -40,12 +40,7 @@ import sys
 from pathlib import Path
 
 import torch
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from environment import (  # noqa: E402
+from environment import (
     add_common_arguments,
     check_device,
     cpu_bf16_supported,
@@ -55,11 +50,13 @@ from environment import (  # noqa: E402
     synchronize,
 )
 
-import modeling_twrvae.modeling_twrvae as modeling  # noqa: E402
-from modeling_twrvae import TWRVAEConfig, TWRVAEModel  # noqa: E402
-from modeling_twrvae.file_utils import atomic_write_json  # noqa: E402
-from modeling_twrvae.memory import reuse_freed_memory  # noqa: E402
-from modeling_twrvae.recurrence import lstm_states_unrolled  # noqa: E402
+import modeling_twrvae.modeling_twrvae as modeling
+from modeling_twrvae import TWRVAEConfig, TWRVAEModel
+from modeling_twrvae.file_utils import atomic_write_json
+from modeling_twrvae.recurrence import lstm_states_unrolled
+from modeling_twrvae.trainer.memory import reuse_freed_memory
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 VOCAB = 10000
 LENGTH = 24

@@ -18,9 +18,9 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a demo that may run offline
 
-import gradio as gr  # noqa: E402
-import torch  # noqa: E402
-from transformers import pipeline  # noqa: E402
+import gradio as gr
+import torch
+from transformers import pipeline
 
 APP_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = APP_DIR.parent / "outputs" / "demo"
@@ -200,7 +200,7 @@ def load_evaluation_texts(model) -> tuple[list[str] | None, str | None]:
     try:
         import yaml
 
-        from modeling_twrvae.corpora import load_corpus
+        from modeling_twrvae.data.corpora import load_corpus
 
         settings = yaml.safe_load(config_file.read_text())
         if not settings.get("dataset"):

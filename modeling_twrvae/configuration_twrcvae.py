@@ -16,10 +16,10 @@ CVAE_PRESETS: dict[str, dict] = {
     # The TWR-VAE authors' dialogue code (dialogue_dd/, dialogue_switchboard/): dropout 0.5 on the word embeddings
     # of the utterance encoder and of the decoder, 0.25 on the context encoder's inputs, and a prior network whose
     # tanh layer has the latent's size (derived from `latent_size` by `from_preset`). Their KL annealing (0.1 to 1
-    # over 10 epochs) is a training option, see training/configs/dialogue/.
+    # over 10 epochs) is a training option, see modeling_twrvae/trainer/configs/dialogue/.
     "twr-cvae": {"dropout": 0.5, "context_dropout": 0.25},
     # Zhao et al. (2017): KL of the last context step only, with the bag-of-words loss. Their KL annealing is a
-    # training option (`--kl_schedule linear --kl_anneal_steps 10000`), see training/configs/dialogue/.
+    # training option (`--kl_schedule linear --kl_anneal_steps 10000`), see modeling_twrvae/trainer/configs/dialogue/.
     "cvae": {"kl_regularizer": "last", "bow_loss_weight": 1.0},
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the ready-to-publish models of the corpora in ../shared/data: TWR-VAE on E2E, PTB and Yahoo, each trained
-# by training/train.py (training/configs/hub/*.yaml), evaluated on data it never saw by training/evaluate.py, and
+# by training/train.py (modeling_twrvae/trainer/configs/hub/*.yaml), evaluated on data it never saw by training/evaluate.py, and
 # made into a Hub folder with its card by training/publish.py (outputs/hub-models/NAME/hub/). Nothing is pushed.
 #   bash scripts/build_hub_models.sh [DATA_DIR] [--stage train|publish|all] [NAME ...]
 # NAME is e2e, ptb or yahoo (default: all three). `--stage train` trains and evaluates; `--stage publish` only
@@ -52,7 +52,7 @@ for name in "${names[@]}"; do
     *) echo "unknown model $name: choose e2e, ptb or yahoo" >&2; exit 2 ;;
   esac
   if [[ "$stage" != publish ]]; then
-    python3 training/train.py --config "training/configs/hub/$name-twr-vae.yaml" --data_dir "$data_dir" \
+    python3 training/train.py --config "hub/$name-twr-vae" --data_dir "$data_dir" \
       --output_dir "$model_dir" --overwrite_output_dir ${training_data[@]+"${training_data[@]}"} \
       ${train_args[@]+"${train_args[@]}"}
     python3 training/evaluate.py --model_name_or_path "$model_dir" "${evaluation[@]}" --data_dir "$data_dir" \

@@ -3,7 +3,7 @@
 import torch
 
 from modeling_twrvae import TWRCVAEConfig, TWRCVAEModel, train_tokenizer
-from modeling_twrvae.dialogue_corpora import dialogue_pairs, read_dailydialog
+from modeling_twrvae.data.dialogue_corpora import dialogue_pairs, read_dailydialog
 from modeling_twrvae.modeling_twrcvae import pad_contexts
 
 from helpers import DATA_DIR

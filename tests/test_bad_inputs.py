@@ -11,10 +11,10 @@ from safetensors import safe_open
 from test_training import run
 
 from modeling_twrvae import file_utils
-from modeling_twrvae.corpora import load_text_files
+from modeling_twrvae.commands import evaluate, train
+from modeling_twrvae.data.corpora import load_text_files
 from modeling_twrvae.file_utils import atomic_write_text, remove_temporary_leftovers, umask_mode
-from training import evaluate, train
-from training.errors import run_main
+from modeling_twrvae.trainer.errors import run_main
 
 from helpers import tiny_model
 

@@ -14,8 +14,8 @@ from accelerate.state import AcceleratorState, GradientState
 from safetensors import safe_open
 from transformers import AutoModel
 
-from modeling_twrvae.cli import main
-from modeling_twrvae.evaluation import likelihoods
+from modeling_twrvae.commands.cli import main
+from modeling_twrvae.metrics.likelihood import likelihoods
 
 from helpers import DATA_DIR, REPO_ROOT
 from saved_text_vaes import MAX_LENGTH, save_text_vae

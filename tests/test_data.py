@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from modeling_twrvae.corpora import load_corpus, load_text_files
-from modeling_twrvae.length_grouping import LengthGroupedBatchSampler
+from modeling_twrvae.data.corpora import load_corpus, load_text_files
+from modeling_twrvae.data.length_grouping import LengthGroupedBatchSampler
 
 from helpers import DATA_DIR
 
@@ -22,7 +22,7 @@ def test_named_corpus_uses_its_text_column_and_the_environment_variable(monkeypa
 
 
 def test_missing_named_corpus_names_both_places_and_the_fix(tmp_path, monkeypatch):
-    import modeling_twrvae.corpora as corpora
+    import modeling_twrvae.data.corpora as corpora
 
     def no_hub(*args, **kwargs):
         raise AssertionError("the Hub was asked although a data folder was given")

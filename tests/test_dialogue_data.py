@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from modeling_twrvae.dialogue_corpora import dialogue_pairs, load_dialogues, read_dailydialog, read_switchboard
+from modeling_twrvae.data.dialogue_corpora import dialogue_pairs, load_dialogues, read_dailydialog, read_switchboard
 
 from helpers import DATA_DIR
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from modeling_twrvae.dialogue_metrics import (
+from modeling_twrvae.metrics.dialogue import (
     WordVectors,
     bleu_precision_recall,
     context_scores,

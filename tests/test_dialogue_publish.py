@@ -8,8 +8,8 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
+from modeling_twrvae.commands import publish
 from modeling_twrvae.file_utils import weights_fingerprint
-from training import publish
 
 from dialogue_helpers import dailydialog_pairs, dialogue_tokenizer, tiny_cvae
 from helpers import REPO_ROOT, folder_digest, run_without_package
@@ -50,7 +50,7 @@ def published_dialogue(tmp_path_factory):
     model = tiny_cvae("twr-cvae", len(tokenizer)).eval()
     model.save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)
-    config_file = REPO_ROOT / "training/configs/dialogue/dailydialog-twr-cvae.yaml"
+    config_file = REPO_ROOT / "modeling_twrvae/trainer/configs/dialogue/dailydialog-twr-cvae.yaml"
     (checkpoint / "training_config.yaml").write_text(config_file.read_text())
     fingerprint = {"weights_sha256": weights_fingerprint(checkpoint)}  # results of these weights, as the scripts write
     validation = {"step": 2000, "elbo_nll": 70.7, "reconstruction_loss": 69.6, "kl_decoded": 1.1, "num_sentences": 689}

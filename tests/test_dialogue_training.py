@@ -6,8 +6,8 @@ from accelerate.state import AcceleratorState, GradientState
 from transformers import AutoModel, AutoTokenizer
 
 from modeling_twrvae import TWRCVAEModel
-from modeling_twrvae.dialogue_metrics import WordVectors
-from training import evaluate, train
+from modeling_twrvae.commands import evaluate, train
+from modeling_twrvae.metrics.dialogue import WordVectors
 
 from helpers import DATA_DIR
 

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from modeling_twrvae.evaluation import (
+from modeling_twrvae.commands import evaluate
+from modeling_twrvae.metrics.likelihood import (
     active_units,
     choose_pairs,
     distinct_n,
@@ -15,7 +16,6 @@ from modeling_twrvae.evaluation import (
     sentence_generator,
     summarize_likelihoods,
 )
-from training import evaluate
 
 from helpers import DATA_DIR, informative, tiny_model
 
@@ -162,7 +162,7 @@ def test_command_line_writes_json_markdown_and_png(tmp_path, tokenizer, capsys):
 
 
 def test_decoder_nll_equals_the_model_s_reconstruction_loss(tokenizer, ptb_lines):
-    from modeling_twrvae.evaluation import decoder_nll
+    from modeling_twrvae.metrics.likelihood import decoder_nll
 
     model = informative(tiny_model("hr-vae", len(tokenizer), seed=6))
     batch = tokenizer(ptb_lines[:7], padding=True, return_tensors="pt")

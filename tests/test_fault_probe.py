@@ -13,13 +13,13 @@ import torch
 from transformers import AutoModel, pipeline
 
 from modeling_twrvae import TextVAEPipeline, train_tokenizer
-from modeling_twrvae.cli import main as cli_main
-from modeling_twrvae.corpora import load_text_files
-from modeling_twrvae.dialogue_corpora import read_dailydialog, read_switchboard
-from modeling_twrvae.evaluation import active_units, likelihoods, mutual_information, summarize_likelihoods
+from modeling_twrvae.commands import evaluate
+from modeling_twrvae.commands.cli import main as cli_main
+from modeling_twrvae.data.corpora import load_text_files
+from modeling_twrvae.data.dialogue_corpora import read_dailydialog, read_switchboard
+from modeling_twrvae.metrics.likelihood import active_units, likelihoods, mutual_information, summarize_likelihoods
 from modeling_twrvae.texts import posterior_means
-from training import evaluate
-from training.errors import run_main
+from modeling_twrvae.trainer.errors import run_main
 
 from helpers import run_without_package
 from saved_text_vaes import save_text_vae

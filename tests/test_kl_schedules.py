@@ -1,6 +1,6 @@
 import pytest
 
-from modeling_twrvae.kl_schedules import KLSchedule
+from modeling_twrvae.trainer.kl_schedules import KLSchedule
 
 
 def test_constant():

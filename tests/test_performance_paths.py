@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from training import train
+from modeling_twrvae.commands import train
 
 from helpers import informative, tiny_model
 
@@ -62,7 +62,7 @@ def test_training_uses_the_fused_adam_on_cpu(tokenizer):
 @pytest.mark.parametrize("preset, cell", [("twr-vae", "lstm"), ("hr-vae", "lstm"), ("hr-vae-inputless", "lstm"),
                                           ("twr-vae", "gru")])  # fmt: skip
 def test_iw_nll_decoder_shares_each_sentence_between_its_samples(preset, cell, tokenizer, ptb_lines):
-    from modeling_twrvae.evaluation import _can_share_sentences, decoder_nll
+    from modeling_twrvae.metrics.likelihood import _can_share_sentences, decoder_nll
 
     model = informative(tiny_model(preset, len(tokenizer), seed=4, rnn_type=cell, num_layers=2))
     batch = tokenizer(ptb_lines[:3], padding=True, return_tensors="pt")
@@ -77,7 +77,7 @@ def test_iw_nll_decoder_shares_each_sentence_between_its_samples(preset, cell, t
 
 
 def test_bf16_output_layer_stays_close_to_exact(tokenizer, ptb_lines):
-    from modeling_twrvae.evaluation import likelihoods
+    from modeling_twrvae.metrics.likelihood import likelihoods
 
     model = informative(tiny_model("twr-vae", len(tokenizer), seed=5))
     ids = tokenizer(ptb_lines[:6])["input_ids"]

@@ -17,9 +17,9 @@ from huggingface_hub import HfApi, ModelCard
 from huggingface_hub import constants as hub_constants
 
 from modeling_twrvae import TWRVAEConfig
+from modeling_twrvae.commands import publish
 from modeling_twrvae.file_utils import weights_fingerprint
-from training import publish
-from training.model_card import describe_model, identify_preset, render_model_card
+from modeling_twrvae.hub.model_card import describe_model, identify_preset, render_model_card
 
 from helpers import REPO_ROOT, folder_digest, run_without_package, tiny_model
 
@@ -59,7 +59,7 @@ def published(tokenizer, ptb_lines, tmp_path_factory):
     model = tiny_model("twr-vae", len(tokenizer)).eval()
     model.save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)
-    training_config = yaml.safe_load((REPO_ROOT / "training/configs/hub/ptb-twr-vae.yaml").read_text())
+    training_config = yaml.safe_load((REPO_ROOT / "modeling_twrvae/trainer/configs/hub/ptb-twr-vae.yaml").read_text())
     (checkpoint / "training_config.yaml").write_text(yaml.safe_dump(training_config))
     fingerprint = {"weights_sha256": weights_fingerprint(checkpoint)}  # results of these weights, as the scripts write
     validation = {"step": 200, "elbo_nll": 120.5, "reconstruction_loss": 116.0, "kl_decoded": 4.5, "num_sentences": 337}
@@ -277,7 +277,7 @@ def test_a_folder_that_generates_other_text_is_refused_and_nothing_is_written(pu
 
 def test_yelp_card_renders_from_the_same_code_path():
     # No Yelp data here: its paper config, a model config of its vocabulary, and made-up results.
-    training_config = yaml.safe_load((REPO_ROOT / "training/configs/yelp/twr-vae.yaml").read_text())
+    training_config = yaml.safe_load((REPO_ROOT / "modeling_twrvae/trainer/configs/yelp/twr-vae.yaml").read_text())
     config = TWRVAEConfig.from_preset("twr-vae", vocab_size=20000).to_dict()
     results = {**fake_results(["the food was great", "slow service"]), "data": "yelp:test"}
     card = render_model_card(

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
+from modeling_twrvae.commands import evaluate, publish
 from modeling_twrvae.file_utils import LOCK_FILE, locked_folder, weights_fingerprint
-from training import evaluate, publish
 
 from dialogue_helpers import dialogue_tokenizer, tiny_cvae
 from helpers import DATA_DIR, REPO_ROOT, tiny_model

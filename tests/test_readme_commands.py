@@ -14,7 +14,7 @@ import subprocess
 import pytest
 from accelerate.state import AcceleratorState, GradientState
 
-from training import evaluate, train
+from modeling_twrvae.commands import evaluate, train
 
 from helpers import DATA_DIR, REPO_ROOT
 

@@ -17,8 +17,8 @@ import yaml
 from test_training import TINY, run
 
 from modeling_twrvae import TWRVAEConfig
+from modeling_twrvae.commands import train
 from modeling_twrvae.file_utils import LOCK_FILE, LOCK_OWNER_FILE, weights_fingerprint
-from training import train
 
 from helpers import DATA_DIR, REPO_ROOT, folder_digest, tiny_model
 
@@ -163,7 +163,7 @@ def test_a_second_run_on_a_folder_in_use_fails_at_once_and_touches_nothing(tmp_p
     first_script = f"""
 import sys, time
 from pathlib import Path
-from training import train
+from modeling_twrvae.commands import train
 original = train.move_files_into
 def held(*args, **kwargs):
     Path({str(ready)!r}).write_text("saving")

@@ -13,8 +13,8 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from modeling_twrvae import TWRVAEModel, check_tokenizer
 from modeling_twrvae.checkpoint_checks import vocabulary_fingerprint
+from modeling_twrvae.commands import evaluate, train
 from modeling_twrvae.file_utils import atomic_write_text, move_files_into
-from training import evaluate, train
 
 from helpers import informative, tiny_model
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, set_seed
 
 from modeling_twrvae import TWRVAEModel
-from training import train
+from modeling_twrvae.commands import train
 
 from helpers import DATA_DIR, REPO_ROOT
 
@@ -122,11 +122,11 @@ def test_yaml_config_with_command_line_overrides(tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:  # a usage error: argparse's status 2
         train.parse_args(["--config", str(config), "--output_dir", "x"])
     assert raised.value.code == 2 and "unknown setting(s) ['learning_rat']" in capsys.readouterr().err
-    for path in sorted((REPO_ROOT / "training" / "configs").rglob("*.yaml")):
+    for path in sorted((REPO_ROOT / "modeling_twrvae" / "trainer" / "configs").rglob("*.yaml")):
         parsed = train.parse_args(["--config", str(path)])
         assert parsed.output_dir and parsed.dataset, path
     for corpus in ("ptb", "yahoo", "yelp", "e2e"):  # the papers' configs optimise what the papers' code does
-        for path in sorted((REPO_ROOT / "training" / "configs" / corpus).glob("*.yaml")):
+        for path in sorted((REPO_ROOT / "modeling_twrvae" / "trainer" / "configs" / corpus).glob("*.yaml")):
             parsed = train.parse_args(["--config", str(path)])
             assert (parsed.loss_reduction, parsed.pre_tokenization) == ("sum", "papers"), path
             assert (parsed.weight_decay, parsed.adam_epsilon) == (1e-5, 1e-6), path

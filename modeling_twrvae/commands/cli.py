@@ -1,0 +1,340 @@
+"""The `twrvae` command line (also `python -m modeling_twrvae`).
+
+    twrvae sample MODEL [-n N] [--temperature T] [--top-p P | --num-beams B] [--seed S]
+    twrvae reconstruct MODEL [TEXT ...]                  (or one text a line on standard input)
+    twrvae interpolate MODEL TEXT_A TEXT_B [--steps K] [--method slerp|linear]
+    twrvae encode MODEL [--output FILE.safetensors]      (texts on standard input -> posterior means)
+    twrvae score MODEL [--iw-samples K]                  (texts on standard input -> -ELBO, or IW-NLL with k samples)
+    twrvae evaluate ARGS...                              (training/evaluate.py, same arguments)
+    twrvae train ARGS...                                 (training/train.py, same arguments)
+
+MODEL is a folder saved with `save_pretrained` or a Hub repository id (read from the local cache when offline).
+Texts are UTF-8 (a byte-order mark on standard input is ignored). Output is plain text, one item a line; `--json`
+prints one JSON object a line instead. An error is one line on standard error and exit status 2; `--debug` shows its
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..texts import check_texts, load_tokenizer, posterior_means
+
+EXIT_ERROR = 2
+# `twrvae train|evaluate|publish ARGS` is `python training/{train,evaluate,publish}.py ARGS`: the same main.
+SCRIPTS = {name: f"modeling_twrvae.commands.{name}" for name in ("train", "evaluate", "publish")}
+# The commands use the model's methods directly (the pipeline calls the same ones).
+
+
+class CommandError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twrvae", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="One JSON object a line instead of plain text.")
+    common.add_argument("--debug", action="store_true", help="Show the traceback of an error.")
+    model = argparse.ArgumentParser(add_help=False, parents=[common])
+    model.add_argument("model", metavar="MODEL", help="A model folder, or a Hub repository id (cached when offline).")
+    model.add_argument("--device", help="torch device (default: cuda when there is one, else cpu).")
+    model.add_argument("--revision", help="Hub revision (branch, tag or commit).")
+    model.add_argument("--trust-remote-code", action="store_true", help="Use the model's own saved code.")
+    decoding = argparse.ArgumentParser(add_help=False)
+    decoding.add_argument("--max-new-tokens", type=int, help="Default: the model's generation_config.max_length.")
+    choice = decoding.add_mutually_exclusive_group()
+    choice.add_argument("--top-p", type=float, help="Nucleus sampling with this p (default: greedy).")
+    choice.add_argument("--num-beams", type=int, help="Beam search with this many beams (default: greedy).")
+    decoding.add_argument("--seed", type=int, help="Fixes the prior samples and any sampling.")
+
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sample = commands.add_parser("sample", parents=[model, decoding], help="Decode latents drawn from the prior.")
+    sample.add_argument("-n", "--num-samples", type=int, default=5)
+    sample.add_argument("--temperature", type=float, default=1.0, help="Scales the prior: z ~ N(0, T^2 I).")
+    reconstruct = commands.add_parser("reconstruct", parents=[model, decoding], help="Text -> posterior mode -> text.")
+    reconstruct.add_argument("texts", nargs="*", metavar="TEXT", help="Default: one text a line on standard input.")
+    interpolate = commands.add_parser("interpolate", parents=[model, decoding], help="Decode a path between texts.")
+    interpolate.add_argument("text_a", metavar="TEXT_A")
+    interpolate.add_argument("text_b", metavar="TEXT_B")
+    interpolate.add_argument("--steps", type=int, default=11, help="Points on the path, both ends included.")
+    interpolate.add_argument("--method", choices=["linear", "slerp"], default="linear")
+    encode = commands.add_parser("encode", parents=[model], help="Texts on standard input -> posterior means.")
+    encode.add_argument("--output", help="Write a .safetensors file (posterior_mean, posterior_logvar) instead.")
+    encode.add_argument("--batch-size", type=int, default=64)
+    score = commands.add_parser("score", parents=[model], help="Texts on standard input -> -ELBO or IW-NLL (nats).")
+    score.add_argument("--iw-samples", type=int, help="Importance-weighted NLL with k samples (default: -ELBO).")
+    score.add_argument("--seed", type=int, default=0)
+    score.add_argument("--batch-size", type=int, default=4)
+    for name in SCRIPTS:
+        commands.add_parser(name, add_help=False, help=f"training/{name}.py with the same arguments.")
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if argv and argv[0] in SCRIPTS:
+        return _guarded(lambda: _run_script(argv[0], [a for a in argv[1:] if a != "--debug"]), argv[0], debug)
+    args = build_parser().parse_args(argv)
+    if not args.debug:
+        _quiet()
+    return _guarded(lambda: COMMANDS[args.command](args), args.command, args.debug)
+
+
+def _guarded(run, command: str, debug: bool) -> int:
+    try:
+        run()
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `twrvae sample ... | head`
+        sys.stderr.close()
+        return 0
+    except Exception as error:
+        if debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"twrvae {command}: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def _quiet() -> None:
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def _run_script(name: str, argv: list[str]) -> None:
+    import importlib
+
+    importlib.import_module(SCRIPTS[name]).main(argv)
+
+
+class Loaded:
+    """A model and its tokenizer, as the commands use them."""
+
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+
+    @property
+    def max_tokens(self) -> int | None:
+        return getattr(self.model.generation_config, "max_length", None)
+
+
+def load_model(args) -> Loaded:
+    """The model and tokenizer of `args.model`, with one-line errors for what users get wrong."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from .. import check_tokenizer
+
+    source = args.model
+    hub = {"revision": args.revision, "trust_remote_code": args.trust_remote_code}
+    path = Path(source)
+    if not path.exists() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
+        raise CommandError(f"{source}: no such folder. MODEL is a folder saved with save_pretrained or a Hub repo id.")
+    if path.exists() and not path.is_dir():
+        kind = "a file" if path.is_file() else "a FIFO, a device or a socket"
+        raise CommandError(
+            f"{source} is {kind}, not a model folder: MODEL is a folder saved with save_pretrained (it holds "
+            "config.json, the weights and tokenizer.json) or a Hub repo id."
+        )
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise CommandError(f"{source} is a folder without config.json: it is not a saved model.")
+    try:
+        config = AutoConfig.from_pretrained(source, **hub)
+    except OSError as error:
+        if path.exists():
+            raise
+        offline = " (offline: only models already in the Hugging Face cache are found)" if _offline() else ""
+        raise CommandError(
+            f"{source} is neither a model folder nor a Hub repository that could be read{offline}: {error}"
+        ) from error
+    except TypeError as error:  # a value of the wrong type in config.json ("dropout": "0.5")
+        raise CommandError(f"{source}: config.json holds a value of the wrong type ({error}).") from error
+    if config.model_type != "twrvae":
+        raise CommandError(f"{source} holds a {config.model_type!r} model, not a twrvae text VAE.")
+    tokenizer = load_tokenizer(source, revision=args.revision)  # before the weights: a missing one fails at once
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        model = AutoModel.from_pretrained(source, **hub)
+    except (RuntimeError, MemoryError) as error:  # sizes in config.json that cannot be allocated
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise CommandError(
+            f"{source}: the model could not be built from its config.json ({message}); its sizes are damaged or "
+            "too large for this machine's memory."
+        ) from error
+    model = model.to(device).eval()
+    check_tokenizer(tokenizer, model.config)
+    return Loaded(model, tokenizer)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def read_texts(given: list[str] | None = None) -> list[str]:
+    """The texts given as arguments, else one text a line on standard input (blank lines skipped)."""
+    if given:
+        return given
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CommandError("no input: give the texts as arguments, or one text a line on standard input.")
+    texts = [line.strip() for line in _standard_input().split("\n") if line.strip()]
+    if not texts:
+        raise CommandError("no input: standard input held no text (one text a line).")
+    return texts
+
+
+def _standard_input() -> str:
+    """Standard input as UTF-8 text, a byte-order mark dropped; bytes that are not UTF-8 are an error naming the
+    line (the text stream would pass them on as characters that no tokenizer takes)."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # a text stream with no bytes beneath it (embedding, tests)
+        return sys.stdin.read().removeprefix("\ufeff")
+    data = raw.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise CommandError(
+            f"standard input, line {line}, is not UTF-8 ({error.reason} at byte {data[error.start : error.end]!r}): "
+            "the texts must be UTF-8. Convert them, e.g. `iconv -f latin1 -t utf-8 FILE | twrvae ...`."
+        ) from error
+
+
+def generate_kwargs(args) -> dict:
+    kwargs = {}
+    if args.max_new_tokens is not None:
+        if args.max_new_tokens < 1:
+            raise CommandError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}.")
+        kwargs["max_new_tokens"] = args.max_new_tokens
+    if args.top_p is not None:
+        if not 0 < args.top_p <= 1:
+            raise CommandError(f"--top-p must be in (0, 1], got {args.top_p}.")
+        kwargs.update(do_sample=True, top_p=args.top_p)
+    if args.num_beams is not None:
+        if args.num_beams < 1:
+            raise CommandError(f"--num-beams must be >= 1, got {args.num_beams}.")
+        kwargs["num_beams"] = args.num_beams
+    if args.seed is not None:
+        import torch
+
+        torch.manual_seed(args.seed)
+    return kwargs
+
+
+def emit(args, records: list[dict], plain) -> None:
+    for record in records:
+        print(json.dumps(record, ensure_ascii=False) if args.json else plain(record))
+
+
+def _generator(vae: Loaded, seed: int | None):
+    import torch
+
+    return None if seed is None else torch.Generator(device=vae.model.device).manual_seed(seed)
+
+
+def cmd_sample(args) -> None:
+    if args.num_samples < 1:
+        raise CommandError(f"-n must be >= 1, got {args.num_samples}.")
+    vae = load_model(args)
+    options = generate_kwargs(args)
+    texts = vae.model.sample(args.num_samples, vae.tokenizer, temperature=args.temperature,
+                             generator=_generator(vae, args.seed), **options)  # fmt: skip
+    emit(args, [{"text": text} for text in texts], lambda r: r["text"])
+
+
+def cmd_reconstruct(args) -> None:
+    texts = read_texts(args.texts)
+    vae = load_model(args)
+    check_texts(texts, vae.tokenizer, vae.max_tokens)
+    outputs = vae.model.reconstruct(texts, vae.tokenizer, **generate_kwargs(args))
+    records = [{"text": text, "reconstruction": output} for text, output in zip(texts, outputs, strict=True)]
+    emit(args, records, lambda r: r["reconstruction"])
+
+
+def cmd_interpolate(args) -> None:
+    vae = load_model(args)
+    check_texts([args.text_a, args.text_b], vae.tokenizer, vae.max_tokens)
+    alphas, texts = vae.model.interpolate(args.text_a, args.text_b, vae.tokenizer, steps=args.steps,
+                                          method=args.method, **generate_kwargs(args))  # fmt: skip
+    records = [{"alpha": alpha, "text": text} for alpha, text in zip(alphas, texts, strict=True)]
+    emit(args, records, lambda r: f"{r['alpha']:.2f}\t{r['text']}")
+
+
+def _check_batch_size(args) -> None:
+    if args.batch_size < 1:
+        raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}.")
+
+
+def cmd_encode(args) -> None:
+    _check_batch_size(args)
+    texts = read_texts()
+    vae = load_model(args)
+    means = posterior_means(vae.model, vae.tokenizer, texts, batch_size=args.batch_size)
+    if args.output:
+        _save_means(args.output, means, texts)
+        print(f"wrote {args.output}: posterior_mean {tuple(means.shape)}", file=sys.stderr)
+        return
+    for text, mean in zip(texts, means.tolist(), strict=True):
+        print(json.dumps({"text": text, "posterior_mean": mean}, ensure_ascii=False))
+
+
+def _save_means(path: str, means, texts: list[str]) -> None:
+    from safetensors.torch import save
+
+    if not path.endswith(".safetensors"):
+        raise CommandError(f"--output must name a .safetensors file, got {path!r}.")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # written under a temporary name, then renamed: never a half-written file (as file_utils.atomic_write_text)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(save({"posterior_mean": means.contiguous()}, metadata={"texts": json.dumps(texts)}))
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def cmd_score(args) -> None:
+    from ..metrics.likelihood import likelihoods
+
+    _check_batch_size(args)
+    texts = read_texts()
+    vae = load_model(args)
+    check_texts(texts, vae.tokenizer, allow_unknown=True)
+    if args.iw_samples is not None and args.iw_samples < 1:
+        raise CommandError(f"--iw-samples must be >= 1, got {args.iw_samples}.")
+    samples = args.iw_samples or 1
+    ids = vae.tokenizer(texts)["input_ids"]
+    result = likelihoods(vae.model, ids, iw_samples=samples, batch_size=args.batch_size,
+                         samples_per_pass=min(samples, 125), seed=args.seed, progress=False)  # fmt: skip
+    records = []
+    for index, text in enumerate(texts):
+        record = {"text": text, "elbo_nll": float(result.elbo_nll[index])}
+        if args.iw_samples:
+            record["iw_nll"] = float(result.iw_nll[index])
+        record["num_predicted_tokens"] = int(result.num_predicted_tokens[index])
+        records.append(record)
+    key = "iw_nll" if args.iw_samples else "elbo_nll"
+    emit(args, records, lambda r: f"{r[key]:.3f}\t{r['text']}")
+
+
+COMMANDS = {
+    "sample": cmd_sample,
+    "reconstruct": cmd_reconstruct,
+    "interpolate": cmd_interpolate,
+    "encode": cmd_encode,
+    "score": cmd_score,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""Measure a trained model on a corpus with honest metrics (see modeling_twrvae/evaluation.py).
+
+    python training/evaluate.py --model_name_or_path outputs/demo --dataset e2e --split test \
+        --data_dir ../shared/data --iw_samples 500 --output_file outputs/demo/test_results.json --seed 0
+
+Writes the JSON results, a Markdown table beside them (`.md`), and a PNG of interpolation ROUGE (like TWR-VAE's
+Figure 2), and prints a summary with reconstructions, prior samples and one interpolation. A dialogue model
+(`twr-cvae`, `cvae`) is evaluated by training/evaluate_dialogue.py instead (see there for its arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel
+
+from modeling_twrvae import check_tokenizer
+from modeling_twrvae.commands import evaluate_dialogue
+from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus
+from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
+from modeling_twrvae.generation_twrvae import decode_text
+from modeling_twrvae.metrics.likelihood import (
+    CONVENTIONS,
+    MIN_SENTENCES_FOR_LATENT_STATISTICS,
+    choose_pairs,
+    distinct_along_paths,
+    distinct_n,
+    interpolation_rouge,
+    likelihoods,
+    reconstruction_quality,
+    summarize_likelihoods,
+)
+from modeling_twrvae.texts import check_tokenizer_json, load_tokenizer
+from modeling_twrvae.trainer.errors import run_main
+from modeling_twrvae.trainer.memory import reuse_freed_memory
+from modeling_twrvae.trainer.plots import plot_interpolation_rouge
+
+TABLE_KEYS = [
+    ("iw_nll", "IW-NLL"),
+    ("iw_ppl", "IW-PPL"),
+    ("elbo_nll", "-ELBO"),
+    ("reconstruction_loss", "reconstruction"),
+    ("kl_decoded", "KL (decoded z)"),
+    ("kl_regularizer", "KL regulariser"),
+    ("paper_nll", "paper NLL"),
+    ("paper_ppl", "paper PPL"),
+    ("mutual_information", "MI"),
+    ("active_units", "active units"),
+    ("reconstruction_bleu", "rec. BLEU"),
+    ("reconstruction_bleu_other_input", "rec. BLEU vs another input"),
+    ("reconstruction_exact_match", "rec. exact"),
+    ("reconstruction_token_accuracy", "rec. token acc."),
+    ("reconstruction_distinct", "rec. distinct"),
+    ("interpolation_distinct", "interp. distinct"),
+    ("prior_distinct_1", "distinct-1"),
+    ("prior_distinct_2", "distinct-2"),
+    ("prior_mean_length", "sample length"),
+]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_name_or_path", required=True, help="A folder saved by training/train.py, or a Hub id.")
+    parser.add_argument("--trust_remote_code", action="store_true", help="Load the model's own code (package absent).")
+    parser.add_argument("--tokenizer_name", help="Default: the tokenizer saved with the model.")
+    parser.add_argument("--dataset", choices=sorted(CORPORA), help="A corpus known by name, read from --data_dir.")
+    parser.add_argument("--split", default="test", help="Split of --dataset to evaluate on.")
+    parser.add_argument("--data_dir", help=f"Folder of the named corpora (default: ${DATA_DIR_ENV}).")
+    parser.add_argument("--validation_file", help="A local file to evaluate on instead of --dataset.")
+    parser.add_argument("--dataset_name", help="A Hub dataset to evaluate on.")
+    parser.add_argument("--dataset_config_name")
+    parser.add_argument("--text_column", help="Column holding the text in CSV, JSON or Hub data.")
+    parser.add_argument("--max_samples", type=int, help="Evaluate on the first N texts only.")
+    parser.add_argument(
+        "--max_length", type=int, help="Truncate longer texts (tokens, with specials; default: the tokenizer's limit)."
+    )
+    parser.add_argument("--iw_samples", type=int, default=500, help="Importance samples per sentence (k).")
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=4, help="Sentences scored together.")
+    parser.add_argument("--samples_per_pass", type=int, default=125, help="Of the k samples, decoded per pass.")
+    parser.add_argument("--generation_batch_size", type=int, default=64)
+    parser.add_argument("--max_new_tokens", type=int, default=60)
+    parser.add_argument("--num_prior_samples", type=int, default=100)
+    parser.add_argument("--num_interpolation_pairs", type=int, default=20)
+    parser.add_argument("--interpolation_steps", type=int, default=11)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output_file", help="JSON results (default: eval_<split>.json in the model folder).")
+    parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
+    args = parser.parse_args(argv)
+    for name, minimum in MINIMUMS.items():
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            parser.error(f"--{name} must be at least {minimum}, got {value}.")
+    return args
+
+
+MINIMUMS = {
+    "max_samples": 1,
+    "max_length": 3,  # <bos>, a word, <eos>
+    "iw_samples": 1,
+    "per_device_eval_batch_size": 1,
+    "samples_per_pass": 1,
+    "generation_batch_size": 1,
+    "max_new_tokens": 1,
+    "num_prior_samples": 1,
+    "num_interpolation_pairs": 0,
+    "interpolation_steps": 2,
+}
+
+
+class NonFiniteMetricError(ValueError):
+    pass
+
+
+def non_finite_metrics(results: dict) -> list[str]:
+    return [key for key, value in results.items() if isinstance(value, float) and not math.isfinite(value)]
+
+
+def _generate_text(model, tokenizer, latents, batch_size, max_new_tokens):
+    texts = []
+    for start in range(0, len(latents), batch_size):
+        chunk = latents[start : start + batch_size].to(model.device)
+        texts += model.decode_latents(chunk, tokenizer, do_sample=False, max_new_tokens=max_new_tokens)
+    return texts
+
+
+def load_model(path: str, trust_remote_code: bool):
+    """`AutoModel.from_pretrained`, with what a damaged config.json does to it as a ValueError (one `error:` line)."""
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except TypeError as error:  # a value of the wrong type ("dropout": "0.5") that the config's checks let through
+        raise ValueError(
+            f"--model_name_or_path {path}: config.json holds a value of the wrong type ({error})."
+        ) from error
+    try:
+        return AutoModel.from_pretrained(path, config=config, trust_remote_code=trust_remote_code)
+    except (RuntimeError, MemoryError, OverflowError) as error:  # sizes that cannot be allocated
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(
+            f"--model_name_or_path {path}: the model could not be built from its config.json ({message}); its sizes "
+            "are damaged or too large for this machine's memory."
+        ) from error
+
+
+def evaluate(args) -> dict:
+    torch.manual_seed(args.seed)
+    tokenizer_source = args.tokenizer_name or args.model_name_or_path
+    check_local_path(args.model_name_or_path, "--model_name_or_path", needs_tokenizer=not args.tokenizer_name)
+    if args.tokenizer_name:
+        check_local_path(args.tokenizer_name, "--tokenizer_name")
+    # before the model, whose loading parses the model folder's tokenizer.json too (with a bare Exception)
+    check_tokenizer_json(tokenizer_source)
+    check_tokenizer_json(args.model_name_or_path, required=False)
+    # which weights these results belong to (None for a Hub id): publish.py puts them only on their card
+    fingerprint = weights_fingerprint(args.model_name_or_path)
+    model = load_model(args.model_name_or_path, args.trust_remote_code).to(args.device).eval()
+    tokenizer = load_tokenizer(tokenizer_source)
+    check_tokenizer(tokenizer, model.config)
+
+    data = load_corpus(
+        {"eval": args.split},
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        files={"eval": args.validation_file},
+        dataset_name=args.dataset_name,
+        dataset_config_name=args.dataset_config_name,
+        text_column=args.text_column,
+    )["eval"]
+    # a list, not the dataset's Column (datasets >= 4), which the tokenizer does not take
+    texts = list(data["text"][: args.max_samples] if args.max_samples else data["text"])
+    ids = tokenizer(texts, verbose=False)["input_ids"]  # longer texts are cut here, keeping <eos>, and counted
+    max_length = args.max_length or (tokenizer.model_max_length if tokenizer.model_max_length < 1e6 else None)
+    truncated = 0
+    if max_length:
+        truncated = sum(len(row) > max_length for row in ids)
+        ids = [row[: max_length - 1] + [tokenizer.eos_token_id] if len(row) > max_length else row for row in ids]
+        if truncated:
+            print(f"{truncated} of {len(ids)} texts were longer than {max_length} tokens and were truncated")
+    references = decode_text(tokenizer, ids, model.config)  # the text as the model sees it, <unk> included
+
+    result = likelihoods(
+        model,
+        ids,
+        iw_samples=args.iw_samples,
+        batch_size=args.per_device_eval_batch_size,
+        samples_per_pass=args.samples_per_pass,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    metrics = summarize_likelihoods(result, args.iw_samples)
+    bad = non_finite_metrics(metrics)
+    if bad:
+        broken = sum(int((~torch.isfinite(p)).any()) for p in model.parameters())
+        raise NonFiniteMetricError(
+            f"The model gives non-finite {', '.join(bad)} on this data"
+            + (f"; {broken} of its weight tensors hold NaN or infinite values" if broken else "")
+            + ". Its weights are broken (e.g. a diverged run): evaluate an earlier checkpoint."
+        )
+
+    reconstructions = _generate_text(
+        model, tokenizer, result.posterior_mean, args.generation_batch_size, args.max_new_tokens
+    )
+    metrics.update(reconstruction_quality(references, reconstructions))
+
+    prior = model.sample_prior(args.num_prior_samples, generator=torch.Generator().manual_seed(args.seed))
+    samples = _generate_text(model, tokenizer, prior.cpu(), args.generation_batch_size, args.max_new_tokens)
+    words = [sample.split() for sample in samples]
+    metrics.update(
+        prior_distinct_1=distinct_n(words, 1),
+        prior_distinct_2=distinct_n(words, 2),
+        prior_mean_length=sum(map(len, words)) / max(1, len(words)),
+    )
+
+    pairs = choose_pairs(len(ids), args.num_interpolation_pairs, args.seed)
+    alphas = torch.linspace(0, 1, args.interpolation_steps)
+    paths = []
+    for a, b in pairs:
+        start, end = result.posterior_mean[a], result.posterior_mean[b]
+        latents = (1 - alphas[:, None]) * start + alphas[:, None] * end
+        paths.append(_generate_text(model, tokenizer, latents, args.generation_batch_size, args.max_new_tokens))
+    rouge = interpolation_rouge([(references[a], references[b]) for a, b in pairs], paths) if pairs else []
+    metrics["interpolation_distinct"] = distinct_along_paths(paths) if pairs else None
+
+    return {
+        "model": str(args.model_name_or_path),
+        "weights_sha256": fingerprint,
+        "data": args.validation_file or f"{args.dataset or args.dataset_name}:{args.split}",
+        "seed": args.seed,
+        "num_truncated": truncated,
+        "conventions": CONVENTIONS,
+        **metrics,
+        "interpolation": {
+            "alphas": alphas.tolist(),
+            "rouge": rouge,
+            "num_pairs": len(pairs),
+            "distinct_sentences": [len(set(path)) for path in paths],
+        },
+        "examples": {
+            "reconstructions": [
+                {"input": r, "output": o} for r, o in zip(references[:10], reconstructions[:10], strict=False)
+            ],
+            "prior_samples": samples[:10],
+            "interpolation": {"start": references[pairs[0][0]], "end": references[pairs[0][1]], "path": paths[0]}
+            if pairs
+            else None,
+        },
+    }
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"Evaluation of `{results['model']}` on {results['data']} ({results['num_sentences']} sentences, "
+        f"{results['num_predicted_tokens']} predicted tokens, k = {results['iw_samples']}, seed {results['seed']}).",
+        "",
+        "| " + " | ".join(title for _, title in TABLE_KEYS) + " |",
+        "|" + "---|" * len(TABLE_KEYS),
+        "| " + " | ".join(_format(results.get(key)) for key, _ in TABLE_KEYS) + " |",
+        "",
+        results["conventions"],
+    ]
+    if results.get("mutual_information") is None or results.get("active_units") is None:
+        lines += [
+            "",
+            f"MI and active units are not measured (null in the JSON): they compare sentences with each other and "
+            f"need at least {MIN_SENTENCES_FOR_LATENT_STATISTICS}; this set has {results['num_sentences']}.",
+        ]
+    rouge = results["interpolation"]["rouge"]
+    if rouge:
+        lines += [
+            "",
+            f"Interpolation ROUGE F1, averaged over {results['interpolation']['num_pairs']} pairs:",
+            "",
+            "| alpha | R-1 start | R-2 start | R-L start | R-1 end | R-2 end | R-L end |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for alpha, row in zip(results["interpolation"]["alphas"], rouge, strict=True):
+            cells = [row[f"{name}_{side}"] for side in ("start", "end") for name in ("rouge1", "rouge2", "rougeL")]
+            lines.append(f"| {alpha:.1f} | " + " | ".join(f"{value:.3f}" for value in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def latent_summary(results: dict) -> str:
+    """One line on whether the decoder uses z: collapse shows as one reconstruction for every input."""
+    line = (
+        f"Latent at work: {results['reconstruction_distinct']:.0%} of {results['num_sentences']} reconstructions are "
+        f"distinct, token accuracy {results['reconstruction_token_accuracy']:.1%}, BLEU "
+        f"{results['reconstruction_bleu']:.1f}"
+    )
+    if results.get("reconstruction_bleu_other_input") is not None:
+        line += f" (against another input: {results['reconstruction_bleu_other_input']:.1f})"
+    if results.get("interpolation_distinct") is not None:
+        steps = len(results["interpolation"]["alphas"])
+        line += f"; {results['interpolation_distinct']:.1f} distinct sentences along a {steps}-step interpolation"
+    return line + "."
+
+
+def _format(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def main(argv=None) -> dict:
+    if evaluate_dialogue.wanted(argv):  # a dialogue model: training/evaluate_dialogue.py has its own metrics
+        return evaluate_dialogue.main(argv)
+    args = parse_args(argv)
+    if args.device == "cpu":
+        reuse_freed_memory()
+    results = evaluate(args)
+    bad = non_finite_metrics(results)
+    if bad:
+        raise NonFiniteMetricError(f"Non-finite results: {', '.join(bad)}; nothing was written.")
+    output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
+    atomic_write_json(output, results)
+    atomic_write_text(output.with_suffix(".md"), markdown(results))
+    if results["interpolation"]["rouge"]:
+        plot_interpolation_rouge(results["interpolation"], output.with_suffix(".png"))
+
+    print(markdown(results))
+    examples = results["examples"]
+    print(latent_summary(results) + "\n")
+    print("Reconstructions (posterior mode, greedy):")
+    for pair in examples["reconstructions"][:5]:
+        print(f"  in:  {pair['input']}\n  out: {pair['output']}")
+    print("\nPrior samples (greedy):")
+    for sample in examples["prior_samples"][:5]:
+        print(f"  {sample}")
+    if examples["interpolation"]:
+        print("\nInterpolation (linear, posterior modes):")
+        for alpha, text in zip(results["interpolation"]["alphas"], examples["interpolation"]["path"], strict=True):
+            print(f"  {alpha:.1f}  {text}")
+    print(
+        f"\nwrote {output}, {output.with_suffix('.md')}"
+        + (", " + str(output.with_suffix(".png")) if results["interpolation"]["rouge"] else "")
+    )
+    return results
+
+
+def cli(argv=None) -> None:
+    """`training/evaluate.py` and `twrvae evaluate`: `main` with the commands' way of failing (one `error:` line)."""
+    run_main(lambda: main(argv))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,1 +1,0 @@
-"""Command-line training, evaluation and publishing for the twrvae models (run the scripts, e.g. training/train.py)."""
