@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -100,3 +101,12 @@ def run_without_package(script, tmp_path, **env_extra):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def documented_pages() -> list:
+    """The README, then docs/'s pages in the order of mkdocs.yml's nav (a page's commands may use what an earlier
+    page's made, as a reader following them would), then any page the nav does not list."""
+    nav = re.findall(r":\s*([\w/.-]+\.md)\s*$", (REPO_ROOT / "mkdocs.yml").read_text(), re.M)
+    pages = [REPO_ROOT / "docs" / name for name in nav]
+    pages += sorted(set((REPO_ROOT / "docs").rglob("*.md")) - set(pages))
+    return [REPO_ROOT / "README.md", *pages]

@@ -1,4 +1,4 @@
-"""The model card of a published dialogue model (`model_type` `twrcvae`): `model_cards/twrcvae.md` rendered with
+"""The model card of a published dialogue model (`model_type` `twrcvae`): `hub/templates/twrcvae.md` rendered with
 huggingface_hub's `ModelCard`, from the model's `config.json`, `training_config.yaml` and the JSON of
 training/evaluate.py (any may be missing). The training settings are described as for the language model."""
 

@@ -1,4 +1,4 @@
-"""The model card of a published model: `model_cards/twrvae.md` rendered with huggingface_hub's `ModelCard`.
+"""The model card of a published model: `hub/templates/twrvae.md` rendered with huggingface_hub's `ModelCard`.
 
 One template serves every model of the family (TWR-VAE, its -mean/-sum and partial-KL variants, HR-VAE, the vanilla
 VAE-RNN) on every corpus: what differs is worked out here from the model's `config.json`, the `training_config.yaml`

@@ -1,4 +1,4 @@
-"""Every command in the README's bash blocks runs as written on what ../shared/data holds.
+"""Every command in the bash blocks of the README and of docs/ runs as written on what ../shared/data holds.
 
 Each runs with cheap settings appended (a few updates of a tiny model, a few sentences) and its output folder moved
 into a temporary folder; nothing else of the command changes. The training commands run in this process (the
@@ -16,7 +16,7 @@ from accelerate.state import AcceleratorState, GradientState
 
 from modeling_twrvae.commands import evaluate, train
 
-from helpers import DATA_DIR, REPO_ROOT
+from helpers import DATA_DIR, REPO_ROOT, documented_pages
 
 TINY_TRAINING = [
     "--max_train_steps", "2", "--max_train_samples", "48", "--max_eval_samples", "8", "--logging_steps", "1",
@@ -38,9 +38,11 @@ TINY_DIALOGUE_EVALUATION = ["--max_samples", "3", "--num_responses", "2", "--max
 
 
 def readme_commands() -> list[str]:
-    """The bash blocks' commands: continued lines joined, a quoted argument may span lines, comments dropped."""
+    """The bash blocks' commands, each once, in reading order: continued lines joined, a quoted argument may span
+    lines, comments dropped."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S):
+    text = "\n".join(page.read_text() for page in documented_pages())
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         pending = ""
         for line in block.replace("\\\n", " ").splitlines():
             if not pending:
@@ -52,7 +54,7 @@ def readme_commands() -> list[str]:
                 shlex.split(pending)
             except ValueError:  # an open quote: the command goes on on the next line
                 continue
-            commands += [part.strip() for part in pending.split(" && ")]
+            commands += [part.strip() for part in pending.split(" && ") if part.strip() not in commands]
             pending = ""
     return commands
 
@@ -74,10 +76,10 @@ def in_shell(command: str, tmp_path, env=None, extra: str = "") -> subprocess.Co
     return done
 
 
-def test_every_readme_command_runs(tmp_path, monkeypatch):
+def test_every_documented_command_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     seen = set()
-    for command in readme_commands():
+    for number, command in enumerate(readme_commands()):
         words = shlex.split(command)
         if words[:2] == ["bash", "scripts/setup.sh"]:  # installs: what CI runs before the tests
             assert (REPO_ROOT / "scripts" / "setup.sh").is_file()
@@ -95,7 +97,7 @@ def test_every_readme_command_runs(tmp_path, monkeypatch):
         elif "training/train.py" in words:
             argv = as_written(words[words.index("training/train.py") + 1 :], tmp_path)
             if "--output_dir" not in argv:  # the config's own output folder, moved
-                name = "dialogue/dailydialog-twr-cvae" if "dialogue" in command else str(len(seen))
+                name = "dialogue/dailydialog-twr-cvae" if "dialogue" in command else f"run-{number}"
                 argv += ["--output_dir", f"{tmp_path}/outputs/{name}"]
             AcceleratorState._reset_state(True)
             GradientState._reset_state()
