@@ -45,13 +45,14 @@ run generation_speed
 run iw_nll_speed
 run cost_curves
 run bf16_training
-python - "$results" <<'PY'
+# run from benchmarks/, so that its environment.py is importable (as for `python benchmarks/NAME.py`)
+(cd benchmarks && python - "$results" <<'PY'
 import sys, torch
-sys.path.insert(0, "benchmarks")
 from environment import describe
 print("machine:", describe("cuda" if torch.cuda.is_available() else "cpu"))
 print("results in", sys.argv[1])
 PY
+)
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "failed: ${failed[*]}"
   exit 1

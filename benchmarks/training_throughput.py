@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
+import importlib.util
 import json
 import resource
 import subprocess
@@ -128,9 +128,26 @@ def package_step(preset: str, batch: int, device: str, full_logits=False, bf16=F
     return step, model.config
 
 
+def load_reference_module(reference_dir: Path, name: str):
+    """`reference_dir/NAME.py` as a module, loaded from its file (no change to sys.path; the reference's encoder.py and
+    decoder.py import only torch, numpy and the standard library). Kept in sys.modules under a name of its own, so
+    that it neither shadows nor is shadowed by another module called `encoder` or `decoder`."""
+    module_name = f"twrvae_reference_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, Path(reference_dir) / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
 def reference_step(reference_dir: Path, batch: int, device: str):
-    sys.path.insert(0, str(reference_dir))
-    encoder_module, decoder_module = importlib.import_module("encoder"), importlib.import_module("decoder")
+    encoder_module, decoder_module = (load_reference_module(reference_dir, name) for name in ("encoder", "decoder"))
     config = TWRVAEConfig.from_preset("twr-vae", vocab_size=VOCAB)
     e, h, z = config.embedding_size, config.hidden_size, config.latent_size
     torch.manual_seed(0)

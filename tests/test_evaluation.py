@@ -7,15 +7,12 @@ import torch
 from modeling_twrvae.commands import evaluate
 from modeling_twrvae.metrics.likelihood import (
     active_units,
-    choose_pairs,
-    distinct_n,
-    interpolation_rouge,
     likelihoods,
     mutual_information,
-    reconstruction_quality,
     sentence_generator,
     summarize_likelihoods,
 )
+from modeling_twrvae.metrics.text import choose_pairs, distinct_n, interpolation_rouge, reconstruction_quality
 
 from helpers import DATA_DIR, informative, tiny_model
 

@@ -25,13 +25,15 @@ from modeling_twrvae.generation_twrvae import decode_text
 from modeling_twrvae.metrics.likelihood import (
     CONVENTIONS,
     MIN_SENTENCES_FOR_LATENT_STATISTICS,
+    likelihoods,
+    summarize_likelihoods,
+)
+from modeling_twrvae.metrics.text import (
     choose_pairs,
     distinct_along_paths,
     distinct_n,
     interpolation_rouge,
-    likelihoods,
     reconstruction_quality,
-    summarize_likelihoods,
 )
 from modeling_twrvae.texts import check_tokenizer_json, load_tokenizer
 from modeling_twrvae.trainer.errors import run_main
