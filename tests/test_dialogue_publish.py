@@ -10,6 +10,7 @@ from huggingface_hub import ModelCard
 
 from modeling_twrvae.commands import publish
 from modeling_twrvae.file_utils import weights_fingerprint
+from modeling_twrvae.hub import folder as hub_folder
 
 from dialogue_helpers import dailydialog_pairs, dialogue_tokenizer, tiny_cvae
 from helpers import REPO_ROOT, folder_digest, run_without_package
@@ -123,7 +124,7 @@ def test_a_dialogue_folder_that_responds_otherwise_is_refused(published_dialogue
             bias.copy_(saved)
         return probe
 
-    monkeypatch.setattr(publish, "greedy_probe", probe_of_another_model)
+    monkeypatch.setattr(hub_folder, "greedy_probe", probe_of_another_model)
     with pytest.raises(publish.PublishError, match=r"gives other greedy responses than the checkpoint"):
         publish.main([str(published_dialogue["checkpoint"]), "--repo-id", REPO_ID])
     assert folder_digest(folder) == before

@@ -19,6 +19,7 @@ from huggingface_hub import constants as hub_constants
 from modeling_twrvae import TWRVAEConfig
 from modeling_twrvae.commands import publish
 from modeling_twrvae.file_utils import weights_fingerprint
+from modeling_twrvae.hub import folder as hub_folder
 from modeling_twrvae.hub.model_card import describe_model, identify_preset, render_model_card
 
 from helpers import REPO_ROOT, folder_digest, run_without_package, tiny_model
@@ -267,7 +268,7 @@ def test_a_folder_that_generates_other_text_is_refused_and_nothing_is_written(pu
             bias.copy_(saved)
         return probe
 
-    monkeypatch.setattr(publish, "greedy_probe", probe_of_another_model)
+    monkeypatch.setattr(hub_folder, "greedy_probe", probe_of_another_model)
     with pytest.raises(publish.PublishError, match=r"gives other greedy samples than the checkpoint"):
         publish.main([str(published["checkpoint"]), "--repo-id", REPO_ID, "--push"])
     assert recorded_hub == []
