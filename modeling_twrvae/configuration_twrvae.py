@@ -15,6 +15,10 @@ _KL_REGULARIZERS = ("timestep_wise", "last")
 _DECODER_INPUTS = ("standard", "inputless")
 _DECODER_INITS = ("linear", "split")
 _DECODER_LATENT_INPUTS = ("full", "last_layer")
+# The reference code of the baselines, cited as `repo:path:line` in the docstring below:
+#   BN = valdersoul/bn-vae at b2481937, SA = harvardnlp/sa-vae at e5187a21.
+BATCH_NORM_EPS = 1e-5  # nn.BatchNorm1d's defaults, which BN-VAE keeps (BN:modules/encoders/enc_lstm.py:164)
+BATCH_NORM_MOMENTUM = 0.1
 
 # Named settings of the papers. Every preset starts from the class defaults (TWR-VAE, language modelling) and
 # overrides only what differs, so a preset reads as "what this model changes".
@@ -39,6 +43,12 @@ PRESETS: dict[str, dict] = {
         "decoder_input": "inputless",
     },
     "vae-lstm": {"kl_regularizer": "last"},
+    # BN-VAE (Zhu et al., 2020) as TWR-VAE Table 2's "BN-VAE (0.7)": the vae-lstm model with the batch-normalised
+    # posterior mean of BN:modules/encoders/enc_lstm.py:164-165,185,206-208 (see `posterior_mean_batch_norm_gamma`).
+    "bn-vae": {"kl_regularizer": "last", "posterior_mean_batch_norm_gamma": 0.7},
+    # SA-VAE (Kim et al., 2018): the vae-lstm model with the authors' 20 refinement steps (SA:train_text.py:55);
+    # every other svi_* value is the field's default, which is the authors' own (see `svi_steps`).
+    "sa-vae": {"kl_regularizer": "last", "svi_steps": 20},
 }
 
 
@@ -142,6 +152,17 @@ def check_special_token_ids(config) -> None:
         )
 
 
+def check_refinable(config) -> None:
+    """`ValueError` unless the SA-VAE refinement fits the model: it refines the decoded latent's posterior with its
+    ELBO, whose KL is the regulariser only when both are the last timestep's."""
+    if config.kl_regularizer != "last" or config.latent_mode != "last":
+        raise ValueError(
+            "The SA-VAE refinement (`svi_steps`, `refine_steps`) refines the decoded latent's posterior on its ELBO, "
+            "so it needs `kl_regularizer='last'` and `latent_mode='last'` (the `sa-vae` and `vae-lstm` models), got "
+            f"kl_regularizer={config.kl_regularizer!r} and latent_mode={config.latent_mode!r}."
+        )
+
+
 class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
     r"""
     Configuration of a [`TWRVAEModel`]: an RNN encoder with a Gaussian posterior at every timestep, and an RNN
@@ -211,12 +232,89 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
             Id of `<eos>`, which ends every sentence.
         tie_word_embeddings (`bool`, *optional*, defaults to `False`):
             Kept `False`: the decoder's output layer has weights of its own.
+        posterior_mean_batch_norm_gamma (`float`, *optional*):
+            BN-VAE (Zhu et al., 2020): batch-normalise the posterior mean with this fixed scale gamma and a learnable
+            shift beta, so that the batch mean of the decoded latent's KL is at least `latent_size * gamma**2 / 2`
+            nats in training (0.5 * sum_j (beta_j**2 + gamma**2 * v_j / (v_j + eps)) exactly, v_j the batch
+            variance). `None` (the default) turns it off; the `bn-vae` preset uses 0.7, TWR-VAE Table 2's
+            "BN-VAE (0.7)". The rules of the authors' code: one BatchNorm1d over the latent dimensions with PyTorch's
+            eps 1e-5 and momentum 0.1 (BN:modules/encoders/enc_lstm.py:164); the scale is fixed at gamma and never
+            trained (BN:modules/encoders/enc_lstm.py:165,185), the shift is learned from 0 (PyTorch's default,
+            BN:modules/encoders/enc_lstm.py:164,189); only the mean is normalised, the log-variance is untouched, and
+            the normalised mean is the posterior's mean everywhere after (KL, sampling, evaluation)
+            (BN:modules/encoders/enc_lstm.py:206-215, BN:modules/encoders/gaussian_encoder.py:57-62); training mode
+            normalises with the batch's mean and biased variance and updates running estimates (unbiased variance),
+            evaluation mode uses the running estimates (PyTorch's BatchNorm1d, run in eval mode before every
+            evaluation: BN:text_anneal_fb.py:418,472), so an evaluated sentence's posterior does not depend on its
+            batch. Here the scale is read from this field at every call (it is no weight: no initialisation,
+            optimiser or checkpoint can change it); the shift is the parameter `encoder.mean_batch_norm.bias` and
+            the running estimates are buffers saved with the weights. The posterior exists at every timestep here,
+            so the batch statistics are those of the decoded latent's posterior mean (the last real timestep's, or
+            the mean over the real timesteps with `latent_mode="mean"`), one row per sentence, which is what the
+            authors' encoder normalises and what keeps the bound on the decoded latent; padding never enters them.
+            The same affine map then normalises every timestep's mean, so the decoded posterior stays the one
+            `latent_mode` derives from the timesteps. Needs `latent_mode` "last" or "mean" (a sum's mean would not
+            be normalised by one map of the timesteps) and, in training, batches of at least 2 sentences (the
+            authors' training loop skips smaller ones: BN:text_anneal_fb.py:354-355).
+        svi_steps (`int`, *optional*, defaults to 0):
+            SA-VAE (Kim et al., 2018): refine the encoder's (mean, log-variance) of the decoded latent by this many
+            steps of gradient descent on each sentence's negative ELBO, rec + kl_weight * KL, before decoding. 0 (the
+            default) turns it off; the authors' and the `sa-vae` preset's is 20 (SA:train_text.py:55). In training the
+            loss's reconstruction and KL are those of the refined posterior, and the gradient flows through the
+            refinement back into the encoder and into the decoder (the authors' SA-VAE, `--model savae --train_n2n 1`,
+            SA:train_text.py:193-224). The authors' evaluation refines too (SA:train_text.py:310-321); here, to keep
+            evaluation deterministic, the forward pass in evaluation mode refines only when given `refine_steps`
+            (`encode` likewise). The rules of the authors' code (SA:optim_n2n.py:72-115): the steps start from the
+            encoder's output; each draws one reparameterisation noise (and, in training, one set of dropout masks)
+            for its loss, takes the gradient with respect to the mean and the log-variance, clips each of the two
+            (see `svi_max_grad_norm`), and moves both along a momentum buffer, m = momentum * m - grad (m = -grad at
+            the first step), by `svi_learning_rate` * m; kl_weight is the training step's, inside the steps too
+            (SA:train_text.py:114-120). Needs `kl_regularizer="last"` and `latent_mode="last"`, where the
+            regulariser is the decoded latent's KL that the ELBO refines. Where this deliberately differs from the
+            authors' code: they back-propagate through the steps by finite differences (Hessian-vector products with
+            r = 1e-5, each clipped, SA:optim_n2n.py:117-169); here autograd differentiates the steps exactly
+            (`create_graph=True`), which is the same derivative without the finite-difference error or those clips,
+            and through a step's gradient clip where it binds (their backward differentiates the unclipped gradient
+            there). Their step loss is the batch mean, so a sentence's step is 1/B of its own gradient and the clip
+            is joint over the batch (SA:optim_n2n.py:94-96): both depend on the batch; here every sentence is
+            refined alone (see `svi_batch_size`).
+        svi_learning_rate (`float`, *optional*, defaults to 1.0):
+            Step size of the refinement on the authors' batch-mean loss, for the mean and the log-variance alike
+            (`--svi_lr1`, `--svi_lr2`, SA:train_text.py:56-57,124; SA:optim_n2n.py:110-112).
+        svi_momentum (`float`, *optional*, defaults to 0.5):
+            Momentum of the refinement (SA:train_text.py:60,125; SA:optim_n2n.py:105-109). In [0, 1).
+        svi_max_grad_norm (`float`, *optional*, defaults to 5.0):
+            Gradient clipping of the refinement (SA:train_text.py:63,127): the authors clip the gradient of the mean
+            and that of the log-variance, each over the whole batch, to this norm (SA:optim_n2n.py:55-70,94-96); 0
+            clips nothing, as in the authors' code. Here each sentence's two gradients are clipped alone, to its
+            share of that norm, `svi_max_grad_norm / sqrt(svi_batch_size)` (see `svi_batch_size`).
+        svi_batch_size (`int`, *optional*, defaults to 32):
+            The batch size whose steps the per-sentence refinement reproduces: the authors' batches of 32 sentences
+            (SA:preprocess_text.py:193). Each sentence's objective is its share of the authors' batch-mean loss,
+            (rec + kl_weight * KL) / svi_batch_size, so its step is what the authors' code gives it in a full batch,
+            and the clip, at `svi_max_grad_norm / sqrt(svi_batch_size)` per sentence, binds exactly where the
+            authors' joint clip binds on a batch of that many sentences whose gradients have equal norms. A
+            sentence's refined posterior then depends on it alone, not on the other sentences of its batch or on
+            that batch's size (the authors' length buckets make many batches smaller than 32).
 
     Where this package deliberately differs from the papers' code: each sentence is handled at its own length T
     (the code reads its padding: z_T and the KL average come from the padded length, so a sentence's loss depends on
     its batch); training batches are grouped by length and shuffled (the code sorts by length and never shuffles);
     weights are initialised uniformly (see `initializer_range`). Everything else in the presets follows the code.
     The code also sums the loss over the batch; `training/train.py --loss_reduction sum` does the same.
+
+    Citations `BN:path:line` are BN-VAE's code, valdersoul/bn-vae at commit b2481937; `SA:path:line` are SA-VAE's,
+    harvardnlp/sa-vae at commit e5187a21. The baselines' presets keep their authors' rule and take the rest of the
+    model from this package: `bn-vae` and `sa-vae` are the `vae-lstm` model (this package's LSTM VAE with the KL
+    of the last timestep, its sizes, encoder and decoder input dropout, h_0 = c_0 = W z decoder start, output-layer
+    bias and uniform initialisation) plus BN-VAE's normalised posterior mean (gamma 0.7) or SA-VAE's refinement
+    (20 steps). The authors' own networks differ from it: BN-VAE's is He et al.'s LSTM VAE (no encoder dropout, a
+    bias-free posterior layer, c_0 = W z with h_0 = tanh(c_0), decoder output dropout, no output bias:
+    BN:modules/encoders/enc_lstm.py:155-163, BN:modules/decoders/dec_lstm.py:30-43,81), whose encoder keeps
+    PyTorch's default initialisation (BN:modules/encoders/enc_lstm.py:169-185); SA-VAE's has no encoder dropout,
+    h_0 = W z + b with c_0 = 0, decoder output dropout (SA:models_text.py:29-49,71-89) and every parameter, biases
+    included, from U(-0.1, 0.1) (SA:train_text.py:92-93). Their optimisers, schedules and batching by length are
+    training options.
 
     Example:
 
@@ -252,6 +350,12 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
     bos_token_id: int | None = 2
     eos_token_id: int | None = 3
     tie_word_embeddings: bool = False
+    posterior_mean_batch_norm_gamma: float | None = None
+    svi_steps: int = 0
+    svi_learning_rate: float = 1.0
+    svi_momentum: float = 0.5
+    svi_max_grad_norm: float = 5.0
+    svi_batch_size: int = 32
 
     def __post_init__(self, **kwargs):
         if __name__ == "modeling_twrvae.configuration_twrvae" and "text-vae" in (kwargs.get("custom_pipelines") or {}):
@@ -334,6 +438,37 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
                 f"got decoder_init={self.decoder_init!r} and latent_size={self.latent_size}."
             )
         check_special_token_ids(self)
+        self._check_baselines()
+
+    def _check_baselines(self) -> None:
+        gamma = self.posterior_mean_batch_norm_gamma
+        if gamma is not None:
+            check_number("posterior_mean_batch_norm_gamma", gamma)
+            if not gamma > 0:
+                raise ValueError(
+                    f"`posterior_mean_batch_norm_gamma` must be > 0 (BN-VAE's scale; None turns it off), got {gamma!r}."
+                )
+            if self.latent_mode not in ("last", "mean"):
+                raise ValueError(
+                    "`posterior_mean_batch_norm_gamma` normalises the decoded latent's posterior mean with one map of "
+                    f"every timestep's mean, which `latent_mode='sum'` would not keep normalised; got latent_mode="
+                    f"{self.latent_mode!r}: use 'last' or 'mean'."
+                )
+        for name in ("svi_steps", "svi_batch_size"):
+            value = getattr(self, name)
+            least = 0 if name == "svi_steps" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"`{name}` must be an integer >= {least}, got {value!r}.")
+        for name in ("svi_learning_rate", "svi_momentum", "svi_max_grad_norm"):
+            check_number(name, getattr(self, name))
+        if not self.svi_learning_rate > 0:
+            raise ValueError(f"`svi_learning_rate` must be > 0, got {self.svi_learning_rate!r}.")
+        if not 0.0 <= self.svi_momentum < 1.0:
+            raise ValueError(f"`svi_momentum` must be in [0, 1), got {self.svi_momentum!r}.")
+        if self.svi_max_grad_norm < 0:
+            raise ValueError(f"`svi_max_grad_norm` must be >= 0 (0 clips nothing), got {self.svi_max_grad_norm!r}.")
+        if self.svi_steps > 0:
+            check_refinable(self)
 
     @classmethod
     def presets(cls) -> list[str]:
@@ -360,4 +495,4 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
         return cls(**values)
 
 
-__all__ = ["CheckedConfigMixin", "TWRVAEConfig", "PRESETS"]
+__all__ = ["CheckedConfigMixin", "TWRVAEConfig", "PRESETS", "check_refinable"]

@@ -112,14 +112,21 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
 
     @torch.no_grad()
     def encode(
-        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None
+        self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None, refine_steps: int = 0
     ) -> DiagonalGaussianDistribution:
-        """q(z | x) of the latent that the decoder reads: z_T, or the mean or sum of z_1..z_T (closed form)."""
+        """q(z | x) of the latent that the decoder reads: z_T, or the mean or sum of z_1..z_T (closed form).
+
+        `refine_steps` > 0 refines it as SA-VAE does (`TWRVAEConfig.svi_steps`; e.g.
+        `refine_steps=model.config.svi_steps`), on the ELBO with KL weight 1."""
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         lengths = self._check_inputs(input_ids, attention_mask)
-        posterior_mean, posterior_logvar = self.encoder(input_ids)
-        return self.posterior(posterior_mean, posterior_logvar, lengths)
+        steps = self._refinement_steps(refine_steps)
+        posterior_mean, posterior_logvar = self.encoder(input_ids, lengths)
+        posterior = self.posterior(posterior_mean, posterior_logvar, lengths)
+        if steps:
+            posterior = self.refine_posterior(posterior, input_ids, attention_mask, steps)
+        return posterior
 
     def sample_prior(
         self, num_samples: int, temperature: float = 1.0, generator: torch.Generator | None = None

@@ -2,7 +2,9 @@
 
 The encoder reads the sentence and gives a Gaussian posterior q(z_t | x_1..t) at every timestep; the decoder is an
 RNN language model started from, and fed at every step with, one latent z. The configuration decides which latent
-the decoder gets (z_T, or the mean or sum of z_1..z_T) and which timesteps the KL regulariser averages over.
+the decoder gets (z_T, or the mean or sum of z_1..z_T) and which timesteps the KL regulariser averages over, and
+turns on two baselines of TWR-VAE Table 2: BN-VAE's batch-normalised posterior mean
+(`posterior_mean_batch_norm_gamma`) and SA-VAE's refinement of the posterior (`svi_steps`, in `semi_amortized.py`).
 
 Sequences are right-padded; T is each sequence's own number of real tokens (`<bos> w_1 .. w_n <eos>`), so a
 sequence gets the same loss in a mixed-length batch as alone.
@@ -28,13 +30,14 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .checkpoint_checks import FINGERPRINT_KEY, check_loading_info, check_model_folder
-from .configuration_twrvae import TWRVAEConfig
+from .configuration_twrvae import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, TWRVAEConfig, check_refinable
 from .distributions import DiagonalGaussianDistribution
 from .dropout import Dropout
 from .file_utils import disk_full_error, move_files_into
 from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
 from .output_layer_nll import output_layer_nll
 from .recurrence import lstm_hidden_and_cell_states, run_rnn
+from .semi_amortized import refine_posterior as refine_gaussian_posterior
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 RecurrentState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -95,6 +98,12 @@ class TWRVAEOutput(ModelOutput):
     hidden_states (`tuple(torch.FloatTensor)`, returned with `output_hidden_states=True`):
         One tensor of shape `(batch_size, decoded_length, hidden_size)`: the decoder's top RNN layer at every decoded
         position, before the output dropout and `lm_head` (an RNN stacked in one module gives no lower layers).
+    refined_posterior_mean (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
+        With the SA-VAE refinement (`config.svi_steps` in training, `refine_steps`): the mean of the refined
+        posterior q_K(z | x) of the decoded latent, which `latents`, `kl_regularizer` and `kl_decoded` then come from
+        (`posterior_mean` stays the encoder's own). `None` without refinement.
+    refined_posterior_logvar (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
+        The log-variance of that refined posterior.
     """
 
     loss: torch.FloatTensor | None = None
@@ -107,6 +116,80 @@ class TWRVAEOutput(ModelOutput):
     posterior_logvar: torch.FloatTensor | None = None
     cache: TWRVAEDecoderCache | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    refined_posterior_mean: torch.FloatTensor | None = None
+    refined_posterior_logvar: torch.FloatTensor | None = None
+
+
+def decoded_rows(timesteps: torch.Tensor, lengths: torch.LongTensor, latent_mode: str) -> torch.Tensor:
+    """(batch, size) of a per-timestep (batch, time, size) tensor as the decoded latent reads it: the last real
+    timestep (`"last"`), or the mean or sum over the real timesteps."""
+    if latent_mode == "last":
+        last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, timesteps.shape[-1])
+        return timesteps.gather(1, last).squeeze(1)
+    mask = _length_mask(lengths, timesteps.shape[1]).unsqueeze(-1).to(timesteps.dtype)
+    total = (timesteps * mask).sum(dim=1)
+    return total / lengths.to(timesteps.dtype).unsqueeze(-1) if latent_mode == "mean" else total
+
+
+class PosteriorMeanBatchNorm(nn.Module):
+    """BN-VAE's batch normalisation of the posterior mean (Zhu et al., 2020; `posterior_mean_batch_norm_gamma`).
+
+    BatchNorm1d over the latent dimensions with the scale fixed at gamma (read from the configuration, so no
+    initialisation, optimiser or checkpoint changes it) and a learnable shift `bias` starting at 0; eps and momentum
+    are BatchNorm1d's defaults, as in the authors' code. The statistics are those of the decoded latent's posterior
+    mean, one row per sentence (padding never enters them); the same affine map then normalises every timestep.
+    Training mode normalises with the batch's mean and biased variance and updates `running_mean` and `running_var`
+    (with the unbiased variance); evaluation mode uses those running estimates.
+    """
+
+    def __init__(self, config: TWRVAEConfig):
+        super().__init__()
+        self.config = config
+        self.eps = BATCH_NORM_EPS
+        self.momentum = BATCH_NORM_MOMENTUM
+        self.bias = nn.Parameter(torch.zeros(config.latent_size))
+        self.register_buffer("running_mean", torch.zeros(config.latent_size))
+        self.register_buffer("running_var", torch.ones(config.latent_size))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    @property
+    def gamma(self) -> float:
+        """The fixed scale."""
+        return self.config.posterior_mean_batch_norm_gamma
+
+    def reset_parameters(self) -> None:
+        init.zeros_(self.bias)
+        init.zeros_(self.running_mean)
+        init.ones_(self.running_var)
+        init.zeros_(self.num_batches_tracked)
+
+    def forward(self, mean: torch.Tensor, lengths: torch.LongTensor) -> torch.Tensor:
+        """Normalise (batch, time, latent_size) posterior means with the statistics of the decoded latent's."""
+        compute = torch.promote_types(mean.dtype, torch.float32)  # statistics in fp32 at least
+        if self.training:
+            decoded = decoded_rows(mean, lengths, self.config.latent_mode).to(compute)
+            if decoded.shape[0] < 2:
+                raise ValueError(
+                    "BN-VAE (`posterior_mean_batch_norm_gamma`) normalises over the batch, so training needs at least "
+                    "2 sentences per batch (the authors' training loop skips smaller batches, "
+                    "valdersoul/bn-vae text_anneal_fb.py:354-355)."
+                )
+            batch_mean = decoded.mean(dim=0)
+            batch_var = decoded.var(dim=0, unbiased=False)
+            with torch.no_grad():
+                count = decoded.shape[0]
+                self.running_mean.lerp_(batch_mean.detach().to(self.running_mean.dtype), self.momentum)
+                unbiased = batch_var.detach() * (count / (count - 1))
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
+                self.num_batches_tracked.add_(1)
+        else:
+            batch_mean, batch_var = self.running_mean.to(compute), self.running_var.to(compute)
+        scale = self.gamma * torch.rsqrt(batch_var + self.eps)
+        shift = self.bias.to(compute) - batch_mean * scale
+        return (mean.to(compute) * scale + shift).to(mean.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.config.latent_size}, gamma={self.gamma}, eps={self.eps}, momentum={self.momentum}"
 
 
 class TWRVAEEncoder(nn.Module):
@@ -125,8 +208,14 @@ class TWRVAEEncoder(nn.Module):
         )
         self.mean = nn.Linear(config.posterior_input_size, config.latent_size)
         self.logvar = nn.Linear(config.posterior_input_size, config.latent_size)
+        gamma = config.posterior_mean_batch_norm_gamma
+        self.mean_batch_norm = PosteriorMeanBatchNorm(config) if gamma is not None else None
 
-    def forward(self, input_ids: torch.LongTensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.LongTensor, lengths: torch.LongTensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, logvar) of q(z_t | x_1..t) at every timestep; `lengths` (each sequence's number of real tokens,
+        all of them when not given) is what BN-VAE's batch statistics read in training."""
         hidden = self.dropout(self.embed_tokens(input_ids))
         hiddens, cells = [], []
         for i, layer in enumerate(self.layers):
@@ -143,7 +232,12 @@ class TWRVAEEncoder(nn.Module):
             features = torch.cat([part for pair in zip(hiddens, cells, strict=True) for part in pair], dim=-1)
         else:
             features = hidden
-        return self.mean(features), self.logvar(features)
+        mean = self.mean(features)
+        if self.mean_batch_norm is not None:
+            if lengths is None:
+                lengths = torch.full((input_ids.shape[0],), input_ids.shape[1], device=input_ids.device)
+            mean = self.mean_batch_norm(mean, lengths)
+        return mean, self.logvar(features)
 
 
 class TWRVAEDecoder(nn.Module):
@@ -249,6 +343,8 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
                     init.uniform_(param, -bound, bound)
                 else:
                     init.zeros_(param)
+        elif isinstance(module, PosteriorMeanBatchNorm):
+            module.reset_parameters()  # shift 0, running statistics of N(0, 1); the scale is the config's gamma
 
     # ----- the vocabulary: every layer whose size is the vocabulary's follows `resize_token_embeddings` -----
 
@@ -417,9 +513,8 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         """q(z | x) of the decoded latent, from the per-timestep posteriors (closed form for mean and sum)."""
         mode = self.config.latent_mode
         if mode == "last":
-            last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, posterior_mean.shape[-1])
             return DiagonalGaussianDistribution(
-                posterior_mean.gather(1, last).squeeze(1), posterior_logvar.gather(1, last).squeeze(1)
+                decoded_rows(posterior_mean, lengths, mode), decoded_rows(posterior_logvar, lengths, mode)
             )
         mask = _length_mask(lengths, posterior_mean.shape[1]).unsqueeze(-1).to(posterior_mean.dtype)
         mean = (posterior_mean * mask).sum(dim=1)
@@ -480,6 +575,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
+        refine_steps: int | None = None,
     ) -> TWRVAEOutput | tuple:
         r"""
         Args:
@@ -525,6 +621,14 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
                 Return the decoder's top-layer outputs as `hidden_states` (see [`TWRVAEOutput`]).
             output_attentions (`bool`, *optional*):
                 An RNN has no attention weights: only `None` or `False` are accepted.
+            refine_steps (`int`, *optional*):
+                SA-VAE: the number of refinement steps of the decoded latent's posterior (see
+                `TWRVAEConfig.svi_steps`) before decoding, with `kl_weight` in the refined ELBO. Defaults to
+                `config.svi_steps` in training mode and to 0 in evaluation mode, which keeps evaluation deterministic;
+                pass `refine_steps=model.config.svi_steps` to evaluate an SA-VAE on its refined posterior, as its
+                authors do. Gradients flow through the steps when gradients are enabled; under `torch.no_grad()` the
+                steps still run (on detached copies). The refined posterior comes back as
+                `refined_posterior_mean` / `refined_posterior_logvar`.
         """
         if reduction not in ("mean", "none"):
             raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
@@ -554,11 +658,16 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         loss_mask = loss_mask_from_labels(input_ids, attention_mask, labels)
         sample_posterior = self.training if sample_posterior is None else sample_posterior
 
-        posterior_mean, posterior_logvar = self.encoder(input_ids)
+        steps = self._refinement_steps(refine_steps)
+        posterior_mean, posterior_logvar = self.encoder(input_ids, lengths)
         # under autocast the posterior layers give bf16; the KL terms and the sampled latent want the model's own
         posterior_mean, posterior_logvar = posterior_mean.to(self.dtype), posterior_logvar.to(self.dtype)
         posterior = self.posterior(posterior_mean, posterior_logvar, lengths)
-        if sample_posterior:
+        refined = None
+        if steps:
+            refined = posterior = self.refine_posterior(posterior, input_ids, loss_mask, steps, kl_weight)
+            latents = posterior.sample() if sample_posterior else posterior.mode()
+        elif sample_posterior:
             latents = self.sample_latents(posterior_mean, posterior_logvar, lengths)
         else:
             latents = posterior.mode()
@@ -568,7 +677,10 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         features = self.decoder.output_dropout(top_layer)
 
         reconstruction, logits = self._reconstruction_loss(features, input_ids, loss_mask, return_logits)
-        kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
+        if refined is not None:  # the regulariser is the decoded latent's KL (check_refinable), now of q_K
+            kl_dimensions = 0.5 * (refined.mean.pow(2) + refined.var - 1.0 - refined.logvar)
+        else:
+            kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
         kl_regularizer = kl_dimensions.sum(dim=-1)
         kl_decoded = posterior.kl()
         if reduction == "mean":
@@ -587,18 +699,78 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             posterior_mean=posterior_mean,
             posterior_logvar=posterior_logvar,
             hidden_states=(top_layer,) if output_hidden_states else None,
+            refined_posterior_mean=refined.mean if refined is not None else None,
+            refined_posterior_logvar=refined.logvar if refined is not None else None,
         )
         return output if return_dict else output.to_tuple()
 
+    def _refinement_steps(self, refine_steps: int | None) -> int:
+        """How many SA-VAE steps this forward pass takes: `refine_steps`, else the config's in training, else 0."""
+        if refine_steps is None:
+            return self.config.svi_steps if self.training else 0
+        if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
+            raise ValueError(f"`refine_steps` must be an integer >= 0, got {refine_steps!r}.")
+        if refine_steps:
+            check_refinable(self.config)
+        return refine_steps
+
+    def refine_posterior(
+        self,
+        posterior: DiagonalGaussianDistribution,
+        input_ids: torch.LongTensor,
+        loss_mask: torch.Tensor,
+        steps: int,
+        kl_weight: float = 1.0,
+    ) -> DiagonalGaussianDistribution:
+        """SA-VAE: the decoded latent's posterior after `steps` gradient steps on each sentence's negative ELBO,
+        -log p(x | z) (z ~ q, one noise draw and, in training, one set of dropout masks per step) + kl_weight * KL,
+        with the configuration's `svi_*` settings (see `semi_amortized.refine_posterior`).
+
+        Args:
+            posterior: q_0(z | x), (batch, latent_size), as `posterior` gives it.
+            input_ids: the right-padded sentences.
+            loss_mask: the positions whose tokens count in the reconstruction (the real ones, less any that
+                `labels` excludes).
+        """
+        config = self.config
+        decoded = input_ids if input_ids.shape[1] < 2 else input_ids[:, :-1]  # the last position predicts nothing
+
+        def negative_elbo(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+            step_posterior = DiagonalGaussianDistribution(mean, logvar)
+            top_layer, _ = self.decoder.hidden_states(decoded, step_posterior.sample())
+            features = self.decoder.output_dropout(top_layer)
+            # the plain output layer: the steps are differentiated twice, which the fused loss does not allow
+            reconstruction, _ = self._reconstruction_loss(features, input_ids, loss_mask, False, fused=False)
+            return reconstruction + kl_weight * step_posterior.kl()
+
+        mean, logvar = refine_gaussian_posterior(
+            posterior.mean,
+            posterior.logvar,
+            negative_elbo,
+            steps,
+            learning_rate=config.svi_learning_rate,
+            momentum=config.svi_momentum,
+            max_grad_norm=config.svi_max_grad_norm,
+            batch_size=config.svi_batch_size,
+        )
+        return DiagonalGaussianDistribution(mean, logvar)
+
     def _reconstruction_loss(
-        self, features: torch.Tensor, input_ids: torch.LongTensor, loss_mask: torch.Tensor, return_logits: bool
+        self,
+        features: torch.Tensor,
+        input_ids: torch.LongTensor,
+        loss_mask: torch.Tensor,
+        return_logits: bool,
+        fused: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """-log p of every token after the first, summed per sequence over those of `loss_mask` (the real ones, less
         any that `labels` set to -100); and the logits if asked.
 
         The log-softmax reads one contiguous (num_predicted, vocab) matrix of the positions that predict a real
         token (no (batch, vocab, length) transpose, no copy of sliced logits); without `return_logits`, the output
-        layer itself runs only on those rows, so padding and each sequence's last position cost nothing.
+        layer itself runs only on those rows, so padding and each sequence's last position cost nothing. With
+        `fused=False` the output layer's loss stays twice differentiable (plain `lm_head` and cross-entropy rather
+        than the fused, once-differentiable loss).
         """
         batch, length = features.shape[:2]  # length: the decoded positions, all of input_ids or all but the last
         rows, positions = loss_mask[:, 1:].bool().nonzero(as_tuple=True)
@@ -612,7 +784,11 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         else:
             logits = None
             selected = features.reshape(batch * length, -1).index_select(0, flat)
-            token_nll = output_layer_nll(selected, self.decoder.lm_head, targets)
+            token_nll = (
+                output_layer_nll(selected, self.decoder.lm_head, targets)
+                if fused
+                else F.cross_entropy(self.decoder.lm_head(selected).float(), targets, reduction="none")
+            )
         return token_nll.new_zeros(batch).index_add_(0, rows, token_nll), logits
 
     def _decode(
