@@ -494,3 +494,25 @@ def test_both_presets_round_trip_and_load_with_remote_code_without_the_package(t
         print(json.dumps(result))
         """
     assert run_without_package(script, tmp_path) == references
+
+
+def test_the_iw_nll_of_an_sa_vae_uses_the_refined_posterior_as_its_proposal():
+    from modeling_twrvae.metrics.likelihood import likelihoods
+
+    model = informative(tiny_model("sa-vae", vocab_size=30, seed=3))
+    torch.manual_seed(0)
+    sentences = [[2, *torch.randint(4, 30, (n,)).tolist(), 3] for n in (4, 6, 7)]
+    amortized = likelihoods(model, sentences, iw_samples=8, progress=False)
+    refined = likelihoods(model, sentences, iw_samples=8, progress=False, refine_steps=20)
+    assert (refined.elbo_nll < amortized.elbo_nll).all()  # the refinement raises each sentence's ELBO
+    assert not torch.allclose(refined.posterior_mean, amortized.posterior_mean)
+    assert (refined.iw_nll <= refined.elbo_nll_mc + 1e-4).all()  # still a bound: the proposal is a density
+
+
+@pytest.mark.parametrize(("preset", "title"), [("bn-vae", "BN-VAE (gamma 0.7)"), ("sa-vae", "SA-VAE")])
+def test_the_model_card_names_the_baseline(preset, title):
+    from modeling_twrvae.hub.model_card import describe_model, identify_preset
+
+    config = TWRVAEConfig.from_preset(preset, vocab_size=50).to_dict()
+    assert identify_preset(config) == preset
+    assert describe_model(config)["title"] == title

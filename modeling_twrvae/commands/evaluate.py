@@ -88,6 +88,12 @@ def parse_args(argv=None):
     parser.add_argument("--num_interpolation_pairs", type=int, default=20)
     parser.add_argument("--interpolation_steps", type=int, default=11)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--refine_steps",
+        type=int,
+        help="SA-VAE: refine each posterior by this many steps (the model's svi_* settings) and use the refined one "
+        "as the proposal of the IW-NLL and the ELBO. Default: the model's `svi_steps` (0 for every other preset).",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output_file", help="JSON results (default: eval_<split>.json in the model folder).")
     parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
@@ -183,6 +189,9 @@ def evaluate(args) -> dict:
             print(f"{truncated} of {len(ids)} texts were longer than {max_length} tokens and were truncated")
     references = decode_text(tokenizer, ids, model.config)  # the text as the model sees it, <unk> included
 
+    refine_steps = getattr(model.config, "svi_steps", 0) if args.refine_steps is None else args.refine_steps
+    if refine_steps < 0:
+        raise ValueError(f"--refine_steps must be >= 0, got {refine_steps}.")
     result = likelihoods(
         model,
         ids,
@@ -191,8 +200,10 @@ def evaluate(args) -> dict:
         samples_per_pass=args.samples_per_pass,
         seed=args.seed,
         progress=not args.no_progress,
+        refine_steps=refine_steps,
     )
     metrics = summarize_likelihoods(result, args.iw_samples)
+    metrics["refine_steps"] = refine_steps
     bad = non_finite_metrics(metrics)
     if bad:
         broken = sum(int((~torch.isfinite(p)).any()) for p in model.parameters())

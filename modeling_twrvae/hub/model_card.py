@@ -63,6 +63,8 @@ _STRUCTURE = (
     "decoder_input",
     "decoder_init",
     "decoder_latent_input",
+    "posterior_mean_batch_norm_gamma",
+    "svi_steps",
 )
 
 
@@ -85,7 +87,23 @@ def describe_model(config: dict, training_config: dict | None = None) -> dict:
     cell = config.get("rnn_type", "lstm").upper()
     fraction = config.get("kl_timestep_fraction", 1.0)
     collapse_prone = False
-    if config.get("kl_regularizer") == "last":
+    if config.get("kl_regularizer") == "last" and config.get("posterior_mean_batch_norm_gamma"):
+        title, tag = f"BN-VAE (gamma {config['posterior_mean_batch_norm_gamma']:g})", "bn-vae"
+        summary = "the VAE-RNN with batch-normalised posterior means, Zhu et al., 2020, a baseline of TWR-VAE's Table 2"
+        regularizer = (
+            "Only the last posterior is regularised; its mean is batch-normalised with a fixed scale, which bounds the "
+            "expected KL from below."
+        )
+        kl, kl_short = "last timestep only, with a KL lower bound", "KL on the last timestep, bounded below"
+    elif config.get("kl_regularizer") == "last" and config.get("svi_steps"):
+        title, tag = "SA-VAE", "sa-vae"
+        summary = "the semi-amortized VAE-RNN, Kim et al., 2018, a baseline of TWR-VAE's Table 2"
+        regularizer = (
+            f"Only the last posterior is regularised; the encoder's posterior is refined by {config['svi_steps']} "
+            "steps of gradient descent on each sentence's negative ELBO."
+        )
+        kl, kl_short, collapse_prone = "last timestep only", "KL on the last timestep", True
+    elif config.get("kl_regularizer") == "last":
         title, tag = f"VAE-{cell}", "vae-rnn"
         schedule = training_config.get("kl_schedule", "constant")
         if schedule != "constant":

@@ -72,6 +72,7 @@ def likelihoods(
     seed: int = 0,
     progress: bool = True,
     output_layer_dtype: torch.dtype | None = None,
+    refine_steps: int = 0,
 ) -> LikelihoodResult:
     """IW-NLL, ELBO and the papers' number for each tokenised sentence (`<bos> ... <eos>` id lists).
 
@@ -80,6 +81,8 @@ def likelihoods(
     the decoder's input projection (see `decoder_nll`). `output_layer_dtype=torch.bfloat16` runs the decoder's
     output layer, most of the arithmetic, in bf16 with an fp32 log-softmax: faster on GPUs and CPUs with bf16
     kernels, not exact (`benchmarks/iw_nll_speed.py` measures the deviation); the default is exact fp32.
+    `refine_steps > 0` scores an SA-VAE as its authors do: the posterior refined by that many steps of the model's
+    refinement (`model.refine_posterior`, the config's `svi_*` settings) is the proposal of the IW-NLL and the ELBO.
     """
     for name, value in (("iw_samples", iw_samples), ("batch_size", batch_size), ("samples_per_pass", samples_per_pass)):
         if value < 1:
@@ -101,9 +104,17 @@ def likelihoods(
         mask = (torch.arange(length) < torch.tensor([len(input_ids[i]) for i in batch])[:, None]).to(device)
 
         at_mean = model(
-            input_ids=ids, attention_mask=mask, sample_posterior=False, reduction="none", return_logits=False
+            input_ids=ids,
+            attention_mask=mask,
+            sample_posterior=False,
+            reduction="none",
+            return_logits=False,
+            refine_steps=refine_steps or None,
         )
-        posterior = model.posterior(at_mean.posterior_mean, at_mean.posterior_logvar, mask.sum(1))
+        if at_mean.refined_posterior_mean is not None:
+            posterior = DiagonalGaussianDistribution(at_mean.refined_posterior_mean, at_mean.refined_posterior_logvar)
+        else:
+            posterior = model.posterior(at_mean.posterior_mean, at_mean.posterior_logvar, mask.sum(1))
         mean, logvar = posterior.mean.float(), posterior.logvar.float()
         noise = torch.stack([torch.randn(iw_samples + 1, config.latent_size, generator=sentence_generator(seed, i))
                              for i in batch]).to(device)  # fmt: skip
