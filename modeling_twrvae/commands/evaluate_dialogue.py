@@ -33,7 +33,7 @@ from modeling_twrvae.metrics.dialogue import (
     context_scores,
     corpus_scores,
 )
-from modeling_twrvae.trainer.dialogue_task import DialogueCollator, tokenize
+from modeling_twrvae.trainer.tasks import DialogueCollator, tokenize
 
 TABLE_KEYS = [
     ("bleu_recall", "BLEU-R"),

@@ -71,7 +71,7 @@ from modeling_twrvae.file_utils import (
     weights_fingerprint,
 )
 from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS
-from modeling_twrvae.trainer import dialogue_task
+from modeling_twrvae.trainer import tasks as dialogue_task
 from modeling_twrvae.trainer.errors import run_main
 from modeling_twrvae.trainer.kl_schedules import SCHEDULES, KLSchedule
 from modeling_twrvae.trainer.memory import reuse_freed_memory
