@@ -15,6 +15,7 @@ from modeling_twrvae.commands import evaluate, train
 from modeling_twrvae.data.corpora import load_text_files
 from modeling_twrvae.file_utils import atomic_write_text, remove_temporary_leftovers, umask_mode
 from modeling_twrvae.trainer.errors import run_main
+from modeling_twrvae.trainer.tasks import get_tokenizer
 
 from helpers import tiny_model
 
@@ -41,15 +42,15 @@ def test_non_utf8_or_binary_text_names_the_line(tmp_path, content, message):
 def test_missing_tokenizer_folder(tmp_path, monkeypatch):
     args = train.parse_args(["--output_dir", "x", "--tokenizer_name", str(tmp_path / "nowhere")])
     with pytest.raises(FileNotFoundError, match="--tokenizer_name .*nowhere: no such folder"):
-        train.get_tokenizer(args, [])
+        get_tokenizer(args, [])
     args.tokenizer_name = str(tmp_path)
     with pytest.raises(FileNotFoundError, match="holds no tokenizer"):
-        train.get_tokenizer(args, [])
+        get_tokenizer(args, [])
     (tmp_path / "outputs").mkdir()
     monkeypatch.chdir(tmp_path)  # "outputs/demo" is a local folder here, not a Hub id: no Hub look-up
     args.tokenizer_name = "outputs/demo"
     with pytest.raises(FileNotFoundError, match="outputs/demo: no such folder"):
-        train.get_tokenizer(args, [])
+        get_tokenizer(args, [])
 
 
 @pytest.mark.parametrize(

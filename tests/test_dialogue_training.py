@@ -5,9 +5,10 @@ import yaml
 from accelerate.state import AcceleratorState, GradientState
 from transformers import AutoModel, AutoTokenizer
 
-from modeling_twrvae import TWRCVAEModel
+from modeling_twrvae import TWRCVAEConfig, TWRCVAEModel
 from modeling_twrvae.commands import evaluate, train
 from modeling_twrvae.metrics.dialogue import WordVectors
+from modeling_twrvae.trainer.tasks import DialogueTask, LanguageTask, choose_task
 
 from helpers import DATA_DIR
 
@@ -94,3 +95,20 @@ def test_a_language_model_preset_on_a_dialogue_corpus_is_a_clear_error(tmp_path,
     with pytest.raises(SystemExit) as raised:  # contradictory settings: a usage error, before any data is read
         run_training(tmp_path, "dailydialog", preset="hr-vae")
     assert raised.value.code == 2 and "needs a dialogue preset" in capsys.readouterr().err
+
+
+def test_one_rule_picks_the_task_for_the_argument_checks_and_the_run(tmp_path):
+    # A saved dialogue model picks the dialogue task without a dialogue preset or corpus, and its
+    # --config_overrides are checked against TWRCVAEConfig (they were checked against TWRVAEConfig, which has no
+    # context_window, by a second rule of parse_args's own).
+    TWRCVAEConfig.from_preset("twr-cvae").save_pretrained(tmp_path / "saved")
+    saved = ["--model_name_or_path", str(tmp_path / "saved"), "--config_overrides", "context_window=3"]
+    args = train.parse_args([*saved, "--output_dir", "x"])
+    assert args.config_overrides == {"context_window": 3}
+    assert isinstance(choose_task(args), DialogueTask) and choose_task(args).context_window() == 3
+    for argv, task in (
+        ([], LanguageTask),
+        (["--dataset", "dailydialog"], DialogueTask),
+        (["--preset", "cvae"], DialogueTask),
+    ):
+        assert type(choose_task(train.parse_args([*argv, "--output_dir", "x"]))) is task, argv

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from modeling_twrvae.commands import train
+from modeling_twrvae.trainer.loop import build_optimizer
 
 from helpers import informative, tiny_model
 
@@ -45,7 +45,7 @@ def test_without_logits_each_sequence_keeps_its_own_loss_in_a_mixed_length_batch
 def test_training_uses_the_fused_adam_on_cpu(tokenizer):
     model = tiny_model("twr-vae", len(tokenizer))
     args = SimpleNamespace(learning_rate=1e-3, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-6, weight_decay=1e-5)
-    optimizer = train.build_optimizer(model, args, torch.device("cpu"))
+    optimizer = build_optimizer(model, args, torch.device("cpu"))
     assert optimizer.defaults["fused"] is True
     reference = torch.optim.Adam(
         tiny_model("twr-vae", len(tokenizer)).parameters(), lr=1e-3, eps=1e-6, weight_decay=1e-5, foreach=False

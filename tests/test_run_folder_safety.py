@@ -16,9 +16,10 @@ import pytest
 import yaml
 from test_training import TINY, run
 
-from modeling_twrvae import TWRVAEConfig
+from modeling_twrvae import TWRVAEConfig, TWRVAEModel
 from modeling_twrvae.commands import train
 from modeling_twrvae.file_utils import LOCK_FILE, LOCK_OWNER_FILE, weights_fingerprint
+from modeling_twrvae.trainer.tasks import LanguageTask
 
 from helpers import DATA_DIR, REPO_ROOT, folder_digest, tiny_model
 
@@ -164,14 +165,15 @@ def test_a_second_run_on_a_folder_in_use_fails_at_once_and_touches_nothing(tmp_p
 import sys, time
 from pathlib import Path
 from modeling_twrvae.commands import train
-original = train.move_files_into
+from modeling_twrvae.trainer import output_folder
+original = output_folder.move_files_into
 def held(*args, **kwargs):
     Path({str(ready)!r}).write_text("saving")
     deadline = time.monotonic() + 600
     while not Path({str(go)!r}).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     return original(*args, **kwargs)
-train.move_files_into = held
+output_folder.move_files_into = held
 train.main(sys.argv[1:])
 """
     argv = COMMON_ARGV + ["--max_train_steps", "6", "--eval_steps", "3", "--checkpointing_steps", "3"]
@@ -220,7 +222,7 @@ def test_a_rewind_restores_the_best_model_of_the_checkpoint_s_time(earlier_run, 
     def crash(self, *args, **kwargs):
         raise train.NonFiniteLossError("stopped right after the rewind")
 
-    monkeypatch.setattr(train.TWRVAEModel, "forward", crash)
+    monkeypatch.setattr(TWRVAEModel, "forward", crash)
     with pytest.raises(train.NonFiniteLossError):
         run(tmp_path, "run", resume_from_checkpoint=out / "checkpoint-2", **OPTIONS)
     assert [r["step"] for r in log(out)] == [1, 2, 2]  # the log says the best was at step 2 ...
@@ -262,7 +264,7 @@ def test_a_resume_ends_with_the_uninterrupted_run_s_log_and_best_model(tmp_path)
 def test_resume_refuses_settings_that_would_change_the_run(earlier_run, tmp_path, monkeypatch, change, message):
     out = copy_run(earlier_run, tmp_path)
     before = files(out)
-    monkeypatch.setattr(train, "load_splits", lambda args: pytest.fail("the data was read before the check"))
+    monkeypatch.setattr(LanguageTask, "load_splits", lambda self: pytest.fail("the data was read before the check"))
     with pytest.raises(ValueError, match="continues a run made with other settings.*" + re.escape(message)):
         run(tmp_path, "run", resume_from_checkpoint="latest", **{**OPTIONS, **change})
     assert files(out) == before
@@ -341,7 +343,7 @@ def test_bad_config_overrides_are_usage_errors(capsys, overrides, message):
     ],
 )
 def test_absurd_sizes_are_refused_before_the_data_is_read(tmp_path, monkeypatch, overrides, message):
-    monkeypatch.setattr(train, "load_splits", lambda args: pytest.fail("the data was read before the check"))
+    monkeypatch.setattr(LanguageTask, "load_splits", lambda self: pytest.fail("the data was read before the check"))
     with pytest.raises(ValueError, match=message):
         run(tmp_path, "run", config_overrides=overrides)
     assert not (tmp_path / "run").exists()

@@ -15,6 +15,8 @@ from modeling_twrvae import TWRVAEModel, check_tokenizer
 from modeling_twrvae.checkpoint_checks import vocabulary_fingerprint
 from modeling_twrvae.commands import evaluate, train
 from modeling_twrvae.file_utils import atomic_write_text, move_files_into
+from modeling_twrvae.trainer import tasks
+from modeling_twrvae.trainer.checkpointing import resolve_checkpoint
 
 from helpers import informative, tiny_model
 
@@ -87,7 +89,7 @@ def test_resume_reuses_the_checkpoint_s_tokenizer(base_run, tmp_path, monkeypatc
     def no_training(*args, **kwargs):
         raise AssertionError("the tokenizer was trained again")
 
-    monkeypatch.setattr(train, "train_tokenizer", no_training)
+    monkeypatch.setattr(tasks, "train_tokenizer", no_training)
     run(tmp_path, "run", resume_from_checkpoint=out / "checkpoint-4", vocab_size=40, checkpointing_steps=2,
         save_total_limit=5)  # fmt: skip
     resumed = json.loads((out / "checkpoint-6" / "tokenizer" / "tokenizer.json").read_text())["model"]["vocab"]
@@ -202,7 +204,7 @@ def test_latest_after_a_rewind_is_this_run_s_checkpoint(base_run, tmp_path, monk
     with pytest.raises(train.NonFiniteLossError):  # rewound to step 2, then the run dies at update 4
         run(tmp_path, "run", resume_from_checkpoint=out / "checkpoint-2", vocab_size=40, checkpointing_steps=2,
             save_total_limit=5, eval_steps=3, learning_rate=0.001)  # fmt: skip
-    assert train.resolve_checkpoint("latest", out) == out / "checkpoint-2"
+    assert resolve_checkpoint("latest", out) == out / "checkpoint-2"
     steps = [r["step"] for r in log(out) if "loss" in r]
     assert steps == [1, 2, 3]  # the earlier run's 4-6 are gone; 3 is the rewound run's
     assert [r["learning_rate"] for r in log(out) if "loss" in r][-1] == 0.001

@@ -13,6 +13,10 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, set_seed
 
 from modeling_twrvae import TWRVAEModel
 from modeling_twrvae.commands import train
+from modeling_twrvae.trainer import precision
+from modeling_twrvae.trainer.checkpointing import unshare_flattened_weights
+from modeling_twrvae.trainer.loop import loss_scale
+from modeling_twrvae.trainer.tasks import LanguageTask
 
 from helpers import DATA_DIR, REPO_ROOT
 
@@ -136,7 +140,7 @@ def test_truncation_keeps_eos_and_is_counted(tokenizer):
     from datasets import Dataset
 
     data = Dataset.from_dict({"text": ["a b c d e f g h", "a b"]})
-    encoded, count = train.tokenize(data, tokenizer, max_length=5, name="test")
+    encoded, count = LanguageTask.tokenize(data, tokenizer, max_length=5, name="test")
     assert count == 1
     assert encoded[0]["input_ids"][-1] == tokenizer.eos_token_id and len(encoded[0]["input_ids"]) == 5
     assert encoded[1]["length"] == 4
@@ -193,13 +197,13 @@ def test_annealing_free_bits_accumulation_clipping_and_bf16_run(tmp_path):
 def test_bf16_on_a_cpu_without_bf16_kernels_falls_back_to_fp32_with_a_warning(monkeypatch):
     # Seen on an AVX2-only CPU: oneDNN has no bf16 LSTM primitive there ("could not create a primitive descriptor").
     args = train.parse_args(["--output_dir", "x", "--mixed_precision", "bf16", "--use_cpu"])
-    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)
     with pytest.warns(UserWarning, match="no bf16 support.*Training in fp32"):
-        assert train.usable_mixed_precision(args) == "no"
-    monkeypatch.setattr(train, "cpu_supports_bf16", lambda: True)
-    assert train.usable_mixed_precision(args) == "bf16"
+        assert precision.usable_mixed_precision(args) == "no"
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    assert precision.usable_mixed_precision(args) == "bf16"
     args.mixed_precision = "no"
-    assert train.usable_mixed_precision(args) == "no"
+    assert precision.usable_mixed_precision(args) == "no"
 
 
 def free_port():
@@ -273,7 +277,7 @@ def test_summed_loss_gives_the_reference_codes_adam_update(reduction, tokenizer,
     args = SimpleNamespace(loss_reduction=reduction, gradient_accumulation_steps=1)
     accelerator = SimpleNamespace(num_processes=1)
     package = one_adam_step(
-        lambda m: m(input_ids=input_ids, sample_posterior=False).loss * train.loss_scale(args, accelerator, 6)
+        lambda m: m(input_ids=input_ids, sample_posterior=False).loss * loss_scale(args, accelerator, 6)
     )
     reference = one_adam_step(lambda m: reference_objective(m, input_ids))
     if reduction == "sum":
@@ -308,7 +312,7 @@ def test_checkpoints_keep_every_weight_of_rnns_packed_into_one_buffer(tmp_path, 
     )
     expected = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     accelerator = Accelerator(cpu=True)
-    accelerator.register_save_state_pre_hook(train.unshare_flattened_weights)
+    accelerator.register_save_state_pre_hook(unshare_flattened_weights)
     model = accelerator.prepare(model)
     accelerator.save_state(str(tmp_path / "checkpoint"))
     saved = load_file(str(tmp_path / "checkpoint" / "model.safetensors"))

@@ -24,7 +24,7 @@ from transformers import (
 from transformers import logging as transformers_logging
 
 from modeling_twrvae import TWRCVAEConfig, TWRCVAEModel, TWRVAEConfig, TWRVAEModel
-from modeling_twrvae.trainer.dialogue_task import DialogueCollator
+from modeling_twrvae.trainer.tasks import DialogueCollator
 
 from dialogue_helpers import dailydialog_pairs, dialogue_tokenizer, tiny_cvae
 from helpers import read_lines, tiny_model, without_the_package

@@ -33,7 +33,7 @@ from modeling_twrvae.metrics.dialogue import (
     context_scores,
     corpus_scores,
 )
-from modeling_twrvae.trainer.dialogue_task import DialogueCollator, tokenize
+from modeling_twrvae.trainer.tasks import DialogueCollator, DialogueTask
 
 TABLE_KEYS = [
     ("bleu_recall", "BLEU-R"),
@@ -173,7 +173,7 @@ def evaluate(args) -> dict:
     pairs = dialogue_pairs(dialogues, context_window=model.config.context_window)
     if args.max_samples:
         pairs = pairs.select(range(min(args.max_samples, len(pairs))))
-    encoded, truncated = tokenize(pairs, tokenizer, args.max_length, "evaluation")
+    encoded, truncated = DialogueTask.tokenize(pairs, tokenizer, args.max_length, "evaluation")
     collator = DialogueCollator(tokenizer)
 
     metrics = likelihoods(model, encoded, collator, args.per_device_eval_batch_size, args.seed)

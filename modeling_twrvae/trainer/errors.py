@@ -34,3 +34,9 @@ def run_main(main, also: tuple[type[BaseException], ...] = (), interrupted: str 
         if isinstance(error, OSError):
             error = disk_full_error(error, getattr(error, "filename", None) or "a file")
         sys.exit(f"error: {error}")
+
+
+def brief(error: BaseException) -> str:
+    """An unexpected error in one line, for a message that names its cause: its class and its message's first line."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"

@@ -1,0 +1,363 @@
+"""The tasks of training/train.py, one a model family: the language model (`LanguageTask`: TWRVAEModel, a text a row)
+and the dialogue model (`DialogueTask`: TWRCVAEModel, (context, response) pairs).
+
+Each task has one interface: its splits (`load_splits`), the texts its tokenizer learns from (`tokenizer_texts`),
+their tokenisation and batches (`tokenize`, `collator`), its configuration class and the model it builds
+(`config_class`, `planned_config`, `build_model`), and what validation measures (`evaluate`). `choose_task` picks
+one by one rule, for the argument checks and for the run alike; everything else in train.py (the loop, KL schedules,
+checkpoints, saving) is shared by both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from accelerate.logging import get_logger
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding
+
+from modeling_twrvae import CVAE_PRESETS, TWRCVAEConfig, TWRCVAEModel, TWRVAEConfig, TWRVAEModel, train_tokenizer
+from modeling_twrvae.data.corpora import CORPORA, check_local_path, load_corpus
+from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues
+from modeling_twrvae.modeling_twrcvae import pad_contexts
+from modeling_twrvae.trainer.checkpointing import CHECKPOINT_TOKENIZER
+
+logger = get_logger(__name__)
+DEFAULT_DIALOGUE_PRESET = "twr-cvae"
+DEFAULT_VOCAB_SIZE = 20000
+
+
+def choose_task(args) -> Task:
+    """The one rule that picks the task: the dialogue task for a dialogue preset (`twr-cvae`, `cvae`), a dialogue
+    corpus (`dailydialog`, `switchboard`) or a saved dialogue model as `--model_name_or_path`; else the language
+    task. Argument checking needs it too (the configuration class its `--config_overrides` are checked against): it
+    reads no data, only a saved model's configuration."""
+    dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA
+    if not dialogue and args.model_name_or_path:
+        dialogue = saved_model_type(args.model_name_or_path) == TWRCVAEConfig.model_type
+    return DialogueTask(args) if dialogue else LanguageTask(args)
+
+
+def saved_model_type(model_name_or_path: str) -> str | None:
+    config_file = Path(model_name_or_path) / "config.json"
+    if config_file.is_file():
+        return json.loads(config_file.read_text()).get("model_type")
+    return AutoConfig.from_pretrained(model_name_or_path).model_type
+
+
+class Task:
+    """What a model family trains on and how; train.py calls these and nothing of one family alone.
+
+    Args:
+        args: train.py's parsed arguments.
+    """
+
+    config_class: type[TWRVAEConfig | TWRCVAEConfig]
+    model_class: type[TWRVAEModel | TWRCVAEModel]
+
+    def __init__(self, args):
+        self.args = args
+
+    def preset(self) -> str:
+        """The preset the model is built from (when it is not `--model_name_or_path`)."""
+        return self.args.preset
+
+    def load_splits(self) -> dict:
+        """The `train` and `validation` datasets of the run's data."""
+        raise NotImplementedError
+
+    def tokenizer_texts(self, train_split):
+        """The texts a new tokenizer learns its vocabulary from."""
+        raise NotImplementedError
+
+    @staticmethod
+    def tokenize(dataset, tokenizer, max_length: int, name: str):
+        """Token ids (and a `length` column that groups similar rows into batches), and how many rows were cut."""
+        raise NotImplementedError
+
+    def collator(self, tokenizer):
+        """What pads a list of tokenised rows into a batch of tensors."""
+        raise NotImplementedError
+
+    def fresh_config(self, vocab_size: int):
+        """The preset's configuration with `--config_overrides` over it: the model a run without
+        `--model_name_or_path` builds."""
+        return self.config_class.from_preset(self.preset(), vocab_size=vocab_size, **self.args.config_overrides)
+
+    def planned_config(self):
+        """The configuration the run will build (its vocabulary size is the tokenizer's, known only once it is trained:
+        here the size asked for), or None when it comes from --model_name_or_path."""
+        if self.args.model_name_or_path:
+            return None
+        return self.fresh_config(vocabulary_size_asked(self.args))
+
+    def build_model(self, tokenizer):
+        """The model to train: `--model_name_or_path` with `--config_overrides` over its configuration, or a fresh one
+        of the preset with the tokenizer's vocabulary."""
+        if self.args.model_name_or_path:
+            return self.model_class.from_pretrained(self.args.model_name_or_path, **self.args.config_overrides)
+        return self.model_class(self.fresh_config(len(tokenizer)))
+
+    @torch.no_grad()
+    def evaluate(self, model, loader, accelerator) -> dict:
+        """The honest -ELBO (decoded latent's KL, one posterior sample per text) on the validation split."""
+        model.eval()
+        sums = torch.zeros(4, dtype=torch.float64)
+        count = tokens = 0
+        devices = [accelerator.device] if accelerator.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # a fixed sample, and the training RNG stream left untouched
+            torch.manual_seed(self.args.seed)
+            for batch in loader:
+                output = model(**batch, sample_posterior=True, reduction="none", return_logits=False)
+                values = torch.stack(
+                    [
+                        output.reconstruction_loss,
+                        output.kl_decoded,
+                        output.kl_regularizer,
+                        batch["attention_mask"].sum(1) - 1,
+                    ]
+                ).T.float()
+                values = accelerator.gather_for_metrics(values).double().cpu()
+                sums += values.sum(0)
+                count += values.shape[0]
+                tokens += int(values[:, 3].sum())
+        model.train()
+        reconstruction, kl_decoded, kl_regularizer, _ = (sums / count).tolist()
+        return {
+            "elbo_nll": reconstruction + kl_decoded,
+            "elbo_ppl": math.exp((sums[0] + sums[1]).item() / tokens),
+            "reconstruction_loss": reconstruction,
+            "kl_decoded": kl_decoded,
+            "kl_regularizer": kl_regularizer,
+            "num_sentences": count,
+            "num_predicted_tokens": tokens,
+        }
+
+
+class LanguageTask(Task):
+    """The language model: texts from a corpus known by name, local files or a Hub dataset."""
+
+    config_class = TWRVAEConfig
+    model_class = TWRVAEModel
+
+    def load_splits(self) -> dict:
+        args = self.args
+        holdout = args.validation_split_percentage is not None
+        if holdout and not 0 < args.validation_split_percentage < 100:
+            raise ValueError(
+                f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}."
+            )
+        splits, files = {"train": args.train_split}, {"train": args.train_file}
+        if not holdout:
+            splits["validation"], files["validation"] = args.validation_split, args.validation_file
+        raw = load_corpus(
+            splits,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            files=files,
+            dataset_name=args.dataset_name,
+            dataset_config_name=args.dataset_config_name,
+            text_column=args.text_column,
+        )
+        if holdout:
+            parts = raw["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
+            raw = {"train": parts["train"], "validation": parts["test"]}
+        return first_samples(raw, args)
+
+    def tokenizer_texts(self, train_split):
+        return train_split["text"]
+
+    @staticmethod
+    def tokenize(dataset, tokenizer, max_length: int, name: str):
+        """Token ids with `<bos>`/`<eos>`; longer texts keep their first max_length - 1 tokens and `<eos>`."""
+        if max_length < 3:
+            raise ValueError(f"--max_length must be >= 3 (<bos>, a word, <eos>), got {max_length}.")
+        eos = tokenizer.eos_token_id
+
+        def encode(batch):
+            ids = tokenizer(batch["text"], verbose=False)["input_ids"]  # longer texts are cut below, and counted
+            truncated = [len(row) > max_length for row in ids]
+            ids = [row[: max_length - 1] + [eos] if cut else row for row, cut in zip(ids, truncated, strict=True)]
+            return {"input_ids": ids, "length": [len(row) for row in ids], "truncated": truncated}
+
+        encoded = dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc=f"tokenizing {name}")
+        count = sum(encoded["truncated"])
+        if count:
+            logger.info(
+                f"{count} of {len(encoded)} {name} texts were longer than --max_length={max_length} and truncated"
+            )
+        return encoded.remove_columns("truncated"), count
+
+    def collator(self, tokenizer):
+        return DataCollatorWithPadding(tokenizer, padding="longest")
+
+
+class DialogueTask(Task):
+    """The dialogue model: (context, response) pairs of the dialogues of a corpus known by name or of local files."""
+
+    config_class = TWRCVAEConfig
+    model_class = TWRCVAEModel
+
+    def preset(self) -> str:
+        if self.args.preset in CVAE_PRESETS:
+            return self.args.preset
+        if self.args.preset == "twr-vae":  # train.py's default, i.e. no preset chosen
+            return DEFAULT_DIALOGUE_PRESET
+        raise ValueError(
+            f"--preset {self.args.preset} is a language model; a dialogue corpus needs a dialogue preset: "
+            f"{sorted(CVAE_PRESETS)}."
+        )
+
+    def context_window(self) -> int:
+        """How many turns before a response make its context: the model's."""
+        if "context_window" in self.args.config_overrides:
+            return int(self.args.config_overrides["context_window"])
+        if self.args.model_name_or_path:
+            return AutoConfig.from_pretrained(self.args.model_name_or_path).context_window
+        return TWRCVAEConfig.from_preset(self.preset()).context_window
+
+    def load_splits(self) -> dict:
+        """Pairs for `train` and `validation`; `--validation_split_percentage` holds out whole dialogues, so that no
+        dialogue is seen in both."""
+        args = self.args
+        holdout = args.validation_split_percentage is not None
+        if holdout and not 0 < args.validation_split_percentage < 100:
+            raise ValueError(
+                f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}."
+            )
+        if args.dataset_name:
+            raise ValueError(
+                "Dialogue corpora are read from files: pass --dataset NAME with --data_dir, or --train_file."
+            )
+        splits, files = {"train": args.train_split}, {"train": args.train_file}
+        if not holdout:
+            splits["validation"], files["validation"] = args.validation_split, args.validation_file
+        dialogues = load_dialogues(splits, dataset=args.dataset, data_dir=args.data_dir, files=files)
+        if holdout:
+            parts = dialogues["train"].train_test_split(
+                test_size=args.validation_split_percentage / 100, seed=args.seed
+            )
+            dialogues = {"train": parts["train"], "validation": parts["test"]}
+        window = self.context_window()
+        raw = {key: dialogue_pairs(value, context_window=window) for key, value in dialogues.items()}
+        return first_samples(raw, args)
+
+    def tokenizer_texts(self, train_split):
+        """Every turn of the training dialogues once: each response, and each dialogue's first turn."""
+        for row in train_split:
+            if row["turn"] == 1:
+                yield row["context"][0]
+            yield row["response"]
+
+    @staticmethod
+    def tokenize(dataset, tokenizer, max_length: int, name: str):
+        """Token ids of the response and of every context utterance, each cut to `max_length` tokens (keeping
+        `<eos>`); `length`, the longest of them, groups similar pairs into batches."""
+        if max_length < 3:
+            raise ValueError(f"--max_length must be >= 3 (<bos>, a word, <eos>), got {max_length}.")
+        eos = tokenizer.eos_token_id
+
+        def cut(row):
+            return row[: max_length - 1] + [eos] if len(row) > max_length else row
+
+        def encode(batch):
+            responses = tokenizer(batch["response"])["input_ids"]
+            contexts = [tokenizer(turns)["input_ids"] for turns in batch["context"]]
+            truncated = [
+                len(response) > max_length or any(len(turn) > max_length for turn in context)
+                for response, context in zip(responses, contexts, strict=True)
+            ]
+            responses = [cut(row) for row in responses]
+            contexts = [[cut(turn) for turn in context] for context in contexts]
+            return {
+                "input_ids": responses,
+                "context_input_ids": contexts,
+                "context_speakers": batch["context_speakers"],
+                "length": [
+                    max([len(response)] + [len(turn) for turn in context])
+                    for response, context in zip(responses, contexts, strict=True)
+                ],
+                "truncated": truncated,
+            }
+
+        encoded = dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc=f"tokenizing {name}")
+        return encoded.remove_columns("truncated"), sum(encoded["truncated"])
+
+    def collator(self, tokenizer):
+        return DialogueCollator(tokenizer)
+
+
+class DialogueCollator:
+    """Pads responses (`input_ids`, `attention_mask`) and contexts (`context_*`, see `pad_contexts`)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, features: list[dict]) -> dict:
+        batch = self.tokenizer.pad(
+            [{"input_ids": feature["input_ids"]} for feature in features], padding="longest", return_tensors="pt"
+        )
+        batch = dict(batch)
+        batch.update(pad_contexts(features, self.tokenizer.pad_token_id))
+        return batch
+
+
+def first_samples(raw: dict, args) -> dict:
+    """`--max_train_samples` and `--max_eval_samples`: the first N rows of each split."""
+    if args.max_train_samples:
+        raw["train"] = raw["train"].select(range(min(args.max_train_samples, len(raw["train"]))))
+    if args.max_eval_samples:
+        raw["validation"] = raw["validation"].select(range(min(args.max_eval_samples, len(raw["validation"]))))
+    return raw
+
+
+def tokenizer_defaults(dataset: str | None) -> dict:
+    """The tokenizer settings of a corpus known by name (its vocabulary size, minimum frequency, pre-tokenisation)."""
+    defaults = dict(CORPORA[dataset].tokenizer) if dataset in CORPORA else {}
+    defaults.update(dict(DIALOGUE_CORPORA[dataset].tokenizer) if dataset in DIALOGUE_CORPORA else {})
+    return defaults
+
+
+def vocabulary_size_asked(args) -> int:
+    """The vocabulary size the tokenizer is asked for (the run's, before the data is read)."""
+    return args.vocab_size or tokenizer_defaults(args.dataset).get("vocab_size", DEFAULT_VOCAB_SIZE)
+
+
+def get_tokenizer(args, train_texts, checkpoint: Path | None = None):
+    """The checkpoint's tokenizer when resuming (the word ids the weights were trained with), a given one, or one
+    trained on the training split."""
+    if checkpoint is not None:
+        folder = checkpoint / CHECKPOINT_TOKENIZER
+        if folder.is_dir():
+            return AutoTokenizer.from_pretrained(folder)
+        logger.warning(f"{checkpoint} has no saved tokenizer (an older checkpoint): training it again from the data")
+    source = args.tokenizer_name or args.model_name_or_path
+    if source:
+        check_local_path(source, "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path")
+        return AutoTokenizer.from_pretrained(source)
+    defaults = tokenizer_defaults(args.dataset)
+    for key in ("vocab_size", "min_frequency", "pre_tokenization"):
+        if getattr(args, key) is not None:
+            defaults[key] = getattr(args, key)
+    defaults.setdefault("vocab_size", DEFAULT_VOCAB_SIZE)
+    tokenizer = train_tokenizer(train_texts, model_max_length=args.max_length, **defaults)
+    if len(tokenizer) <= len(tokenizer.all_special_tokens):
+        raise ValueError(
+            f"The training text gives a vocabulary of only the {len(tokenizer)} special tokens: every word is seen "
+            f"fewer than min_frequency={defaults.get('min_frequency', 1)} times, so every word would be <unk>. Train "
+            "on more text, or lower --min_frequency."
+        )
+    return tokenizer
+
+
+__all__ = [
+    "DialogueCollator",
+    "DialogueTask",
+    "LanguageTask",
+    "Task",
+    "choose_task",
+    "get_tokenizer",
+    "tokenizer_defaults",
+]
