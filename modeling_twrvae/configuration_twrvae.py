@@ -187,7 +187,7 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
             papers' code.
         decoder_output_dropout (`float`, *optional*, defaults to 0.0):
             Dropout on the decoder's RNN output before the output layer. The papers' code has none (0.0 in every
-            preset); versions of this package before 0.2 applied `dropout` there.
+            preset).
         posterior_input (`str`, *optional*, defaults to `"h"`):
             What the posterior layers read at timestep t: `"h"`, the top layer's hidden state h_t (TWR-VAE); or
             `"hc"`, the concatenation [h_t; c_t] of every layer (HR-VAE, LSTM only).
