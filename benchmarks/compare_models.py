@@ -1,19 +1,31 @@
-"""The papers' claim on real data: which models keep using their latent variable?
+"""TWR-VAE's Table 2, measured here: every model of the table trained and measured with one protocol.
 
-    python benchmarks/compare_models.py --data_dir ../shared/data [--dataset e2e] [--max_train_steps 2000]
+    python benchmarks/compare_models.py --data_dir ../shared/data [--datasets e2e ptb yahoo] [--seeds 1 2 3]
+        [--budget 2000]
 
-Trains the vanilla VAE-LSTM (no annealing), the vanilla VAE-LSTM with sigmoid KL annealing (Bowman et al., 2016),
-TWR-VAE, TWR-VAE-mean and HR-VAE with the same data, sizes, optimiser, budget (updates) and seed, evaluates each with
-training/evaluate.py on the corpus's test split, and writes one table (Markdown and JSON) of IW-NLL, PPL, the
-reference code's NLL, KL, mutual information and active units, in --output_dir and in
-benchmarks/results/compare-DATASET.{md,json}. A model already trained and evaluated in --output_dir is reused, so
-an interrupted comparison continues where it stopped.
+Trains Table 2's rows (VAE-LSTM with KL annealing, SA-VAE, the cyclical VAE, the lagging-encoder VAE, BN-VAE with
+gamma 0.7, TWR-VAE-sum, TWR-VAE-mean, TWR-VAE) and HR-VAE with the same data, sizes, optimiser and budget (updates)
+for each seed, evaluates each with training/evaluate.py on held-out text, and writes per corpus a table (Markdown and
+JSON: every seed, and the mean and standard deviation over seeds) of IW-NLL (the same k for all), -ELBO, the papers'
+NLL and PPL (the TWR-VAE reference code's number, not a bound), the KL of the decoded latent, mutual information,
+active units, reconstruction BLEU against its own and against another input, and the training time, in --output_dir
+and --results_dir, and a plot of IW-NLL against MI (one panel per corpus, every model and seed).
+
+The data of each corpus, as ../shared/data has it: E2E trains on the development split (10% held out for model
+selection) and is tested on the test split; PTB trains on the validation split (10% held out) and is tested on the
+test split; Yahoo trains on the validation split but its last 1,000 documents (10% of the rest held out), which are
+the test set. A model already trained and evaluated in --output_dir is reused, so an interrupted comparison
+continues where it stopped.
+
+What each baseline adds to the shared settings is in MODELS, with its source: the annealing its authors' code uses
+(the budget's half for the linear and sigmoid ramps), the option of the package that is the method.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -23,30 +35,66 @@ from pathlib import Path
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+HALF = "{half}"  # replaced by half the budget: the length of the linear and sigmoid KL ramps
 
 # name -> (preset, extra training arguments); everything else is shared.
 MODELS = {
-    "VAE-LSTM": ("vae-lstm", []),
-    "VAE-LSTM + annealing": ("vae-lstm", ["--kl_schedule", "sigmoid"]),
-    "TWR-VAE": ("twr-vae", []),
+    # Bowman et al., 2016 (the TWR-VAE authors' vae-lstm-annealing configs): sigmoid annealing
+    "VAE-LSTM + annealing": ("vae-lstm", ["--kl_schedule", "sigmoid", "--kl_anneal_steps", HALF]),
+    # Kim et al., 2018: 20 refinement steps (the preset); KL warm-up from 0.1 (SA:train_text.py:104-107)
+    "SA-VAE": ("sa-vae", ["--kl_schedule", "linear", "--kl_start_weight", "0.1", "--kl_anneal_steps", HALF]),
+    # Fu et al., 2019: 4 cycles from 0.1, ramp 0.45, cosine learning rate restarted with each cycle (the cyclical-vae
+    # configs; CYC:language_model/train_text_cyc_ptb.py:54-55,167-178)
+    "Cyclical VAE": (
+        "vae-lstm",
+        [
+            "--kl_schedule",
+            "cyclical",
+            "--kl_cycles",
+            "4",
+            "--kl_cycle_ratio",
+            "0.45",
+            "--kl_start_weight",
+            "0.1",
+            "--lr_scheduler_type",
+            "cosine_with_restarts",
+            "--lr_scheduler_cycles",
+            "4",
+        ],
+    ),  # fmt: skip
+    # He et al., 2019: aggressive training; KL warm-up from 0.1 (LAG:README.md:53,66-67)
+    "Lagging VAE": (
+        "vae-lstm",
+        ["--aggressive", "true", "--kl_schedule", "linear", "--kl_start_weight", "0.1", "--kl_anneal_steps", HALF],
+    ),
+    # Zhu et al., 2020: gamma 0.7 (the preset); KL warm-up from 0 (BN:README.md:38-48)
+    "BN-VAE (0.7)": ("bn-vae", ["--kl_schedule", "linear", "--kl_anneal_steps", HALF]),
+    "TWR-VAE-sum": ("twr-vae-sum", []),
     "TWR-VAE-mean": ("twr-vae-mean", []),
+    "TWR-VAE": ("twr-vae", []),
     "HR-VAE": ("hr-vae", []),
+    # not in Table 2: the collapsed model the others are measured against
+    "VAE-LSTM": ("vae-lstm", []),
 }
+TABLE_2 = [name for name in MODELS if name != "VAE-LSTM"]
 COLUMNS = [
     ("iw_nll", "IW-NLL"),
     ("iw_ppl", "IW-PPL"),
     ("elbo_nll", "-ELBO"),
-    ("paper_nll", "paper NLL"),
-    ("paper_ppl", "paper PPL"),
+    ("paper_nll", "paper NLL (not a bound)"),
+    ("paper_ppl", "paper PPL (not a bound)"),
     ("kl_decoded", "KL"),
     ("mutual_information", "MI"),
     ("active_units", "AU"),
     ("reconstruction_bleu", "rec. BLEU"),
+    ("reconstruction_bleu_other_input", "rec. BLEU vs another input"),
+    ("train_minutes", "training (min)"),
 ]
+YAHOO_TEST_DOCUMENTS = 1000
 
 
 def slug(name: str) -> str:
-    return name.lower().replace(" + ", "-").replace(" ", "-")
+    return name.lower().replace(" + ", "-").replace(" ", "-").replace("(", "").replace(")", "")
 
 
 def run(command: list[str], log: Path) -> float:
@@ -58,86 +106,181 @@ def run(command: list[str], log: Path) -> float:
     return time.time() - start
 
 
+def corpus_data(dataset: str, data_dir: str, folder: Path) -> tuple[list[str], list[str], str]:
+    """(train.py's data arguments, evaluate.py's, a sentence saying what they are) for `dataset`."""
+    if dataset == "yahoo":
+        lines = (Path(data_dir) / "yahoo" / "yahoo.valid.txt").read_text(encoding="utf-8").splitlines()
+        train, test = folder / "yahoo-train.txt", folder / "yahoo-test.txt"
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(train, "\n".join(lines[:-YAHOO_TEST_DOCUMENTS]) + "\n")
+        atomic_write_text(test, "\n".join(lines[-YAHOO_TEST_DOCUMENTS:]) + "\n")
+        return (
+            ["--train_file", str(train)],
+            ["--validation_file", str(test)],
+            f"trained on yahoo.valid.txt but its last {YAHOO_TEST_DOCUMENTS} documents, which are the test set",
+        )
+    common = ["--dataset", dataset, "--data_dir", data_dir]
+    return (
+        [*common, "--train_split", "validation"],
+        [*common, "--split", "test"],
+        f"trained on the {'development' if dataset == 'e2e' else 'validation'} split, tested on the test split",
+    )
+
+
+def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -> dict:
+    preset, extra = MODELS[name]
+    extra = [value.replace(HALF, str(max(1, args.budget // 2))) for value in extra]
+    folder = output / dataset / f"{slug(name)}-seed{seed}"
+    results_file = folder / "test_results.json"
+    timing_file = folder / "train_seconds.txt"
+    if not results_file.is_file():
+        (output / dataset).mkdir(parents=True, exist_ok=True)
+        train_data, test_data, _ = corpus_data(dataset, args.data_dir, output / dataset)
+        seconds = run(
+            [
+                sys.executable, "training/train.py", *train_data, "--validation_split_percentage", "10",
+                "--preset", preset, "--config_overrides", args.config_overrides,
+                "--per_device_train_batch_size", str(args.per_device_train_batch_size),
+                "--learning_rate", str(args.learning_rate), "--max_train_steps", str(args.budget),
+                "--eval_steps", str(max(1, args.budget // 8)), "--seed", str(seed),
+                *(["--max_grad_norm", str(args.max_grad_norm)] if args.max_grad_norm else []),
+                *(["--max_train_samples", str(args.max_train_samples)] if args.max_train_samples else []),
+                "--output_dir", str(folder), "--overwrite_output_dir", *extra,
+            ],
+            output / dataset / f"{slug(name)}-seed{seed}.train.log",
+        )  # fmt: skip
+        timing_file.write_text(f"{seconds:.1f}\n")
+        run(
+            [
+                sys.executable, "training/evaluate.py", "--model_name_or_path", str(folder), *test_data,
+                "--max_samples", str(args.max_eval_samples), "--iw_samples", str(args.iw_samples),
+                "--num_prior_samples", str(args.num_prior_samples),
+                "--num_interpolation_pairs", str(args.num_interpolation_pairs),
+                "--seed", str(seed), "--output_file", str(results_file), "--no_progress",
+            ],
+            output / dataset / f"{slug(name)}-seed{seed}.eval.log",
+        )  # fmt: skip
+    row = json.loads(results_file.read_text())
+    row["train_minutes"] = float(timing_file.read_text()) / 60 if timing_file.is_file() else None
+    return row
+
+
+def mean_std(values: list) -> tuple[float | None, float | None]:
+    numbers = [float(v) for v in values if v is not None]
+    if not numbers:
+        return None, None
+    mean = sum(numbers) / len(numbers)
+    if len(numbers) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in numbers) / (len(numbers) - 1))
+
+
+def _format(value, std=None) -> str:
+    if value is None:
+        return "-"
+    text = str(value) if isinstance(value, int) else f"{value:.2f}"
+    return text if std is None else f"{text} ± {std:.2f}"
+
+
+def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[str, dict]:
+    first = next(iter(next(iter(rows.values())).values()))
+    _, _, data = corpus_data(dataset, args.data_dir, Path(args.output_dir) / dataset)
+    header = (
+        f"{dataset}: {data} (10% of the training text held out for model selection); {args.budget} updates of batch "
+        f"{args.per_device_train_batch_size}, Adam, learning rate {args.learning_rate}, `{args.config_overrides}`, "
+        f"seeds {', '.join(map(str, args.seeds))} (mean ± standard deviation); evaluated on {first['num_sentences']} "
+        f"test sentences with k = {args.iw_samples}. The paper NLL/PPL is the TWR-VAE reference code's number, not a "
+        "bound on the likelihood."
+    )
+    lines = [header, "", "| model | " + " | ".join(title for _, title in COLUMNS) + " |"]
+    lines.append("|---|" + "---|" * len(COLUMNS))
+    summary = {}
+    for name, seeds in rows.items():
+        statistics = {key: mean_std([row.get(key) for row in seeds.values()]) for key, _ in COLUMNS}
+        summary[name] = {
+            "mean": {key: value[0] for key, value in statistics.items()},
+            "std": {key: value[1] for key, value in statistics.items()},
+            "seeds": {str(seed): {key: row.get(key) for key, _ in COLUMNS} for seed, row in seeds.items()},
+        }
+        cells = [_format(*statistics[key]) for key, _ in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return header, {"header": header, "table": "\n".join(lines) + "\n", "results": summary}
+
+
+def plot(path: Path, tables: dict) -> None:
+    """IW-NLL against MI, one panel per corpus, a point for every model and seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.5), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for axis, (dataset, table) in zip(axes[0], tables.items(), strict=True):
+        for index, (name, result) in enumerate(table["results"].items()):
+            points = [(r["mutual_information"], r["iw_nll"]) for r in result["seeds"].values()]
+            points = [p for p in points if None not in p]
+            if points:
+                axis.scatter(*zip(*points, strict=True), color=colours(index % 10), label=name, s=28)
+        axis.set_title(dataset)
+        axis.set_xlabel("mutual information (nats)")
+        axis.set_ylabel("IW-NLL (nats per sentence)")
+        axis.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", default=os.environ.get("TWRVAE_DATA_DIR", "../shared/data"))
-    parser.add_argument("--dataset", default="e2e")
-    parser.add_argument("--train_split", default="validation", help="The training split is not available offline.")
-    parser.add_argument("--test_split", default="test")
-    parser.add_argument("--max_train_steps", type=int, default=2000)
+    parser.add_argument("--datasets", "--dataset", nargs="+", default=["e2e"], choices=["e2e", "ptb", "yahoo"])
+    parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[42])
+    parser.add_argument("--budget", "--max_train_steps", type=int, default=2000, help="Updates of every model.")
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--per_device_train_batch_size", type=int, default=32)
-    parser.add_argument("--config_overrides", default="embedding_size=256,hidden_size=256")
+    parser.add_argument("--max_grad_norm", type=float, help="Clip every model's gradients (the baselines' code: 5).")
+    parser.add_argument(
+        "--config_overrides",
+        default="embedding_size=256,hidden_size=256",
+        help="Sizes of every model (no latent_size: HR-VAE derives its own from hidden_size; the others keep 32).",
+    )
+    parser.add_argument("--max_train_samples", type=int, help="Train on the first N texts only (quick checks).")
     parser.add_argument("--iw_samples", type=int, default=100)
     parser.add_argument("--max_eval_samples", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--num_prior_samples", type=int, default=100)
+    parser.add_argument("--num_interpolation_pairs", type=int, default=20)
+    parser.add_argument("--models", nargs="+", default=TABLE_2, choices=list(MODELS))
     parser.add_argument("--output_dir", default="outputs/compare")
+    parser.add_argument("--results_dir", default=str(REPO_ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
 
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    rows = {}
-    for name in args.models:
-        preset, extra = MODELS[name]
-        folder = output / slug(name)
-        results_file = folder / "test_results.json"
-        timing_file = folder / "train_seconds.txt"
-        if not results_file.is_file():
-            seconds = run(
-                [
-                    sys.executable, "training/train.py", "--dataset", args.dataset, "--data_dir", args.data_dir,
-                    "--train_split", args.train_split, "--validation_split_percentage", "10",
-                    "--preset", preset, "--config_overrides", args.config_overrides,
-                    "--per_device_train_batch_size", str(args.per_device_train_batch_size),
-                    "--learning_rate", str(args.learning_rate), "--max_train_steps", str(args.max_train_steps),
-                    "--kl_anneal_steps", str(args.max_train_steps // 2), "--eval_steps", str(args.max_train_steps // 8),
-                    "--seed", str(args.seed), "--output_dir", str(folder), "--overwrite_output_dir", *extra,
-                ],
-                output / f"{slug(name)}.train.log",
-            )  # fmt: skip
-            timing_file.write_text(f"{seconds:.1f}\n")
-            run(
-                [
-                    sys.executable, "training/evaluate.py", "--model_name_or_path", str(folder),
-                    "--dataset", args.dataset, "--split", args.test_split, "--data_dir", args.data_dir,
-                    "--max_samples", str(args.max_eval_samples), "--iw_samples", str(args.iw_samples),
-                    "--seed", str(args.seed), "--output_file", str(results_file), "--no_progress",
-                ],
-                output / f"{slug(name)}.eval.log",
-            )  # fmt: skip
-        rows[name] = json.loads(results_file.read_text())
-        rows[name]["train_minutes"] = float(timing_file.read_text()) / 60 if timing_file.is_file() else None
-        print(f"{name}: IW-NLL {rows[name]['iw_nll']:.2f}, KL {rows[name]['kl_decoded']:.2f}", flush=True)
-
-    first = next(iter(rows.values()))
-    header = (
-        f"{args.dataset}: trained on the {args.train_split} split (10% held out for model selection), "
-        f"{args.max_train_steps} updates of batch {args.per_device_train_batch_size}, learning rate "
-        f"{args.learning_rate}, `{args.config_overrides}`, seed {args.seed}; evaluated on the first "
-        f"{first['num_sentences']} sentences of the {args.test_split} split with k = {args.iw_samples}."
-    )
-    lines = [header, "", "| model | " + " | ".join(title for _, title in COLUMNS) + " |"]
-    lines.append("|---|" + "---|" * len(COLUMNS))
-    for name, row in rows.items():
-        cells = [_format(row.get(key)) for key, _ in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines) + "\n"
-    summary = {"settings": vars(args), "results": {n: {k: r.get(k) for k, _ in COLUMNS} for n, r in rows.items()}}
-    results = REPO_ROOT / "benchmarks" / "results"
+    tables = {}
+    for dataset in args.datasets:
+        rows = {}
+        for name in args.models:
+            rows[name] = {}
+            for seed in args.seeds:
+                row = train_and_evaluate(args, dataset, name, seed, output)
+                rows[name][seed] = row
+                print(
+                    f"{dataset} {name} seed {seed}: IW-NLL {row['iw_nll']:.2f}, KL {row['kl_decoded']:.2f}, "
+                    f"MI {_format(row.get('mutual_information'))}, {row['train_minutes']:.2f} min",
+                    flush=True,
+                )
+        _, tables[dataset] = corpus_table(args, dataset, rows)
+    results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
-    for folder, stem in ((output, "comparison"), (results, f"compare-{args.dataset}")):
-        atomic_write_text(folder / f"{stem}.md", table)
+    stem = "table2-" + "-".join(args.datasets)
+    summary = {"settings": vars(args), "corpora": tables}
+    for folder in (output, results):
+        atomic_write_text(folder / f"{stem}.md", "\n".join(t["table"] for t in tables.values()))
         atomic_write_json(folder / f"{stem}.json", summary)
-    print("\n" + table)
-
-
-def _format(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.2f}"
+        plot(folder / f"{stem}.png", tables)
+    print("\n" + "\n".join(t["table"] for t in tables.values()))
 
 
 if __name__ == "__main__":

@@ -40,9 +40,18 @@ def test_cyclical_annealing():
         ({"name": "cyclical", "total_steps": 10, "ratio": 0}, r"`kl_cycle_ratio` must be in \(0, 1\]"),
         ({"name": "constant", "max_weight": -1}, "`kl_weight` must be >= 0"),
         ({"name": "linear", "start_weight": 2.0}, r"`kl_start_weight` must be in \[0, kl_weight=1.0\]"),
-        ({"name": "sigmoid", "start_weight": 0.1}, "applies to linear annealing only"),
+        ({"name": "sigmoid", "start_weight": 0.1}, "applies to linear or cyclical annealing only"),
     ],
 )
 def test_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         KLSchedule(**kwargs)
+
+
+def test_cyclical_annealing_from_a_start_weight_as_fu_et_als_ptb_code():
+    # CYC:language_model/train_text_cyc_ptb.py:167-178: each cycle restarts at 0.1 and ramps over 4.5 of its 10 epochs
+    schedule = KLSchedule("cyclical", 1.0, total_steps=4000, cycles=4, ratio=0.45, start_weight=0.1)
+    assert [schedule(step) for step in (0, 1000, 2000, 3000)] == pytest.approx([0.1] * 4)
+    assert schedule(225) == pytest.approx(0.55) and schedule(450) == pytest.approx(1.0)
+    assert schedule(999) == pytest.approx(1.0) and schedule(1225) == pytest.approx(0.55)
+    assert KLSchedule("cyclical", 1.0, total_steps=4000)(250) == pytest.approx(0.5)  # the default: from 0, ratio 0.5

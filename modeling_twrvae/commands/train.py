@@ -36,7 +36,7 @@ from transformers import get_scheduler
 
 from modeling_twrvae import check_tokenizer
 from modeling_twrvae.checkpoint_checks import FINGERPRINT_KEY, vocabulary_fingerprint
-from modeling_twrvae.trainer import arguments
+from modeling_twrvae.trainer import aggressive, arguments
 from modeling_twrvae.trainer.arguments import check_model_size
 from modeling_twrvae.trainer.checkpointing import (
     CheckpointError,
@@ -57,8 +57,10 @@ from modeling_twrvae.trainer.loop import (
     NonFiniteLossError,
     build_optimizer,
     check_finite,
+    log_line,
     log_step,
     make_loader,
+    min_train_batch_size,
     train_step,
     validate,
 )
@@ -150,8 +152,9 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
     # saved with the model, so that loading refuses a tokenizer of the same size with other word ids
     setattr(model.config, FINGERPRINT_KEY, vocabulary_fingerprint(tokenizer.get_vocab()))
     collator = task.collator(tokenizer)
+    smallest = min_train_batch_size(model)  # BN-VAE: no batch of 1 (trainer/loop.py)
     train_loader, train_sampler = make_loader(
-        train_data, args.per_device_train_batch_size * processes, True, args.seed, collator
+        train_data, args.per_device_train_batch_size * processes, True, args.seed, collator, smallest
     )
     eval_loader, _ = make_loader(eval_data, args.per_device_eval_batch_size * processes, False, args.seed, collator)
 
@@ -163,7 +166,11 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
     if checkpoint is not None:
         check_resume_data(resumed_state, data, max_train_steps, args, checkpoint)
     lr_scheduler = get_scheduler(
-        args.lr_scheduler_type, optimizer, num_warmup_steps=args.num_warmup_steps, num_training_steps=max_train_steps
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=args.num_warmup_steps,
+        num_training_steps=max_train_steps,
+        scheduler_specific_kwargs={"num_cycles": args.lr_scheduler_cycles} if args.lr_scheduler_cycles else None,
     )
     kl_schedule = KLSchedule(
         args.kl_schedule,
@@ -187,10 +194,21 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
 
     # A fresh run, or the checkpoint's, continued exactly (trainer/checkpointing.py).
     state = {"global_step": 0, "best_metric": None, "best_step": None, "evaluations_without_improvement": 0}
+    if args.aggressive:
+        state.update(aggressive.initial_state(args))
     last_checkpoint = None
     if checkpoint is not None:
         state, last_checkpoint = resumed_state, checkpoint
         resume(accelerator, checkpoint, output_dir, state, use, changed, optimizer, lr_scheduler, args.learning_rate)
+    extra = None  # the lagging encoder's extra batches (trainer/aggressive.py), their generator as the checkpoint's
+    if args.aggressive:
+        if processes > 1:
+            raise ValueError("--aggressive runs on one process only.")
+        extra = aggressive.ExtraBatches(
+            train_data.remove_columns("length"), train_data["length"], args.per_device_train_batch_size,
+            args.seed, collator, accelerator.device, smallest,
+        )  # fmt: skip
+        extra.load_state(state)
     running = RunningAverage(state)  # the losses since the last logged step
     # what the run is: a resume is checked against it (check_resume_settings, check_resume_data)
     state.update(settings=run_settings(args, processes), data_sha256=data, total_steps=max_train_steps)
@@ -223,7 +241,13 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
                 loader = accelerator.skip_first_batches(train_loader, skip_batches)
             for batch in loader:
                 kl_weight = kl_schedule(state["global_step"])
-                values = train_step(args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight)
+                if extra is not None and state["aggressive"]:
+                    values, updates = aggressive.aggressive_step(
+                        args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight, extra
+                    )
+                    state["aggressive_encoder_updates"] += updates
+                else:
+                    values = train_step(args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight)
                 check_finite(values, state["global_step"] + 1, last_checkpoint)
                 running.add(values)
                 if not accelerator.sync_gradients:
@@ -244,11 +268,20 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
                     or (step == max_train_steps)
                 ):
                     stop = validate(task, args, accelerator, model, eval_loader, tokenizer, output_dir, state)
+                if extra is not None and state["aggressive"] and end_of_epoch:
+                    mi = aggressive.end_of_epoch(model, eval_loader, accelerator, args.seed, state)
+                    if accelerator.is_main_process:
+                        log_line(output_dir / LOG_FILE, {
+                            "step": step, "aggressive_mi": mi, "aggressive": state["aggressive"],
+                            "aggressive_encoder_updates": state["aggressive_encoder_updates"],
+                        })  # fmt: skip
                 if args.checkpointing_steps and (
                     step % args.checkpointing_steps == 0 or stop or step == max_train_steps
                 ):
                     # the sums of the next logged average: a resume continues them, as if the run had never stopped
                     state.update(running.state())
+                    if extra is not None:
+                        state.update(extra.state())
                     last_checkpoint = save_checkpoint(
                         accelerator, output_dir, step, state, args.save_total_limit, tokenizer
                     )

@@ -3,6 +3,8 @@
 Each epoch, the indices are shuffled with a generator seeded by (seed, epoch), cut into pools of
 `batch_size * pool_batches` sentences, each pool sorted by length and cut into batches, and the batches shuffled.
 The order depends only on (seed, epoch): a resumed run sees the batches an uninterrupted run would.
+`drop_last` drops the short last batch; `min_batch_size` drops it only when it is smaller than that (BN-VAE's batch
+normalisation needs at least 2 sentences, and its authors skip a batch of 1: BN:text_anneal_fb.py:354-355).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         pool_batches: int = 50,
         drop_last: bool = False,
+        min_batch_size: int = 1,
     ):
         if batch_size < 1:
             raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
@@ -33,6 +36,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.pool_batches = pool_batches
         self.drop_last = drop_last
+        self.min_batch_size = min_batch_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -54,7 +58,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def _cut(self, order: list[int]) -> list[list[int]]:
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+        if batches and len(batches[-1]) < (self.batch_size if self.drop_last else self.min_batch_size):
             batches.pop()
         return batches
 
@@ -68,7 +72,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
             # every pool but the last is a whole number of batches; only the last can end short
             full, rest = divmod(len(self.lengths) % pool, self.batch_size)
             full += (len(self.lengths) // pool) * self.pool_batches
-        return full + (1 if rest and not self.drop_last else 0)
+        return full + (1 if rest and not self.drop_last and rest >= self.min_batch_size else 0)
 
 
 __all__ = ["LengthGroupedBatchSampler"]

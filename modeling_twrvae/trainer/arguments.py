@@ -112,6 +112,13 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
     optim.add_argument("--lr_scheduler_type", default="constant", help="A transformers scheduler name.")
     optim.add_argument("--num_warmup_steps", type=int, default=0)
+    optim.add_argument(
+        "--lr_scheduler_cycles",
+        type=int,
+        help="Cycles of --lr_scheduler_type cosine_with_restarts (transformers' `num_cycles`; default its 1): Fu et "
+        "al.'s PTB code restarts a cosine learning rate with each KL cycle (CYC:language_model/train_text_cyc_ptb.py:"
+        "167-172).",
+    )
     optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], help="Default: `accelerate config`'s.")
     optim.add_argument("--seed", type=int, default=42)
     optim.add_argument("--use_cpu", action="store_true", help="Train on the CPU even where a GPU is available.")
@@ -124,16 +131,49 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         "--kl_start_weight",
         type=float,
         default=0.0,
-        help="Where linear annealing starts (0.1 in TWR-VAE's dialogue code).",
+        help="Where linear annealing starts (0.1 in TWR-VAE's dialogue code), or each cycle of cyclical annealing "
+        "(0.1 in Fu et al.'s language-model code, CYC:language_model/train_text_cyc_ptb.py:167-178).",
     )
     kl.add_argument("--kl_cycles", type=int, default=4, help="Cycles of cyclical annealing.")
-    kl.add_argument("--kl_cycle_ratio", type=float, default=0.5, help="Share of a cycle spent increasing.")
+    kl.add_argument(
+        "--kl_cycle_ratio",
+        type=float,
+        default=0.5,
+        help="Share of a cycle spent increasing (0.5 in Fu et al.'s paper and README; their PTB code ramps over 4.5 "
+        "of each 10 epochs, 0.45).",
+    )
     kl.add_argument("--free_bits", type=float, default=0.0, help="Free bits per latent dimension (nats).")
     kl.add_argument(
         "--sample_posterior",
         type=_bool,
         default=True,
         help="Decode from a posterior sample while training (false: from its mean, a plain autoencoder).",
+    )
+
+    lag = parser.add_argument_group(
+        "aggressive training of the inference network (He et al., 2019; jxhe/vae-lagging-encoder, LAG:text.py)"
+    )
+    lag.add_argument(
+        "--aggressive",
+        type=_bool,
+        default=False,
+        help="Before each decoder update, update the encoder alone on fresh random training batches until its loss "
+        "stops improving; end this phase at the first end of an epoch where the validation mutual information falls "
+        "(LAG:text.py:351-424,455-464; the authors' `--aggressive 1`).",
+    )
+    lag.add_argument(
+        "--aggressive_max_sub_iter",
+        type=int,
+        default=100,
+        help="The inner loop runs while its counter `sub_iter` (from 1) is below this: at most 99 encoder updates, "
+        "as LAG:text.py:371 (`while aggressive_flag and sub_iter < 100`).",
+    )
+    lag.add_argument(
+        "--aggressive_burn_interval",
+        type=int,
+        default=15,
+        help="Compare the mean per-token loss of each window of this many encoder updates with the previous "
+        "window's, and stop when it is higher (LAG:text.py:393-402, `sub_iter % 15 == 0`).",
     )
 
     run = parser.add_argument_group("evaluation, checkpoints, logging")
@@ -387,6 +427,7 @@ POSITIVE = (
     "per_device_train_batch_size", "per_device_eval_batch_size", "num_train_epochs", "max_train_steps",
     "gradient_accumulation_steps", "logging_steps", "eval_steps", "checkpointing_steps", "early_stopping_patience",
     "max_train_samples", "max_eval_samples", "kl_anneal_steps", "kl_cycles", "vocab_size", "min_frequency",
+    "aggressive_max_sub_iter", "aggressive_burn_interval", "lr_scheduler_cycles",
 )  # fmt: skip
 NON_NEGATIVE = ("learning_rate", "weight_decay", "adam_epsilon", "num_warmup_steps", "save_total_limit", "kl_weight",
                 "free_bits", "max_grad_norm")  # fmt: skip
@@ -409,8 +450,12 @@ def check_ranges(args, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--word_dropout must be in [0, 1], got {args.word_dropout}.")
     if not 0 <= args.kl_start_weight <= args.kl_weight:
         parser.error(f"--kl_start_weight must be in [0, --kl_weight={args.kl_weight}], got {args.kl_start_weight}.")
-    if args.kl_start_weight and args.kl_schedule != "linear":
-        parser.error(f"--kl_start_weight applies to --kl_schedule linear only, not {args.kl_schedule}.")
+    if args.kl_start_weight and args.kl_schedule not in ("linear", "cyclical"):
+        parser.error(f"--kl_start_weight applies to --kl_schedule linear or cyclical only, not {args.kl_schedule}.")
+    if args.aggressive and args.gradient_accumulation_steps != 1:
+        parser.error(
+            "--aggressive makes one update per batch: it cannot be combined with --gradient_accumulation_steps."
+        )
     if not 0 < args.kl_cycle_ratio <= 1:
         parser.error(f"--kl_cycle_ratio must be in (0, 1], got {args.kl_cycle_ratio}.")
     for name in ("adam_beta1", "adam_beta2"):

@@ -34,8 +34,10 @@ def build_optimizer(model, args, device: torch.device) -> torch.optim.Adam:
     )
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool, seed: int, collator):
-    sampler = LengthGroupedBatchSampler(dataset["length"], batch_size=batch_size, shuffle=shuffle, seed=seed)
+def make_loader(dataset, batch_size: int, shuffle: bool, seed: int, collator, min_batch_size: int = 1):
+    sampler = LengthGroupedBatchSampler(
+        dataset["length"], batch_size=batch_size, shuffle=shuffle, seed=seed, min_batch_size=min_batch_size
+    )
     # A generator of its own: a DataLoader otherwise draws from the global RNG each time it starts an epoch, which
     # would shift the dropout and sampling noise of a resumed run.
     generator = torch.Generator().manual_seed(seed)
@@ -43,6 +45,12 @@ def make_loader(dataset, batch_size: int, shuffle: bool, seed: int, collator):
         dataset.remove_columns("length"), batch_sampler=sampler, collate_fn=collator, generator=generator
     )
     return loader, sampler
+
+
+def min_train_batch_size(model) -> int:
+    """2 for a model that batch-normalises its posterior mean (BN-VAE), whose training batch statistics need two
+    sentences: its authors skip a batch of one (BN:text_anneal_fb.py:354-355), and so does train.py. 1 otherwise."""
+    return 2 if getattr(model.config, "posterior_mean_batch_norm_gamma", None) else 1
 
 
 def loss_scale(args, accelerator, batch_size: int) -> float:
