@@ -45,6 +45,7 @@ run generation_speed
 run iw_nll_speed
 run cost_curves
 run bf16_training
+run torch_compile
 # run from benchmarks/, so that its environment.py is importable (as for `python benchmarks/NAME.py`)
 (cd benchmarks && python - "$results" <<'PY'
 import sys, torch

@@ -28,7 +28,10 @@ class DiagonalGaussianDistribution:
         return torch.exp(self.logvar)
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        noise = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        if generator is None:  # the same draws as randn(shape); and traceable by torch.compile with dynamic shapes
+            noise = torch.randn_like(self.mean)
+        else:
+            noise = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
         return self.mean + self.std * noise
 
     def mode(self) -> torch.Tensor:

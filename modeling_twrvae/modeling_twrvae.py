@@ -35,7 +35,7 @@ from .distributions import DiagonalGaussianDistribution
 from .dropout import Dropout
 from .file_utils import disk_full_error, move_files_into
 from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
-from .output_layer_nll import output_layer_nll
+from .output_layer_nll import output_layer_logits_and_nll, output_layer_nll
 from .recurrence import lstm_hidden_and_cell_states, run_rnn
 from .semi_amortized import refine_posterior as refine_gaussian_posterior
 
@@ -601,10 +601,12 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             reduction (`str`, *optional*, defaults to `"mean"`):
                 `"mean"` averages the losses over the batch; `"none"` returns one value per sequence.
             return_logits (`bool`, *optional*, defaults to `True`):
-                Return the scores of every position in `logits`. With `False` (what training and evaluation
-                loops want: only the losses), `logits` is `None` and the output layer runs only at the positions
-                that predict a real token, which makes a training step markedly faster with a large vocabulary.
-                The losses are the same either way.
+                Return the scores of every position in `logits` (differentiable: a loss of your own may use them).
+                On CPUs (fp32, outside autocast) the logits and the loss come from one output-layer product whose
+                backward forms the loss's gradient in place, so a loop that only calls `model(**batch).loss`
+                pays little for them. With `False` (what training and evaluation loops want: only the losses),
+                `logits` is `None` and the output layer runs only at the positions that predict a real token, the
+                fastest path with a large vocabulary. The losses are the same either way.
             return_dict (`bool`, *optional*):
                 Return a [`TWRVAEOutput`] (default) rather than a tuple.
             labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
@@ -777,10 +779,14 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         targets = input_ids[rows, positions + 1]
         flat = rows * length + positions
         if return_logits:
-            logits = self.decoder.lm_head(features)
-            selected = logits.reshape(batch * length, -1).index_select(0, flat)
-            # fp32 log-softmax whatever the output layer's precision (bf16 under autocast)
-            token_nll = F.cross_entropy(selected.float(), targets, reduction="none")
+            if fused:
+                logits, token_nll = output_layer_logits_and_nll(
+                    features.reshape(batch * length, -1), self.decoder.lm_head, flat, targets
+                )
+            else:
+                logits = self.decoder.lm_head(features.reshape(batch * length, -1))
+                token_nll = F.cross_entropy(logits.index_select(0, flat).float(), targets, reduction="none")
+            logits = logits.view(batch, length, -1)
         else:
             logits = None
             selected = features.reshape(batch * length, -1).index_select(0, flat)

@@ -33,6 +33,44 @@ def test_losses_and_gradients_do_not_depend_on_return_logits(preset, tokenizer, 
     assert lean_grads["decoder.lm_head.weight"].abs().sum() > 0
 
 
+def _step(model, batch, extra=None, **kwargs):
+    model.zero_grad(set_to_none=True)
+    output = model(**batch, sample_posterior=False, kl_weight=0.5, **kwargs)
+    loss = output.loss if extra is None else output.loss + extra(output.logits)
+    loss.backward()
+    return output, {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("preset", ["twr-vae", "hr-vae"])
+@pytest.mark.parametrize("extra", [None, lambda logits: logits.square().mean()], ids=["loss", "loss+logits"])
+def test_default_forward_gives_the_explicit_logits_paths_loss_logits_and_gradients(preset, extra, tokenizer, batch,
+                                                                                    monkeypatch):  # fmt: skip
+    """The default (`return_logits=True`, on CPU one fused product for the logits and the loss) against the plain
+    `lm_head` + cross-entropy of the same logits; also when the caller's loss uses the logits."""
+    import modeling_twrvae.output_layer_nll as nll
+
+    model = tiny_model(preset, len(tokenizer)).eval()
+    default, default_grads = _step(model, batch, extra)
+    assert "LinearLogitsNLL" in default.logits.grad_fn.next_functions[0][0].name()  # under the (batch, length) view
+    monkeypatch.setattr(nll, "_fusable", lambda *args: False)
+    plain, plain_grads = _step(model, batch, extra)
+    assert "LinearLogitsNLL" not in plain.logits.grad_fn.next_functions[0][0].name()
+    torch.testing.assert_close(default.logits, plain.logits)
+    for name in ("loss", "reconstruction_loss", "kl_regularizer", "kl_decoded"):
+        torch.testing.assert_close(getattr(default, name), getattr(plain, name), rtol=1e-5, atol=1e-5)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(default_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_default_forward_allows_a_second_backward(tokenizer, batch):
+    model = tiny_model("twr-vae", len(tokenizer)).eval()
+    output = model(**batch, sample_posterior=False)
+    output.loss.backward(retain_graph=True)
+    first = model.decoder.lm_head.weight.grad.clone()
+    output.loss.backward()
+    torch.testing.assert_close(model.decoder.lm_head.weight.grad, 2 * first)
+
+
 def test_without_logits_each_sequence_keeps_its_own_loss_in_a_mixed_length_batch(tokenizer, ptb_lines):
     model = tiny_model("twr-vae", len(tokenizer)).eval()
     texts = [ptb_lines[3], "the market fell", "n"]

@@ -321,3 +321,14 @@ def test_checkpoints_keep_every_weight_of_rnns_packed_into_one_buffer(tmp_path, 
         assert torch.equal(saved[name], tensor), name
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
+
+
+def test_torch_compile_is_plumbed_to_the_model_and_recorded(tmp_path, monkeypatch):
+    """--torch_compile compiles the model in place with dynamic shapes and training_config.yaml records it (the
+    compilation itself is not run here: inductor takes minutes on a small CPU; benchmarks/torch_compile.py times it)."""
+    calls = []
+    monkeypatch.setattr(TWRVAEModel, "compile", lambda self, **kwargs: calls.append(kwargs), raising=False)
+    summary = run(tmp_path, "compiled", "--torch_compile", max_train_steps=3, eval_steps=3)
+    assert summary["global_step"] == 3 and calls == [{"dynamic": True}]
+    assert yaml.safe_load((tmp_path / "compiled" / "training_config.yaml").read_text())["torch_compile"] is True
+    assert train.parse_args(["--output_dir", "x"]).torch_compile is False

@@ -57,6 +57,7 @@ from modeling_twrvae.trainer.loop import (
     NonFiniteLossError,
     build_optimizer,
     check_finite,
+    compile_model,
     log_line,
     log_step,
     make_loader,
@@ -159,6 +160,7 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
     eval_loader, _ = make_loader(eval_data, args.per_device_eval_batch_size * processes, False, args.seed, collator)
 
     # The optimiser and the schedules of the learning rate and of the KL weight.
+    compile_model(model, args)
     optimizer = build_optimizer(model, args, accelerator.device)
     updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
     max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch

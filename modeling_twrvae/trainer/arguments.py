@@ -122,6 +122,12 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], help="Default: `accelerate config`'s.")
     optim.add_argument("--seed", type=int, default=42)
     optim.add_argument("--use_cpu", action="store_true", help="Train on the CPU even where a GPU is available.")
+    optim.add_argument(
+        "--torch_compile",
+        action="store_true",
+        help="Compile the model with torch.compile (transformers' TrainingArguments name), with dynamic shapes so "
+        "that the length-grouped batches compile once, not once a length. The first steps are slow while it compiles.",
+    )
 
     kl = parser.add_argument_group("KL term")
     kl.add_argument("--kl_schedule", choices=SCHEDULES, default="constant")

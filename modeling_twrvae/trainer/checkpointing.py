@@ -357,6 +357,7 @@ RESUMABLE = {
     "max_grad_norm",
     "mixed_precision",
     "use_cpu",
+    "torch_compile",
     "max_train_steps",
     "num_train_epochs",
     "eval_steps",
@@ -373,7 +374,8 @@ RESUMABLE = {
     "word_dropout",
 }  # fmt: skip  (word_dropout: compared as the config_overrides field it sets)
 RESUMABLE_WORDS = (
-    "A resume may change --learning_rate, --max_grad_norm, --mixed_precision, --use_cpu, --max_train_steps or "
+    "A resume may change --learning_rate, --max_grad_norm, --mixed_precision, --use_cpu, --torch_compile, "
+    "--max_train_steps or "
     "--num_train_epochs (unless a schedule spreads over them), how often the run logs, validates and checkpoints, "
     "--early_stopping_patience, --save_total_limit, --report_to, --per_device_eval_batch_size, where the data is (not "
     "the texts) and the number of processes (not the total batch)."

@@ -34,6 +34,14 @@ def build_optimizer(model, args, device: torch.device) -> torch.optim.Adam:
     )
 
 
+def compile_model(model, args) -> None:
+    """`--torch_compile`: the model's forward compiled in place (`nn.Module.compile`, so its parameter names, state
+    dict and saving are unchanged), with dynamic shapes: the length-grouped batches differ in length (and the last
+    in size), which would otherwise recompile for each new shape."""
+    if args.torch_compile:
+        model.compile(dynamic=True)
+
+
 def make_loader(dataset, batch_size: int, shuffle: bool, seed: int, collator, min_batch_size: int = 1):
     sampler = LengthGroupedBatchSampler(
         dataset["length"], batch_size=batch_size, shuffle=shuffle, seed=seed, min_batch_size=min_batch_size
