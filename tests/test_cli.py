@@ -229,3 +229,15 @@ def test_train_and_evaluate_run_the_training_scripts(tmp_path, capsys, monkeypat
     GradientState._reset_state()
     status, _, err = call(train_args, capsys, monkeypatch)  # the same output folder again: the script's own error
     assert status == 2 and "holds an earlier run" in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_script_prints_its_help():
+    import subprocess
+    import sys
+
+    from helpers import REPO_ROOT
+
+    for script in ("train", "evaluate", "publish"):
+        done = subprocess.run([sys.executable, str(REPO_ROOT / "training" / f"{script}.py"), "--help"],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0 and "usage:" in done.stdout, done.stderr[-2000:]

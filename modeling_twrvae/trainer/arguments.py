@@ -179,7 +179,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         type=int,
         default=15,
         help="Compare the mean per-token loss of each window of this many encoder updates with the previous "
-        "window's, and stop when it is higher (LAG:text.py:393-402, `sub_iter % 15 == 0`).",
+        "window's, and stop when it is higher (LAG:text.py:393-402, `sub_iter %% 15 == 0`).",
     )
 
     run = parser.add_argument_group("evaluation, checkpoints, logging")
