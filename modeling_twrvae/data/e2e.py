@@ -1,0 +1,74 @@
+"""E2E NLG with its meaning representations: the texts beside their MRs, and delexicalised names.
+
+E2E's CSVs (`mr`, `ref`) give every text the meaning representation it was written from. The package reads them for
+two things: `metrics/e2e_facts.py` checks a reconstruction against its input's facts, and `delexicalize` replaces
+the restaurant's name and its landmark (`name[...]`, `near[...]`) with the placeholders `xname` and `xnear`, as E2E
+systems commonly do (Dušek et al., 2020, "Evaluating the state-of-the-art of End-to-End Natural Language
+Generation"). Most of these names are rarer than the tokenizer's minimum frequency and would otherwise all read as
+`<unk>`, costing the model words it cannot learn; the placeholders are single words that every text has.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from datasets import Dataset, load_dataset
+
+from .corpora import CORPORA, ENCODING, check_regular_file, default_data_dir
+
+MR = "mr"
+NAME_PLACEHOLDER = "xname"
+NEAR_PLACEHOLDER = "xnear"
+DELEXICALIZED = {"name": NAME_PLACEHOLDER, "near": NEAR_PLACEHOLDER}
+
+
+def e2e_file(split: str, data_dir: str | None = None) -> Path:
+    """The CSV of an E2E split under the data folder, `FileNotFoundError` naming it when it is not there."""
+    corpus = CORPORA["e2e"]
+    if split not in corpus.files:
+        raise ValueError(f"E2E has no split {split!r}; choose one of {list(corpus.files)}.")
+    data_dir = data_dir or default_data_dir()
+    if not data_dir:
+        raise FileNotFoundError(
+            "E2E's meaning representations are read from its CSV files: pass `--data_dir` (the folder that holds "
+            "e2e/), or set TWRVAE_DATA_DIR."
+        )
+    path = Path(data_dir) / corpus.folder / corpus.files[split]
+    check_regular_file(path, f"E2E's {split} split")
+    return path
+
+
+def load_e2e(split: str, data_dir: str | None = None, delexicalized: bool = False) -> Dataset:
+    """E2E's `split` as a `Dataset` with `text` and `mr`, in file order, blank texts dropped (as `load_corpus`
+    drops them, so that row i here is row i there); `delexicalized` replaces names as `delexicalize` does."""
+    path = e2e_file(split, data_dir)
+    data = load_dataset("csv", data_files={"data": str(path)}, split="data", encoding=ENCODING)
+    missing = {MR, "ref"} - set(data.column_names)
+    if missing:
+        raise ValueError(f"{path} has no column(s) {sorted(missing)} (its columns: {data.column_names}).")
+    data = data.filter(lambda row: isinstance(row["ref"], str) and bool(row["ref"].strip()))
+    data = data.map(lambda row: {"text": row["ref"].strip(), MR: row[MR] or ""}, remove_columns=data.column_names)
+    if delexicalized:
+        data = data.map(lambda row: {"text": delexicalize(row["text"], row[MR])})
+    return data
+
+
+def delexicalize(text: str, mr: str) -> str:
+    """`text` with its MR's `name[...]` and `near[...]` values replaced by `xname` and `xnear` (whole words, any
+    case; a leading "The" of a name such as "The Eagle" may be left out by the text and is matched either way)."""
+    from ..metrics.e2e_facts import parse_mr
+
+    items = parse_mr(mr)
+    # longest first, so that a name inside a landmark ("The Rice Boat" in "near The Rice Boat Hotel") goes last
+    for key, value in sorted(((k, v) for k, v in items.items() if k in DELEXICALIZED), key=lambda kv: -len(kv[1])):
+        value = value.strip()
+        if not value:
+            continue
+        core = re.sub(r"^the\s+", "", value, flags=re.IGNORECASE)
+        pattern = rf"(?<!\w)(?:the\s+)?{re.escape(core)}(?!\w)"
+        text = re.sub(pattern, DELEXICALIZED[key], text, flags=re.IGNORECASE)
+    return text
+
+
+__all__ = ["DELEXICALIZED", "MR", "NAME_PLACEHOLDER", "NEAR_PLACEHOLDER", "delexicalize", "e2e_file", "load_e2e"]

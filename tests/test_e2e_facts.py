@@ -1,0 +1,92 @@
+"""The E2E facts reader (metrics/e2e_facts.py) and the E2E loader with meaning representations (data/e2e.py)."""
+
+import pytest
+
+from modeling_twrvae.data.corpora import load_corpus
+from modeling_twrvae.data.e2e import delexicalize, load_e2e
+from modeling_twrvae.metrics.e2e_facts import FACTS, facts_kept, mr_facts, mr_names, parse_mr, text_facts
+
+from helpers import DATA_DIR, read_lines
+
+
+def test_parse_mr_reads_every_item():
+    mr = "name[The Eagle], eatType[coffee shop], priceRange[£20-25], customer rating[3 out of 5], near[Burger King]"
+    assert parse_mr(mr) == {
+        "name": "The Eagle",
+        "eatType": "coffee shop",
+        "priceRange": "£20-25",
+        "customer rating": "3 out of 5",
+        "near": "Burger King",
+    }
+    # numbers and words of the same level are one value
+    assert mr_facts(mr) == {"eat_type": "coffee shop", "price_range": "moderate", "customer_rating": "average"}
+    with pytest.raises(ValueError, match="not an E2E meaning representation item"):
+        parse_mr("name[The Eagle], cheap")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The Eagle is a cheap coffee shop by the river.", {"eat_type": "coffee shop", "price_range": "low", "area": "riverside"}),
+        ("it is not family - friendly and serves italian food", {"family_friendly": "no", "food": "Italian"}),
+        ("a kid friendly pub in the city centre rated 5 out of 5", {"family_friendly": "yes", "eat_type": "pub", "area": "city centre", "customer_rating": "high"}),
+        ("prices are more than £30 and it has a low customer rating", {"price_range": "high", "customer_rating": "low"}),
+    ],
+)  # fmt: skip
+def test_text_facts_reads_the_usual_phrasings(text, expected):
+    assert text_facts(text) == expected
+
+
+def test_names_holding_fact_words_are_not_read_as_facts():
+    mrs = ["name[Blue Spice], eatType[pub], near[Rainbow Vegetarian Café]"]
+    text = "Blue Spice is a pub near Rainbow Vegetarian Café."
+    assert text_facts(text)["eat_type"] == "coffee shop"  # "café" of the landmark, without the names removed
+    assert text_facts(text, mr_names(mrs))["eat_type"] == "pub"
+
+
+def test_the_reader_agrees_with_the_meaning_representations_of_real_texts():
+    read_lines("e2e/devset.csv", 1)
+    data = load_e2e("validation", str(DATA_DIR))
+    names = mr_names(data["mr"])
+    for fact in FACTS:
+        pairs = [
+            (mr_facts(mr).get(fact), text_facts(text, names).get(fact))
+            for text, mr in zip(data["text"], data["mr"], strict=True)
+        ]
+        stated = [(wanted, found) for wanted, found in pairs if wanted is not None]
+        found = [(wanted, got) for wanted, got in stated if got is not None]
+        precision = sum(wanted == got for wanted, got in found) / len(found)
+        recall = sum(wanted == got for wanted, got in stated) / len(stated)
+        assert precision > 0.95, (fact, precision)
+        assert recall > 0.75, (fact, recall)
+
+
+def test_facts_kept_counts_only_stated_facts_and_measures_chance():
+    mrs = ["name[A], eatType[pub], area[riverside]", "name[B], eatType[coffee shop], area[city centre]"] * 5
+    inputs = ["a pub by the riverside", "a coffee shop in the city centre"] * 5
+    perfect = facts_kept(inputs, mrs, inputs)
+    assert perfect["eat_type"] == {"kept": 1.0, "chance": perfect["eat_type"]["chance"], "count": 10}
+    assert perfect["food"]["count"] == 0 and perfect["food"]["kept"] is None
+    assert perfect["mean"]["kept"] == 1.0
+    assert 0 < perfect["mean"]["chance"] < 1  # the shuffled reconstructions keep some facts by chance, not all
+    collapsed = facts_kept(inputs, mrs, ["a pub by the riverside"] * 10)
+    assert collapsed["eat_type"]["kept"] == 0.5 == collapsed["eat_type"]["chance"]
+    with pytest.raises(ValueError, match="one entry per text"):
+        facts_kept(inputs, mrs, inputs[:3])
+
+
+def test_load_e2e_aligns_with_load_corpus_and_delexicalizes():
+    read_lines("e2e/testset_w_refs.csv", 1)
+    plain = load_e2e("test", str(DATA_DIR))
+    texts = load_corpus({"eval": "test"}, dataset="e2e", data_dir=str(DATA_DIR))["eval"]["text"]
+    assert list(plain["text"]) == list(texts)
+    delexicalized = load_e2e("test", str(DATA_DIR), delexicalized=True)
+    assert delexicalized["text"][1] == "xname is a coffee shop in city centre."
+    share = sum("xname" in text for text in delexicalized["text"]) / len(delexicalized)
+    assert share > 0.95
+
+
+def test_delexicalize_matches_whole_names_with_or_without_the():
+    mr = "name[The Eagle], near[Burger King]"
+    assert delexicalize("Eagle is near burger king; the Eagle is cheap.", mr) == "xname is near xnear; xname is cheap."
+    assert delexicalize("Eagleton is far away.", mr) == "Eagleton is far away."
