@@ -54,6 +54,18 @@ def load_e2e(split: str, data_dir: str | None = None, delexicalized: bool = Fals
     return data
 
 
+def was_delexicalized(model_dir: str | Path) -> bool:
+    """Whether the model in `model_dir` was trained on delexicalised E2E (`training_config.yaml` records
+    `delexicalize: true`): its inputs must then be delexicalised too, and its outputs hold the placeholders."""
+    import yaml
+
+    path = Path(model_dir) / "training_config.yaml"
+    if not path.is_file():
+        return False
+    settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return bool(settings.get("delexicalize"))
+
+
 def delexicalize(text: str, mr: str) -> str:
     """`text` with its MR's `name[...]` and `near[...]` values replaced by `xname` and `xnear` (whole words, any
     case; a leading "The" of a name such as "The Eagle" may be left out by the text and is matched either way)."""
@@ -71,4 +83,13 @@ def delexicalize(text: str, mr: str) -> str:
     return text
 
 
-__all__ = ["DELEXICALIZED", "MR", "NAME_PLACEHOLDER", "NEAR_PLACEHOLDER", "delexicalize", "e2e_file", "load_e2e"]
+__all__ = [
+    "DELEXICALIZED",
+    "MR",
+    "NAME_PLACEHOLDER",
+    "NEAR_PLACEHOLDER",
+    "delexicalize",
+    "e2e_file",
+    "load_e2e",
+    "was_delexicalized",
+]
