@@ -90,3 +90,51 @@ def test_delexicalize_matches_whole_names_with_or_without_the():
     mr = "name[The Eagle], near[Burger King]"
     assert delexicalize("Eagle is near burger king; the Eagle is cheap.", mr) == "xname is near xnear; xname is cheap."
     assert delexicalize("Eagleton is far away.", mr) == "Eagleton is far away."
+
+
+@pytest.fixture(scope="module")
+def e2e_model(tmp_path_factory):
+    """A tiny untrained TWR-VAE with a tokenizer of delexicalised E2E, saved as train.py saves a delexicalised run."""
+    from modeling_twrvae import train_tokenizer
+
+    from helpers import tiny_model
+
+    read_lines("e2e/devset.csv", 1)
+    texts = load_e2e("validation", str(DATA_DIR), delexicalized=True)["text"]
+    tokenizer = train_tokenizer(texts, min_frequency=4, pre_tokenization="punctuation")
+    folder = tmp_path_factory.mktemp("e2e-model")
+    tiny_model("twr-vae", len(tokenizer), seed=0).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "training_config.yaml").write_text("dataset: e2e\ndelexicalize: true\n")
+    return folder
+
+
+def test_evaluate_reports_facts_kept_on_delexicalised_e2e(e2e_model, tmp_path):
+    from modeling_twrvae.commands import evaluate
+
+    argv = [
+        "--model_name_or_path", str(e2e_model), "--dataset", "e2e", "--split", "test", "--data_dir", str(DATA_DIR),
+        "--max_samples", "40", "--iw_samples", "2", "--num_prior_samples", "2", "--num_interpolation_pairs", "1",
+        "--max_new_tokens", "6", "--output_file", str(tmp_path / "results.json"), "--no_progress",
+    ]  # fmt: skip
+    results = evaluate.main(argv)
+    assert results["delexicalized"] is True
+    assert results["examples"]["reconstructions"][1]["input"].startswith("xname is a coffee shop")
+    facts = results["facts_kept"]
+    data = load_e2e("test", str(DATA_DIR), delexicalized=True)
+    stated = sum(
+        text_facts(text).get("eat_type") == mr_facts(mr)["eat_type"]
+        for text, mr in zip(data["text"][:40], data["mr"][:40], strict=True)
+    )
+    assert facts["eat_type"]["count"] == stated > 30  # every input states its eat type
+    assert results["facts_kept_mean"] == facts["mean"]["kept"] and 0 <= facts["mean"]["chance"] <= 1
+    assert "| eat type | " in (tmp_path / "results.md").read_text()
+
+
+def test_evaluate_refuses_a_delexicalised_model_on_other_text(e2e_model, tmp_path):
+    from modeling_twrvae.commands import evaluate
+
+    text = tmp_path / "texts.txt"
+    text.write_text("a pub near the river\n")
+    with pytest.raises(ValueError, match="trained on delexicalised E2E"):
+        evaluate.main(["--model_name_or_path", str(e2e_model), "--validation_file", str(text), "--no_progress"])

@@ -128,7 +128,7 @@ def test_published_folder_loads_without_the_package_from_the_folder_and_from_a_h
 def test_card_parses_and_its_model_index_holds_the_json_numbers(published):
     card = ModelCard.load(published["folder"] / "README.md")
     data = card.data
-    assert data.library_name == "transformers" and data.pipeline_tag == "text-generation"
+    assert data.library_name == "transformers" and data.pipeline_tag == "feature-extraction"
     assert {"text-vae", "twr-vae", "posterior-collapse"} <= set(data.tags)
     assert data.datasets == ["ptb_text_only"] and data.language == ["en"] and data.license == "apache-2.0"
     results = published["results"]
@@ -143,11 +143,62 @@ def test_card_parses_and_its_model_index_holds_the_json_numbers(published):
     assert "TWR-VAE" in text and "`twr-vae`" in text and "Penn Treebank" in text and "LDC" in text
     flat = " ".join(text.split())  # the template wraps its lines
     assert "| IW-NLL | 121.08 |" in text and "(1,000 texts, 21,503 predicted tokens)" in flat and "k = 100" in flat
-    assert "5 of 6 latent dimensions are active: the decoder uses z" in text  # the JSON's and the config's numbers
+    assert "5 of 6 latent dimensions are active: z carries information" in text  # the JSON's and the config's numbers
+    assert "has not collapsed" not in text  # active units alone do not say what a reconstruction keeps
     steps = yaml.safe_load((published["folder"] / "training_config.yaml").read_text())["max_train_steps"]
     assert "337 texts" in text and f"{steps:,} updates" in text  # training data and settings
     assert "@inproceedings{li-etal-2020-improving" in text and "@inproceedings{li-etal-2019-stable" in text
     assert "Small training set" in text
+
+
+def test_the_cards_pipeline_tag_names_a_pipeline_that_loads_the_model(published):
+    from transformers import pipeline
+
+    tag = ModelCard.load(published["folder"] / "README.md").data.pipeline_tag
+    features = pipeline(tag, model=str(published["folder"]), trust_remote_code=True)
+    vectors = features(["the company said it would report a loss", "the market fell"])
+    assert len(vectors) == 2 and len(vectors[0][0]) == TWRVAEConfig.from_pretrained(published["folder"]).latent_size
+
+
+def test_card_says_best_validation_only_when_there_was_a_choice(published):
+    text = " ".join((published["folder"] / "README.md").read_text().split())
+    steps = yaml.safe_load((published["folder"] / "training_config.yaml").read_text())
+    assert steps["max_train_steps"] // steps["eval_steps"] > 1  # the fixture's run validated several times
+    assert "The weights are those of the best validation -ELBO: update 200" in text
+    config = json.loads((published["folder"] / "config.json").read_text())
+    once = {**steps, "eval_steps": steps["max_train_steps"]}
+    validation = {"step": 300, "elbo_nll": 1.0, "reconstruction_loss": 0.5, "kl_decoded": 0.5, "num_sentences": 9}
+    card = render_model_card(REPO_ID, config, training_config=once, validation_results=validation).text
+    card = " ".join(card.split())
+    assert "best validation" not in card and "validated once, after its last update" in card
+
+
+def test_card_shows_examples_and_what_reconstructions_keep(published, ptb_lines):
+    config = json.loads((published["folder"] / "config.json").read_text())
+    results = {
+        **fake_results(ptb_lines[:2]),
+        "data": "e2e:test",
+        "reconstruction_bleu_other_input": 0.2,
+        "reconstruction_exact_match": 0.01,
+        "reconstruction_distinct": 0.9,
+        "facts_kept": {
+            "eat_type": {"kept": 0.9, "chance": 0.3, "count": 10},
+            "area": {"kept": 0.4, "chance": 0.35, "count": 8},
+            "mean": {"kept": 0.65, "chance": 0.33, "count": 18},
+        },
+        "interpolation": {"alphas": [0.0, 0.5, 1.0]},
+    }
+    results["examples"] |= {
+        "prior_samples": ["a prior sample"],
+        "aggregate_samples": ["an aggregate sample"],
+        "interpolation": {"start": "a", "end": "b", "path": ["first", "middle", "last"]},
+    }
+    text = " ".join(render_model_card(REPO_ID, config, eval_results=results).text.split())
+    assert f"| {ptb_lines[0]} | {ptb_lines[0]} |" in text  # input beside its reconstruction
+    assert "- a prior sample" in text and "- an aggregate sample" in text and "| 0.5 | middle |" in text
+    assert "BLEU 0.6 against their input, 0.2 against a random other input" in text
+    assert "It keeps eat type reliably" in text and "It does not reliably keep area (area 40%)" in text
+    assert "| eat type | 10 | 90% | 30% |" in text
 
 
 def test_card_usage_snippet_runs_as_written_against_the_local_folder(published, tmp_path):

@@ -332,3 +332,15 @@ def test_torch_compile_is_plumbed_to_the_model_and_recorded(tmp_path, monkeypatc
     assert summary["global_step"] == 3 and calls == [{"dynamic": True}]
     assert yaml.safe_load((tmp_path / "compiled" / "training_config.yaml").read_text())["torch_compile"] is True
     assert train.parse_args(["--output_dir", "x"]).torch_compile is False
+
+
+def test_delexicalized_e2e_trains_on_placeholders_and_records_it(tmp_path):
+    from modeling_twrvae.data.e2e import was_delexicalized
+
+    run(tmp_path, "delex", delexicalize="true", max_train_steps=2)
+    out = tmp_path / "delex"
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert {"xname", "xnear"} <= set(tokenizer.get_vocab())  # every text has them, whatever the minimum frequency
+    assert was_delexicalized(out) and not was_delexicalized(tmp_path)
+    with pytest.raises(SystemExit):  # argparse's error: E2E's meaning representations are needed
+        run(tmp_path, "other", delexicalize="true", dataset="ptb")

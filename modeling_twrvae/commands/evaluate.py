@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -20,8 +21,10 @@ from transformers import AutoConfig, AutoModel
 from modeling_twrvae import check_tokenizer
 from modeling_twrvae.commands import evaluate_dialogue
 from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus
+from modeling_twrvae.data.e2e import load_e2e, was_delexicalized
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
 from modeling_twrvae.generation_twrvae import decode_text
+from modeling_twrvae.metrics.e2e_facts import FACTS, facts_kept
 from modeling_twrvae.metrics.likelihood import (
     CONVENTIONS,
     MIN_SENTENCES_FOR_LATENT_STATISTICS,
@@ -56,6 +59,8 @@ TABLE_KEYS = [
     ("reconstruction_exact_match", "rec. exact"),
     ("reconstruction_token_accuracy", "rec. token acc."),
     ("reconstruction_distinct", "rec. distinct"),
+    ("facts_kept_mean", "facts kept"),
+    ("facts_kept_chance_mean", "facts kept by chance"),
     ("interpolation_distinct", "interp. distinct"),
     ("prior_distinct_1", "distinct-1"),
     ("prior_distinct_2", "distinct-2"),
@@ -168,15 +173,26 @@ def evaluate(args) -> dict:
     tokenizer = load_tokenizer(tokenizer_source)
     check_tokenizer(tokenizer, model.config)
 
-    data = load_corpus(
-        {"eval": args.split},
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        files={"eval": args.validation_file},
-        dataset_name=args.dataset_name,
-        dataset_config_name=args.dataset_config_name,
-        text_column=args.text_column,
-    )["eval"]
+    # E2E from its CSVs is read with its meaning representations, to count the facts reconstructions keep
+    with_mrs = args.dataset == "e2e" and not args.validation_file and (args.data_dir or DATA_DIR_ENV in os.environ)
+    delexicalized = was_delexicalized(args.model_name_or_path)
+    if delexicalized and not with_mrs:
+        raise ValueError(
+            f"{args.model_name_or_path} was trained on delexicalised E2E (training_config.yaml: delexicalize: true): "
+            "evaluate it with --dataset e2e and --data_dir, so that its inputs are delexicalised the same way."
+        )
+    if with_mrs:
+        data = load_e2e(args.split, args.data_dir, delexicalized=delexicalized)
+    else:
+        data = load_corpus(
+            {"eval": args.split},
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            files={"eval": args.validation_file},
+            dataset_name=args.dataset_name,
+            dataset_config_name=args.dataset_config_name,
+            text_column=args.text_column,
+        )["eval"]
     # a list, not the dataset's Column (datasets >= 4), which the tokenizer does not take
     texts = list(data["text"][: args.max_samples] if args.max_samples else data["text"])
     ids = tokenizer(texts, verbose=False)["input_ids"]  # longer texts are cut here, keeping <eos>, and counted
@@ -217,6 +233,13 @@ def evaluate(args) -> dict:
         model, tokenizer, result.posterior_mean, args.generation_batch_size, args.max_new_tokens
     )
     metrics.update(reconstruction_quality(references, reconstructions))
+    facts = facts_kept(texts, list(data["mr"][: len(texts)]), reconstructions, seed=args.seed) if with_mrs else None
+    metrics.update(
+        facts_kept=facts,
+        facts_kept_mean=facts["mean"]["kept"] if facts else None,
+        facts_kept_chance_mean=facts["mean"]["chance"] if facts else None,
+        delexicalized=delexicalized,
+    )
 
     prior = model.sample_prior(args.num_prior_samples, generator=torch.Generator().manual_seed(args.seed))
     samples = _generate_text(model, tokenizer, prior.cpu(), args.generation_batch_size, args.max_new_tokens)
@@ -280,6 +303,8 @@ def markdown(results: dict) -> str:
             f"MI and active units are not measured (null in the JSON): they compare sentences with each other and "
             f"need at least {MIN_SENTENCES_FOR_LATENT_STATISTICS}; this set has {results['num_sentences']}.",
         ]
+    if results.get("facts_kept"):
+        lines += ["", facts_table(results["facts_kept"])]
     rouge = results["interpolation"]["rouge"]
     if rouge:
         lines += [
@@ -293,6 +318,22 @@ def markdown(results: dict) -> str:
             cells = [row[f"{name}_{side}"] for side in ("start", "end") for name in ("rouge1", "rouge2", "rougeL")]
             lines.append(f"| {alpha:.1f} | " + " | ".join(f"{value:.3f}" for value in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def facts_table(facts: dict) -> str:
+    """How often reconstructions state their input's E2E facts, beside the chance level, as Markdown."""
+    lines = [
+        "E2E facts kept: among the inputs that state a fact of their meaning representation, the share whose "
+        "reconstruction states the same value; chance: the same share for the reconstruction of a random other input.",
+        "",
+        "| fact | inputs stating it | kept | chance |",
+        "|---|---|---|---|",
+    ]
+    for fact in (*FACTS, "mean"):
+        row = facts[fact]
+        name = "mean over the facts stated" if fact == "mean" else fact.replace("_", " ")
+        lines.append(f"| {name} | {row['count']} | {_format(row['kept'])} | {_format(row['chance'])} |")
+    return "\n".join(lines)
 
 
 def latent_summary(results: dict) -> str:

@@ -37,6 +37,13 @@ RESULT_METRICS = [
     ),
     ("paper_ppl", "paper PPL", "the papers' convention, NOT a bound: perplexity of paper NLL"),
     ("reconstruction_bleu", "reconstruction BLEU", "sacreBLEU of greedy reconstructions from the posterior mode"),
+    (
+        "reconstruction_bleu_other_input",
+        "reconstruction BLEU against another input",
+        "the same reconstructions scored against a random other input: what BLEU gives without the input's content",
+    ),
+    ("facts_kept_mean", "E2E facts kept", "share of the input's stated E2E facts that its reconstruction states"),
+    ("facts_kept_chance_mean", "E2E facts kept by chance", "the same share for another input's reconstruction"),
     ("prior_distinct_2", "distinct-2 of samples", "distinct bigrams of greedy decodings of prior samples"),
 ]
 # Keys of RESULT_METRICS that go into the card's model-index (the Hub's evaluation results), in this order.
@@ -260,11 +267,15 @@ def describe_training(
         rows.insert(4, ("dropout: embeddings / decoder output / words", dropouts))
     best = None
     if validation and "elbo_nll" in validation:
-        best = (
+        measured = (
             f"update {validation.get('step')}, -ELBO {validation['elbo_nll']:.2f} nats per {unit} (reconstruction "
             f"{validation['reconstruction_loss']:.2f} + KL {validation['kl_decoded']:.2f}) on "
             f"{validation.get('num_sentences', '?'):,} validation {units}"
         )
+        if number_of_validations(t) > 1:
+            best = f"The weights are those of the best validation -ELBO: {measured}."
+        else:
+            best = f"The run was validated once, after its last update, so the weights are its final ones: {measured}."
     small = None
     if corpus["key"] and (t.get("train_file") or t.get("train_split", "train") != "train"):
         small = (
@@ -273,6 +284,15 @@ def describe_training(
             "its vocabulary and style are those of this small sample: expect many `<unk>` on other text."
         )
     return {"data": data, "rows": rows, "validation": best, "small_data": small}
+
+
+def number_of_validations(training_config: dict) -> int:
+    """How many validations training/train.py ran: every `eval_steps` updates and after the last, or once an epoch
+    (early stopping can end a run before; what counts here is whether there was a choice of weights at all)."""
+    steps, every = training_config.get("max_train_steps"), training_config.get("eval_steps")
+    if steps and every:
+        return steps // every + (1 if steps % every else 0)
+    return int(training_config.get("num_train_epochs") or 1) if not every else 2
 
 
 def describe_results(results: dict | None, config: dict, corpus: dict, file_name: str, data: str | None) -> dict | None:
@@ -296,7 +316,8 @@ def describe_results(results: dict | None, config: dict, corpus: dict, file_name
     else:
         collapse = (
             f"Here the KL of the decoded latent is {kl:.2f} nats, I(x; z) {_format(mi)} nats, and {units} of "
-            f"{latent} latent dimensions are active: the decoder uses z, the posterior has not collapsed."
+            f"{latent} latent dimensions are active: z carries information about the text. That alone does not say "
+            "what a reconstruction keeps; the next section does."
         )
     return {
         "data": data or _data_label(results.get("data", "")),
@@ -307,7 +328,75 @@ def describe_results(results: dict | None, config: dict, corpus: dict, file_name
         "rows": rows,
         "file": file_name,
         "collapse": collapse,
+        "keeps": what_reconstructions_keep(results),
+        "facts": facts_rows(results.get("facts_kept")),
+        "examples": results.get("examples") or {},
+        "interpolation": interpolation_rows(results),
     }
+
+
+def interpolation_rows(results: dict) -> list[dict]:
+    path = ((results.get("examples") or {}).get("interpolation") or {}).get("path") or []
+    alphas = (results.get("interpolation") or {}).get("alphas") or []
+    return [{"alpha": f"{alpha:.1f}", "text": text} for alpha, text in zip(alphas, path, strict=False)]
+
+
+def facts_rows(facts: dict | None) -> list[dict]:
+    if not facts:
+        return []
+    return [
+        {"name": "mean" if fact == "mean" else fact.replace("_", " "), "count": f"{row['count']:,}",
+         "kept": _share(row["kept"]), "chance": _share(row["chance"])}
+        for fact, row in facts.items()
+    ]  # fmt: skip
+
+
+def what_reconstructions_keep(results: dict) -> list[str]:
+    """Plain sentences on what the reconstructions keep and lose, from the measured numbers only."""
+    sentences = []
+    own, other = results.get("reconstruction_bleu"), results.get("reconstruction_bleu_other_input")
+    distinct = results.get("reconstruction_distinct")
+    if own is not None and other is not None:
+        closer = (
+            "closer to their own input than to another"
+            if own > other
+            else "no closer to their own input than to another"
+        )
+        sentences.append(
+            f"Reconstructions are {closer}: BLEU {own:.1f} against their input, {other:.1f} against a random other "
+            f"input. An exact copy of the input is rare ({_share(results.get('reconstruction_exact_match'))} of texts)"
+            + (f", and {_share(distinct)} of the reconstructions are distinct." if distinct is not None else ".")
+        )
+    facts = results.get("facts_kept")
+    if facts:
+        measured = {fact: row for fact, row in facts.items() if fact != "mean" and row["count"]}
+        strong = [fact for fact, row in measured.items() if row["kept"] >= 0.5 and row["kept"] >= 2 * row["chance"]]
+        weak = [fact for fact in measured if fact not in strong]
+        mean = facts["mean"]
+        sentences.append(
+            f"Of the E2E facts its inputs state, a reconstruction states the same value {_share(mean['kept'])} of the "
+            f"time on average, against {_share(mean['chance'])} for another input's reconstruction (chance)."
+        )
+        if strong:
+            sentences.append(f"It keeps {_list(strong)} reliably (at least half the time and twice chance).")
+        if weak:
+            rows = ", ".join(f"{f.replace('_', ' ')} {_share(measured[f]['kept'])}" for f in weak)
+            sentences.append(f"It does not reliably keep {_list(weak)} ({rows}).")
+    if results.get("delexicalized"):
+        sentences.append(
+            "Restaurant names and landmarks are not modelled: the model reads and writes the placeholders `xname` "
+            "and `xnear` in their place (trained on delexicalised E2E)."
+        )
+    return sentences
+
+
+def _share(value) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _list(facts: list[str]) -> str:
+    names = [fact.replace("_", " ") for fact in facts]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def eval_results_for_model_index(results: dict, corpus: dict, data: str | None) -> list[EvalResult]:
@@ -368,7 +457,9 @@ def render_model_card(
     card_data = ModelCardData(
         model_name=model_name,
         library_name="transformers",
-        pipeline_tag="text-generation",
+        # the Hub task whose pipeline loads this model: `pipeline("feature-extraction", model=..., trust_remote_code=True)`
+        # gives the posterior means; there is no causal LM for "text-generation" to load
+        pipeline_tag="feature-extraction",
         tags=list(dict.fromkeys(tags)),
         datasets=[corpus["hub"]] if corpus["hub"] else None,
         language=["en"],

@@ -55,6 +55,14 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     data.add_argument("--validation_file", help="Local validation text, as --train_file.")
     data.add_argument("--text_column", help="Column holding the text in CSV, JSON or Hub data.")
     data.add_argument(
+        "--delexicalize",
+        type=_bool,
+        default=False,
+        help="E2E only: replace each text's restaurant name and landmark (its MR's name[...] and near[...]) with "
+        "the words xname and xnear, as E2E systems commonly do (modeling_twrvae/data/e2e.py). The model's inputs "
+        "must then be delexicalised too, and its outputs hold the placeholders.",
+    )
+    data.add_argument(
         "--validation_split_percentage",
         type=float,
         help="Hold out this percentage of the training split for validation instead of loading a validation split.",
@@ -448,6 +456,11 @@ def check_ranges(args, parser: argparse.ArgumentParser) -> None:
         value = getattr(args, name)
         if value is not None and (value < 0 or not math.isfinite(value)):
             parser.error(f"--{name} must be a finite number >= 0, got {value}.")
+    if args.delexicalize and (args.dataset != "e2e" or args.train_file or args.validation_file):
+        parser.error(
+            "--delexicalize reads E2E's meaning representations: use it with --dataset e2e and no --train_file or "
+            "--validation_file."
+        )
     if args.validation_split_percentage is not None and not 0 < args.validation_split_percentage < 100:
         parser.error(f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}.")
     if args.max_length < 3:

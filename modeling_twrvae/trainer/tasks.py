@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding
 from modeling_twrvae import CVAE_PRESETS, TWRCVAEConfig, TWRCVAEModel, TWRVAEConfig, TWRVAEModel, train_tokenizer
 from modeling_twrvae.data.corpora import CORPORA, check_local_path, load_corpus
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues
+from modeling_twrvae.data.e2e import load_e2e
 from modeling_twrvae.modeling_twrcvae import pad_contexts
 from modeling_twrvae.trainer.checkpointing import CHECKPOINT_TOKENIZER
 
@@ -152,15 +153,21 @@ class LanguageTask(Task):
         splits, files = {"train": args.train_split}, {"train": args.train_file}
         if not holdout:
             splits["validation"], files["validation"] = args.validation_split, args.validation_file
-        raw = load_corpus(
-            splits,
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            files=files,
-            dataset_name=args.dataset_name,
-            dataset_config_name=args.dataset_config_name,
-            text_column=args.text_column,
-        )
+        if getattr(args, "delexicalize", False):
+            raw = {
+                key: load_e2e(split, args.data_dir, delexicalized=True).select_columns(["text"])
+                for key, split in splits.items()
+            }
+        else:
+            raw = load_corpus(
+                splits,
+                dataset=args.dataset,
+                data_dir=args.data_dir,
+                files=files,
+                dataset_name=args.dataset_name,
+                dataset_config_name=args.dataset_config_name,
+                text_column=args.text_column,
+            )
         if holdout:
             parts = raw["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=args.seed)
             raw = {"train": parts["train"], "validation": parts["test"]}
