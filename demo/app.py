@@ -159,8 +159,7 @@ class DemoApp:
 
 # The "Attribute shift" tab: latent arithmetic (Optimus, Li et al., 2020). An attribute vector is the mean posterior
 # mode of texts with a property minus that of texts without it, from two pasted lists or, for a model trained on E2E,
-# from the development split's meaning representations (texts whose MR has the chosen fact against texts whose MR has
-# that fact with another value).
+# from its development split: texts that state the chosen fact against texts that state another value of it.
 SHIFT_SOURCES = ["two lists of texts", "an E2E fact"]
 E2E_FACT_VALUES = {
     "eat_type": ["coffee shop", "pub", "restaurant"],
@@ -188,7 +187,7 @@ class LatentArithmetic:
         self.e2e_error: str | None = None
 
     def set_e2e_examples(self, texts: list[str], facts: list[dict]) -> None:
-        """Use these texts and facts (`mr_facts` of each MR) for the E2E fact vectors."""
+        """Use these texts and facts (a dict of fact -> value for each text) for the E2E fact vectors."""
         self.e2e, self.e2e_error = (list(texts), list(facts)), None
 
     def e2e_examples(self) -> tuple[list[str], list[dict]] | None:
@@ -197,7 +196,7 @@ class LatentArithmetic:
         return self.e2e
 
     def e2e_lists(self, choice: str) -> tuple[list[str], list[str]]:
-        """Texts whose MR has the chosen fact's value, and texts whose MR has another value of that fact."""
+        """Texts with the chosen fact's value, and texts with another value of that fact."""
         fact, _, value = (choice or "").partition(" = ")
         if fact not in E2E_FACT_VALUES or value not in E2E_FACT_VALUES[fact]:
             raise ValueError(f"Choose an E2E fact from the list (got {choice!r}).")
@@ -249,8 +248,10 @@ class LatentArithmetic:
 
 
 def load_e2e_examples(model) -> tuple[tuple[list[str], list[dict]] | None, str | None]:
-    """The E2E development split's texts and MR facts, delexicalised as the model's training was; (None, why) when
-    the model was not trained on E2E or the data cannot be read (it needs this package and the corpus)."""
+    """The E2E development split's texts and the facts each states (`text_facts`) where its MR does not give another
+    value (its MRs name no eat type but "coffee shop", though hundreds of its texts say "restaurant"), delexicalised
+    as the model's training was; (None, why) when the model was not trained on E2E or the data cannot be read (it
+    needs this package and the corpus)."""
     config_file = Path(str(model)) / "training_config.yaml"
     if not config_file.is_file():
         return None, "the model has no training_config.yaml naming E2E as its corpus."
@@ -258,14 +259,20 @@ def load_e2e_examples(model) -> tuple[tuple[list[str], list[dict]] | None, str |
         import yaml
 
         from modeling_twrvae.data.e2e import load_e2e, was_delexicalized
-        from modeling_twrvae.metrics.e2e_facts import mr_facts
+        from modeling_twrvae.metrics.e2e_facts import mr_facts, mr_names, text_facts
 
         settings = yaml.safe_load(config_file.read_text()) or {}
         if settings.get("dataset") != "e2e":
             return None, "the model was not trained on E2E; paste two lists of texts instead."
         data_dir = os.environ.get("TWRVAE_DATA_DIR") or settings.get("data_dir")
         data = load_e2e("validation", data_dir, delexicalized=was_delexicalized(model))
-        return (list(data["text"]), [mr_facts(mr) for mr in data["mr"]]), None
+        texts, mrs = list(data["text"]), list(data["mr"])
+        names = mr_names(mrs)
+        facts = []
+        for text, mr in zip(texts, mrs, strict=True):  # what the text says, where its MR does not say otherwise
+            given = mr_facts(mr)
+            facts.append({k: v for k, v in text_facts(text, names).items() if given.get(k) in (None, v)})
+        return (texts, facts), None
     except Exception as error:  # the package or the corpus may not be on this machine
         return None, f"E2E's development split could not be read ({error}); paste two lists of texts instead."
 
@@ -279,7 +286,7 @@ def add_arithmetic_tab(app: DemoApp) -> None:
         with gr.Row():
             texts_with = gr.Textbox(label="texts with the property, one a line", lines=4, elem_id="shift-with")
             texts_without = gr.Textbox(label="texts without it, one a line", lines=4, elem_id="shift-without")
-        fact = gr.Dropdown(E2E_FACT_CHOICES, value="eat_type = pub", label="E2E fact (vs. the fact's other values)")
+        fact = gr.Dropdown(E2E_FACT_CHOICES, value="area = city centre", label="E2E fact (vs. the fact's other values)")
         texts = gr.Textbox(label="text(s) to shift, one a line", lines=2, elem_id="shift-input")
         strength = gr.Slider(-3.0, 3.0, value=1.0, step=0.1, label="strength (z + strength × vector)")
         shift_button = gr.Button("Shift", variant="primary", elem_id="shift-button")
