@@ -5,8 +5,10 @@ attribute vector that moves the fact it is made of on a tiny model trained here.
 import importlib.util
 import io
 import json
+import os
 import random
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -336,6 +338,21 @@ def test_attribute_vector_command_writes_the_vector_and_the_weights_fingerprint(
     status, out, err = call(["shift", other, "--vector", target, texts[0]], capsys, monkeypatch)
     assert status == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert "was made for other weights" in err and f"twrvae attribute-vector {other}" in err
+
+
+def test_a_hub_repo_ids_vector_names_its_cached_weights(folder, text_files, tmp_path):
+    commit = "0123456789abcdef0123456789abcdef01234567"  # the layout huggingface_hub gives a downloaded repository
+    repo = tmp_path / "hub" / "models--someone--tiny-twrvae"
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    target = tmp_path / "v.safetensors"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
+    done = subprocess.run([sys.executable, "-m", "modeling_twrvae", "attribute-vector", "someone/tiny-twrvae", "--with",
+                           str(text_files[0]), "--without", str(text_files[1]), "--output", str(target), "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["weights_sha256"] == weights_fingerprint(folder)
 
 
 def test_analogy_command(folder, model, tokenizer, texts, capsys, monkeypatch):
