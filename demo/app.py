@@ -3,8 +3,8 @@
     python demo/app.py                                   # the README main job's model, outputs/demo
     TWRVAE_MODEL=user/my-twrvae python demo/app.py       # any model folder or Hub repo id (the cache when offline)
 
-Tabs: sample from the prior, reconstruct a sentence, interpolate between two sentences, and a 2-D PCA map of
-posterior means. The model goes through the "text-vae" pipeline: this package's own when it is installed, else
+Tabs: sample from the prior, reconstruct a sentence, interpolate between two sentences, a 2-D PCA map of
+posterior means, and attribute shifts and analogies (latent arithmetic). The model goes through the "text-vae" pipeline: this package's own when it is installed, else
 the copy saved with the model (`trust_remote_code=True`), so a Space needs only the packages of requirements.txt.
 `TWRVAE_EVAL_FILE` (a text a line) sets the evaluation set of the latent map; by default it is the test split of
 the corpus named in the model's training_config.yaml, where that corpus can be read.
@@ -157,6 +157,157 @@ class DemoApp:
         return scatter(points, texts, explained), f"{len(texts)} sentences, posterior means, PCA."
 
 
+# The "Attribute shift" tab: latent arithmetic (Optimus, Li et al., 2020). An attribute vector is the mean posterior
+# mode of texts with a property minus that of texts without it, from two pasted lists or, for a model trained on E2E,
+# from its development split: texts that state the chosen fact against texts that state another value of it.
+SHIFT_SOURCES = ["two lists of texts", "an E2E fact"]
+E2E_FACT_VALUES = {
+    "eat_type": ["coffee shop", "pub", "restaurant"],
+    "area": ["city centre", "riverside"],
+    "food": ["Chinese", "English", "Fast food", "French", "Indian", "Italian", "Japanese"],
+    "family_friendly": ["yes", "no"],
+    "price_range": ["low", "moderate", "high"],
+    "customer_rating": ["low", "average", "high"],
+}
+E2E_FACT_CHOICES = [f"{fact} = {value}" for fact, values in E2E_FACT_VALUES.items() for value in values]
+E2E_VECTOR_TEXTS = 1000  # at most this many texts on each side of an E2E fact's vector
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class LatentArithmetic:
+    """The tab's methods, on a `DemoApp` (`app.arithmetic`); like the page's others, they return messages, never
+    raise."""
+
+    def __init__(self, app: DemoApp):
+        self.app = app
+        self.e2e: tuple[list[str], list[dict]] | None = None  # texts and their MR facts, read when first asked
+        self.e2e_error: str | None = None
+
+    def set_e2e_examples(self, texts: list[str], facts: list[dict]) -> None:
+        """Use these texts and facts (a dict of fact -> value for each text) for the E2E fact vectors."""
+        self.e2e, self.e2e_error = (list(texts), list(facts)), None
+
+    def e2e_examples(self) -> tuple[list[str], list[dict]] | None:
+        if self.e2e is None and self.e2e_error is None:
+            self.e2e, self.e2e_error = load_e2e_examples(self.app.vae.model.name_or_path)
+        return self.e2e
+
+    def e2e_lists(self, choice: str) -> tuple[list[str], list[str]]:
+        """Texts with the chosen fact's value, and texts with another value of that fact."""
+        fact, _, value = (choice or "").partition(" = ")
+        if fact not in E2E_FACT_VALUES or value not in E2E_FACT_VALUES[fact]:
+            raise ValueError(f"Choose an E2E fact from the list (got {choice!r}).")
+        examples = self.e2e_examples()
+        if examples is None:
+            raise ValueError(f"No E2E texts to build the vector from: {self.e2e_error}")
+        texts, facts = examples
+        with_ = [text for text, known in zip(texts, facts, strict=True) if known.get(fact) == value]
+        without = [text for text, known in zip(texts, facts, strict=True) if known.get(fact) not in (None, value)]
+        if not with_ or not without:
+            raise ValueError(f"The E2E texts have no example with {fact} = {value}, or none without it.")
+        return with_[:E2E_VECTOR_TEXTS], without[:E2E_VECTOR_TEXTS]
+
+    def vector(self, source: str, texts_with: str, texts_without: str, fact: str):
+        if source == "an E2E fact":
+            with_, without = self.e2e_lists(fact)
+        else:
+            with_, without = _lines(texts_with), _lines(texts_without)
+            if not with_ or not without:
+                raise ValueError("Paste texts with the property and texts without it, one a line, in both boxes.")
+        return self.app.vae.attribute_vector(with_, without), len(with_), len(without)
+
+    def shift(self, source, texts_with, texts_without, fact, texts, strength=1.0, max_new_tokens=40):
+        """Table rows (text, reconstruction, shifted reconstruction) for each text (one a line), and a message."""
+        try:
+            vector, count_with, count_without = self.vector(source, texts_with, texts_without, fact)
+            inputs = _lines(texts)
+            if not inputs:
+                raise ValueError("Write the text(s) to shift, one a line.")
+            options = {"max_new_tokens": int(max_new_tokens)}
+            plain = self.app.vae.shift(inputs, vector, strength=0.0, **options)
+            moved = self.app.vae.shift(inputs, vector, strength=float(strength), **options)
+        except Exception as error:
+            return [], self.app._failure("shift", error)
+        rows = [[a["text"], a["shifted"], b["shifted"]] for a, b in zip(plain, moved, strict=True)]
+        what = fact if source == "an E2E fact" else "the pasted texts"
+        return rows, (
+            f"Attribute vector of {what}: {count_with} texts with, {count_without} without (norm "
+            f"{float(vector.norm()):.2f}); strength {float(strength):g}, greedy decoding."
+        )
+
+    def analogy(self, text_a, text_b, text_c, strength=1.0, max_new_tokens=40) -> tuple[str, str]:
+        try:
+            text = self.app.vae.analogy(text_a, text_b, text_c, strength=float(strength),
+                                        max_new_tokens=int(max_new_tokens))  # fmt: skip
+        except Exception as error:
+            return "", self.app._failure("complete the analogy", error)
+        return text, f"z_C + {float(strength):g} (z_B - z_A), greedy decoding."
+
+
+def load_e2e_examples(model) -> tuple[tuple[list[str], list[dict]] | None, str | None]:
+    """The E2E development split's texts and the facts each states (`text_facts`) where its MR does not give another
+    value (its MRs name no eat type but "coffee shop", though hundreds of its texts say "restaurant"), delexicalised
+    as the model's training was; (None, why) when the model was not trained on E2E or the data cannot be read (it
+    needs this package and the corpus)."""
+    config_file = Path(str(model)) / "training_config.yaml"
+    if not config_file.is_file():
+        return None, "the model has no training_config.yaml naming E2E as its corpus."
+    try:
+        import yaml
+
+        from modeling_twrvae.data.e2e import load_e2e, was_delexicalized
+        from modeling_twrvae.metrics.e2e_facts import mr_facts, mr_names, text_facts
+
+        settings = yaml.safe_load(config_file.read_text()) or {}
+        if settings.get("dataset") != "e2e":
+            return None, "the model was not trained on E2E; paste two lists of texts instead."
+        data_dir = os.environ.get("TWRVAE_DATA_DIR") or settings.get("data_dir")
+        data = load_e2e("validation", data_dir, delexicalized=was_delexicalized(model))
+        texts, mrs = list(data["text"]), list(data["mr"])
+        names = mr_names(mrs)
+        facts = []
+        for text, mr in zip(texts, mrs, strict=True):  # what the text says, where its MR does not say otherwise
+            given = mr_facts(mr)
+            facts.append({k: v for k, v in text_facts(text, names).items() if given.get(k) in (None, v)})
+        return (texts, facts), None
+    except Exception as error:  # the package or the corpus may not be on this machine
+        return None, f"E2E's development split could not be read ({error}); paste two lists of texts instead."
+
+
+def add_arithmetic_tab(app: DemoApp) -> None:
+    """The "Attribute shift" tab (inside `build_demo`'s Blocks)."""
+    arithmetic = LatentArithmetic(app)
+    app.arithmetic = arithmetic
+    with gr.Tab("Attribute shift", id="attribute-shift"):
+        source = gr.Radio(SHIFT_SOURCES, value=SHIFT_SOURCES[0], label="attribute vector from")
+        with gr.Row():
+            texts_with = gr.Textbox(label="texts with the property, one a line", lines=4, elem_id="shift-with")
+            texts_without = gr.Textbox(label="texts without it, one a line", lines=4, elem_id="shift-without")
+        fact = gr.Dropdown(E2E_FACT_CHOICES, value="area = city centre", label="E2E fact (vs. the fact's other values)")
+        texts = gr.Textbox(label="text(s) to shift, one a line", lines=2, elem_id="shift-input")
+        strength = gr.Slider(-3.0, 3.0, value=1.0, step=0.1, label="strength (z + strength × vector)")
+        shift_button = gr.Button("Shift", variant="primary", elem_id="shift-button")
+        shifted = gr.Dataframe(headers=["text", "reconstruction", "shifted"], label="shifted reconstructions",
+                               elem_id="shift-table")  # fmt: skip
+        shift_message = gr.Markdown(elem_id="shift-message")
+        shift_button.click(arithmetic.shift, [source, texts_with, texts_without, fact, texts, strength],
+                           [shifted, shift_message])  # fmt: skip
+        gr.Markdown("**Analogy** A : B :: C : ?, decoded from z_C + strength × (z_B − z_A).")
+        with gr.Row():
+            text_a = gr.Textbox(label="A", elem_id="analogy-a")
+            text_b = gr.Textbox(label="B", elem_id="analogy-b")
+            text_c = gr.Textbox(label="C", elem_id="analogy-c")
+        analogy_strength = gr.Slider(-3.0, 3.0, value=1.0, step=0.1, label="strength")
+        analogy_button = gr.Button("Complete", variant="primary", elem_id="analogy-button")
+        analogy_output = gr.Textbox(label="D", elem_id="analogy-output")
+        analogy_message = gr.Markdown(elem_id="analogy-message")
+        analogy_button.click(arithmetic.analogy, [text_a, text_b, text_c, analogy_strength],
+                             [analogy_output, analogy_message])  # fmt: skip
+
+
 def principal_components(values: torch.Tensor, count: int) -> tuple[torch.Tensor, list[float]]:
     """Coordinates on the first `count` principal axes, and the share of the variance each explains."""
     centered = values.double() - values.double().mean(0)
@@ -265,6 +416,7 @@ def build_demo(app: DemoApp) -> gr.Blocks:
             plot = gr.Plot(label="PCA of the posterior means", elem_id="map-plot")
             map_message = gr.Markdown(elem_id="map-message")
             map_button.click(app.latent_map, [choice, pasted], [plot, map_message])
+        add_arithmetic_tab(app)
     return demo
 
 

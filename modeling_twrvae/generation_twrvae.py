@@ -16,6 +16,8 @@ import torch
 from transformers import GenerationMixin
 
 from .distributions import DiagonalGaussianDistribution
+from .latent_arithmetic import analogy_latent, check_strength, check_vector, shift_latents
+from .latent_arithmetic import attribute_vector as latent_attribute_vector
 
 
 class TWRVAEDecoderCache:
@@ -206,6 +208,72 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         alphas = torch.linspace(0.0, 1.0, steps, device=self.device, dtype=start.dtype)
         latents = interpolate_latents(start, end, alphas, method)
         return alphas.tolist(), self.decode_latents(latents, tokenizer, **generate_kwargs)
+
+    # Latent arithmetic (Optimus, Li et al., 2020): `latent_arithmetic.py` holds the tensor functions.
+
+    @torch.no_grad()
+    def posterior_modes(self, texts: Sequence[str], tokenizer, batch_size: int = 64) -> torch.Tensor:
+        """The posterior modes (= means) of `texts`' decoded latent, (len(texts), latent_size), on the model's device,
+        encoded `batch_size` texts at a time."""
+        texts = _text_list(texts, "texts")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        modes = []
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start : start + batch_size], padding=True, return_tensors="pt").to(self.device)
+            modes.append(self.encode(batch["input_ids"], batch["attention_mask"]).mode())
+        return torch.cat(modes)
+
+    def attribute_vector(
+        self, texts_with: Sequence[str], texts_without: Sequence[str], tokenizer, batch_size: int = 64
+    ) -> torch.Tensor:
+        """The mean posterior mode of `texts_with` (texts that have a property) minus that of `texts_without` (texts
+        that do not): a (latent_size,) float32 tensor on the CPU, for `shift`. Texts of the model's training domain
+        that differ mainly in the property give the cleanest vector."""
+        texts_with = _text_list(texts_with, "texts_with")
+        texts_without = _text_list(texts_without, "texts_without")
+        with_modes = self.posterior_modes(texts_with, tokenizer, batch_size)
+        without_modes = self.posterior_modes(texts_without, tokenizer, batch_size)
+        return latent_attribute_vector(with_modes, without_modes).float().cpu()
+
+    def shift(
+        self, texts: Sequence[str], vector: torch.Tensor, tokenizer, strength: float = 1.0, **generate_kwargs
+    ) -> list[str]:
+        """Reconstruct each text with its posterior mode moved by `strength` * `vector` (an `attribute_vector`):
+        strength 0 is the plain reconstruction, 1 the whole vector, a negative strength moves away from the
+        property. Greedy unless told otherwise; one text (or `num_return_sequences`) per input."""
+        texts = _text_list(texts, "texts")
+        vector = check_vector(vector, self.config.latent_size)
+        strength = check_strength(strength)
+        batch = tokenizer(texts, padding=True, return_tensors="pt").to(self.device)
+        latents = self.encode(batch["input_ids"], batch["attention_mask"]).mode()
+        return self.decode_latents(shift_latents(latents, vector, strength), tokenizer, **generate_kwargs)
+
+    def analogy(self, text_a: str, text_b: str, text_c: str, tokenizer, strength: float = 1.0, **generate_kwargs):
+        """a : b :: c : ?, decoded from z_c + strength * (z_b - z_a) (posterior modes): `text_c` changed as
+        `text_a` changes into `text_b`. Returns one text (a list with `num_return_sequences` > 1)."""
+        for name, text in (("text_a", text_a), ("text_b", text_b), ("text_c", text_c)):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"`{name}` must be a non-empty text, got {text!r}.")
+        strength = check_strength(strength)
+        z_a, z_b, z_c = self.posterior_modes([text_a, text_b, text_c], tokenizer)
+        texts = self.decode_latents(analogy_latent(z_a, z_b, z_c, strength)[None], tokenizer, **generate_kwargs)
+        return texts[0] if len(texts) == 1 else texts
+
+
+def _text_list(texts, name: str) -> list[str]:
+    """`texts` as a list of non-empty strings (one string is a list of one); `ValueError` naming `name` otherwise."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if texts is None or isinstance(texts, (torch.Tensor, dict)) or not hasattr(texts, "__iter__"):
+        raise ValueError(f"`{name}` must be a list of texts, got {type(texts).__name__}.")
+    texts = list(texts)
+    if not texts:
+        raise ValueError(f"`{name}` needs at least one text, got none.")
+    for number, text in enumerate(texts, 1):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"`{name}`: text {number} is empty or not a string ({text!r}); give sentences.")
+    return texts
 
 
 def check_latents(latents: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

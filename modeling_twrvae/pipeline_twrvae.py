@@ -130,6 +130,39 @@ class TextVAEPipeline(Pipeline):
         """Posterior means of the decoded latent, (len(texts), latent_size), on the CPU."""
         return posterior_means(self.model, self.tokenizer, texts, batch_size)
 
+    # Latent arithmetic (Optimus, Li et al., 2020): the model's `attribute_vector`, `shift` and `analogy`.
+
+    def attribute_vector(
+        self, texts_with: Sequence[str], texts_without: Sequence[str], batch_size: int = 64
+    ) -> torch.Tensor:
+        """The mean posterior mode of `texts_with` minus that of `texts_without`, (latent_size,) on the CPU."""
+        for texts in (texts_with, texts_without):
+            check_texts(texts, self.tokenizer, allow_unknown=True)
+        return self.model.attribute_vector(texts_with, texts_without, self.tokenizer, batch_size=batch_size)
+
+    def shift(
+        self, texts: Sequence[str] | str, vector: torch.Tensor, strength: float = 1.0, **generate_kwargs
+    ) -> list[dict]:
+        """Each text reconstructed with its latent moved by `strength` * `vector`: dicts of `text`, `strength` and
+        `shifted` (one per text, in order; with `num_return_sequences` > 1 also `shifted_all`)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        check_texts(texts, self.tokenizer, self.max_tokens)
+        outputs = self.model.shift(texts, vector, self.tokenizer, strength=strength, **generate_kwargs)
+        per_text = len(outputs) // len(texts)  # num_return_sequences
+        records = []
+        for index, text in enumerate(texts):
+            mine = outputs[index * per_text : (index + 1) * per_text]
+            record = {"text": text, "strength": float(strength), "shifted": mine[0]}
+            if per_text > 1:
+                record["shifted_all"] = mine
+            records.append(record)
+        return records
+
+    def analogy(self, text_a: str, text_b: str, text_c: str, strength: float = 1.0, **generate_kwargs) -> str:
+        """a : b :: c : ?: `text_c` changed as `text_a` changes into `text_b` (z_c + strength * (z_b - z_a))."""
+        check_texts([text_a, text_b, text_c], self.tokenizer, self.max_tokens)
+        return self.model.analogy(text_a, text_b, text_c, self.tokenizer, strength=strength, **generate_kwargs)
+
 
 class TextVAEFeatureExtractionPipeline(FeatureExtractionPipeline):
     """`pipeline("feature-extraction", model=folder, trust_remote_code=True)` for a text VAE: for each input, the

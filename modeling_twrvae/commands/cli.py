@@ -5,6 +5,10 @@
     twrvae interpolate MODEL TEXT_A TEXT_B [--steps K] [--method slerp|linear]
     twrvae encode MODEL [--output FILE.safetensors]      (texts on standard input -> posterior means)
     twrvae score MODEL [--iw-samples K]                  (texts on standard input -> -ELBO, or IW-NLL with k samples)
+    twrvae attribute-vector MODEL --with FILE --without FILE --output VEC.safetensors
+                                                         (mean posterior mode of texts with a property minus without)
+    twrvae shift MODEL --vector VEC.safetensors [--strength S] [TEXT ...]   (reconstructions moved along a vector)
+    twrvae analogy MODEL TEXT_A TEXT_B TEXT_C [--strength S]                 (a : b :: c : ?, z_c + S (z_b - z_a))
     twrvae evaluate ARGS...                              (training/evaluate.py, same arguments)
     twrvae train ARGS...                                 (training/train.py, same arguments)
 
@@ -71,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--iw-samples", type=int, help="Importance-weighted NLL with k samples (default: -ELBO).")
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--batch-size", type=int, default=4)
+    add_latent_arithmetic_commands(commands, model, decoding)
     for name in SCRIPTS:
         commands.add_parser(name, add_help=False, help=f"training/{name}.py with the same arguments.")
     return parser
@@ -327,12 +332,200 @@ def cmd_score(args) -> None:
     emit(args, records, lambda r: f"{r[key]:.3f}\t{r['text']}")
 
 
+# Latent arithmetic (Optimus, Li et al., 2020): attribute vectors, shifts along them, analogies.
+
+VECTOR_TENSOR = "attribute_vector"
+VECTOR_FORMAT = "twrvae-attribute-vector"
+
+
+def add_latent_arithmetic_commands(commands, model, decoding) -> None:
+    vector = commands.add_parser(
+        "attribute-vector", parents=[model], help="Mean posterior mode of texts with a property minus without it."
+    )
+    vector.add_argument("--with", dest="with_file", required=True, metavar="FILE",
+                        help="Texts that have the property, one a line (UTF-8).")  # fmt: skip
+    vector.add_argument("--without", dest="without_file", required=True, metavar="FILE",
+                        help="Texts that do not have it, one a line (UTF-8).")  # fmt: skip
+    vector.add_argument("--output", required=True, metavar="VEC.safetensors",
+                        help="Where the vector goes, with the SHA-256 of the model's weights in its metadata.")  # fmt: skip
+    vector.add_argument("--batch-size", type=int, default=64)
+    shift = commands.add_parser("shift", parents=[model, decoding], help="Reconstruct texts moved along a vector.")
+    shift.add_argument("texts", nargs="*", metavar="TEXT", help="Default: one text a line on standard input.")
+    _texts_may_follow_options(shift)
+    shift.add_argument("--vector", required=True, metavar="VEC.safetensors", help="From `twrvae attribute-vector`.")
+    shift.add_argument("--strength", type=float, default=1.0,
+                       help="How far along the vector (default 1: all of it; negative: away from the property).")  # fmt: skip
+    analogy = commands.add_parser("analogy", parents=[model, decoding], help="a : b :: c : ? in latent space.")
+    analogy.add_argument("text_a", metavar="TEXT_A")
+    analogy.add_argument("text_b", metavar="TEXT_B")
+    analogy.add_argument("text_c", metavar="TEXT_C")
+    analogy.add_argument("--strength", type=float, default=1.0, help="z_c + S (z_b - z_a); default 1.")
+
+
+def _texts_may_follow_options(parser: argparse.ArgumentParser) -> None:
+    """Let `parser`'s optional TEXT list come after options too (`shift MODEL --vector V TEXT ...`): argparse matches
+    the list, empty, right after MODEL and would refuse the texts after `--vector V` as unrecognised."""
+    parse = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        namespace, extras = parse(args, namespace)
+        texts = [extra for extra in extras if not extra.startswith("-")]
+        namespace.texts = [*namespace.texts, *texts]
+        return namespace, [extra for extra in extras if extra.startswith("-")]
+
+    parser.parse_known_args = parse_known_args
+
+
+def read_text_file(path: str, what: str) -> list[str]:
+    """The non-blank lines of a UTF-8 file (a byte-order mark ignored), with one-line errors."""
+    file = Path(path)
+    if not file.is_file():
+        raise CommandError(f"{what} {path}: no such file (one text a line).")
+    try:
+        text = file.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise CommandError(f"{what} {path} is not UTF-8 ({error.reason}): convert it, e.g. with iconv.") from error
+    texts = [line.strip() for line in text.split("\n") if line.strip()]
+    if not texts:
+        raise CommandError(f"{what} {path} holds no text: write one text a line.")
+    return texts
+
+
+def model_fingerprint(args) -> str:
+    """SHA-256 of the weights of `args.model` (a folder, or a Hub repo's cached snapshot)."""
+    from ..file_utils import weights_fingerprint
+
+    folder = Path(args.model)
+    if not folder.is_dir():
+        from transformers.utils import cached_file
+
+        try:
+            folder = Path(cached_file(args.model, "model.safetensors", revision=args.revision)).parent
+        except OSError as error:
+            raise CommandError(f"{args.model}: could not find its weights to fingerprint ({error}).") from error
+    fingerprint = weights_fingerprint(folder)
+    if fingerprint is None:
+        raise CommandError(f"{args.model} holds no weight file (*.safetensors, *.bin) to fingerprint.")
+    return fingerprint
+
+
+def _write_bytes_atomically(path: Path, data: bytes) -> None:
+    from ..file_utils import disk_full_error, fsync_folder
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        fsync_folder(path.parent)
+    except OSError as error:
+        raise disk_full_error(error, path) from error
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_vector(path: str, vector, metadata: dict) -> None:
+    from safetensors.torch import save
+
+    if not path.endswith(".safetensors"):
+        raise CommandError(f"--output must name a .safetensors file, got {path!r}.")
+    values = {"format": VECTOR_FORMAT, **{key: str(value) for key, value in metadata.items()}}
+    _write_bytes_atomically(Path(path), save({VECTOR_TENSOR: vector.float().contiguous()}, metadata=values))
+
+
+def load_vector(path: str):
+    """The vector and metadata of a file written by `twrvae attribute-vector`, with one-line errors."""
+    from safetensors import SafetensorError, safe_open
+
+    if not Path(path).is_file():
+        raise CommandError(f"--vector {path}: no such file. Make one with `twrvae attribute-vector`.")
+    try:
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            names = list(handle.keys())
+            if VECTOR_TENSOR not in names:
+                raise CommandError(
+                    f"--vector {path} holds no {VECTOR_TENSOR!r} tensor (it holds {sorted(names)}): it was not "
+                    "written by `twrvae attribute-vector`."
+                )
+            vector = handle.get_tensor(VECTOR_TENSOR)
+    except (SafetensorError, OSError) as error:
+        raise CommandError(f"--vector {path} is not a readable safetensors file ({error}).") from error
+    if not metadata.get("weights_sha256"):
+        raise CommandError(
+            f"--vector {path} does not say which weights it was made for (no weights_sha256 in its metadata): make it "
+            "with `twrvae attribute-vector`."
+        )
+    return vector, metadata
+
+
+def cmd_attribute_vector(args) -> None:
+    _check_batch_size(args)
+    if not args.output.endswith(".safetensors"):
+        raise CommandError(f"--output must name a .safetensors file, got {args.output!r}.")
+    texts_with = read_text_file(args.with_file, "--with")
+    texts_without = read_text_file(args.without_file, "--without")
+    vae = load_model(args)
+    for texts in (texts_with, texts_without):
+        check_texts(texts, vae.tokenizer, allow_unknown=True)
+    vector = vae.model.attribute_vector(texts_with, texts_without, vae.tokenizer, batch_size=args.batch_size)
+    record = {"output": args.output, "latent_size": int(vector.shape[0]), "norm": float(vector.norm()),
+              "num_with": len(texts_with), "num_without": len(texts_without),
+              "weights_sha256": model_fingerprint(args)}  # fmt: skip
+    save_vector(args.output, vector, {"model": args.model, **{k: v for k, v in record.items() if k != "output"}})
+    emit(args, [record], lambda r: (f"wrote {r['output']}: attribute vector of {r['latent_size']} values, norm "
+                                    f"{r['norm']:.3f}, from {r['num_with']} texts with and {r['num_without']} without"))  # fmt: skip
+
+
+def _check_strength(strength: float) -> None:
+    import math
+
+    if not math.isfinite(strength):
+        raise CommandError(f"--strength must be a finite number, got {strength}.")
+
+
+def cmd_shift(args) -> None:
+    _check_strength(args.strength)
+    vector, metadata = load_vector(args.vector)
+    texts = read_texts(args.texts)
+    vae = load_model(args)
+    fingerprint = model_fingerprint(args)
+    if metadata["weights_sha256"] != fingerprint:
+        raise CommandError(
+            f"--vector {args.vector} was made for other weights (SHA-256 {metadata['weights_sha256'][:12]}..., model "
+            f"{metadata.get('model', '?')}) than {args.model}'s ({fingerprint[:12]}...): an attribute vector only means "
+            f"something in the latent space it was measured in. Make it again with `twrvae attribute-vector {args.model} "
+            "--with FILE --without FILE --output VEC.safetensors`."
+        )
+    check_texts(texts, vae.tokenizer, vae.max_tokens)
+    outputs = vae.model.shift(texts, vector, vae.tokenizer, strength=args.strength, **generate_kwargs(args))
+    records = [{"text": text, "strength": args.strength, "shifted": output}
+               for text, output in zip(texts, outputs, strict=True)]  # fmt: skip
+    emit(args, records, lambda r: r["shifted"])
+
+
+def cmd_analogy(args) -> None:
+    _check_strength(args.strength)
+    vae = load_model(args)
+    check_texts([args.text_a, args.text_b, args.text_c], vae.tokenizer, vae.max_tokens)
+    text = vae.model.analogy(args.text_a, args.text_b, args.text_c, vae.tokenizer, strength=args.strength,
+                             **generate_kwargs(args))  # fmt: skip
+    record = {"a": args.text_a, "b": args.text_b, "c": args.text_c, "strength": args.strength, "text": text}
+    emit(args, [record], lambda r: r["text"])
+
+
 COMMANDS = {
     "sample": cmd_sample,
     "reconstruct": cmd_reconstruct,
     "interpolate": cmd_interpolate,
     "encode": cmd_encode,
     "score": cmd_score,
+    "attribute-vector": cmd_attribute_vector,
+    "shift": cmd_shift,
+    "analogy": cmd_analogy,
 }
 
 
