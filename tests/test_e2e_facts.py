@@ -138,3 +138,16 @@ def test_evaluate_refuses_a_delexicalised_model_on_other_text(e2e_model, tmp_pat
     text.write_text("a pub near the river\n")
     with pytest.raises(ValueError, match="trained on delexicalised E2E"):
         evaluate.main(["--model_name_or_path", str(e2e_model), "--validation_file", str(text), "--no_progress"])
+
+
+def test_split_expressions_join_and_slice_and_the_main_jobs_leaves_the_evaluated_texts_unseen():
+    read_lines("e2e/testset_w_refs.csv", 1)
+    development, test = load_e2e("validation", str(DATA_DIR)), load_e2e("test", str(DATA_DIR))
+    joined = load_e2e("validation+test[1012:]", str(DATA_DIR))
+    assert len(joined) == len(development) + len(test) - 1012
+    assert joined["text"][len(development)] == test["text"][1012]
+    # the main job's training split shares no meaning representation with the 1,000 test texts it is measured on
+    assert not set(joined["mr"]) & set(test["mr"][:1000])
+    assert load_e2e("test[:3]", str(DATA_DIR))["text"] == test["text"][:3]
+    with pytest.raises(ValueError, match="not a split name with an optional slice"):
+        load_e2e("validation+test[a:]", str(DATA_DIR))

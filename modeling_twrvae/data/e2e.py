@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from datasets import Dataset, load_dataset
+from datasets import Dataset, concatenate_datasets, load_dataset
 
 from .corpora import CORPORA, ENCODING, check_regular_file, default_data_dir
 
@@ -39,9 +39,33 @@ def e2e_file(split: str, data_dir: str | None = None) -> Path:
     return path
 
 
+_SPLIT_PART = re.compile(r"\s*(\w+)\s*(?:\[\s*(\d*)\s*:\s*(\d*)\s*\])?\s*")
+
+
 def load_e2e(split: str, data_dir: str | None = None, delexicalized: bool = False) -> Dataset:
     """E2E's `split` as a `Dataset` with `text` and `mr`, in file order, blank texts dropped (as `load_corpus`
-    drops them, so that row i here is row i there); `delexicalized` replaces names as `delexicalize` does."""
+    drops them, so that row i here is row i there); `delexicalized` replaces names as `delexicalize` does.
+
+    `split` may join splits and slice them as `datasets` writes it, e.g. `"validation+test[1012:]"` (rows 1012 to
+    the end of the test split after the development split): the main job trains on that, so that the first 1,000
+    test texts, which it is evaluated on, stay unseen."""
+    parts = split.split("+")
+    if len(parts) > 1 or "[" in split:
+        pieces = []
+        for part in parts:
+            match = _SPLIT_PART.fullmatch(part)
+            if match is None:
+                raise ValueError(
+                    f"E2E split {split!r}: {part!r} is not a split name with an optional slice, e.g. 'test[1012:]'."
+                )
+            name, start, end = match.groups()
+            piece = load_e2e(name, data_dir, delexicalized)
+            if start or end:
+                piece = piece.select(
+                    range(*slice(int(start) if start else None, int(end) if end else None).indices(len(piece)))
+                )
+            pieces.append(piece)
+        return concatenate_datasets(pieces)
     path = e2e_file(split, data_dir)
     data = load_dataset("csv", data_files={"data": str(path)}, split="data", encoding=ENCODING)
     missing = {MR, "ref"} - set(data.column_names)

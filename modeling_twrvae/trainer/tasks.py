@@ -153,9 +153,12 @@ class LanguageTask(Task):
         splits, files = {"train": args.train_split}, {"train": args.train_file}
         if not holdout:
             splits["validation"], files["validation"] = args.validation_split, args.validation_file
-        if getattr(args, "delexicalize", False):
+        e2e_split_expression = any("+" in split or "[" in split for split in splits.values())
+        if getattr(args, "delexicalize", False) or (
+            args.dataset == "e2e" and e2e_split_expression and not any(files.values())
+        ):
             raw = {
-                key: load_e2e(split, args.data_dir, delexicalized=True).select_columns(["text"])
+                key: load_e2e(split, args.data_dir, delexicalized=args.delexicalize).select_columns(["text"])
                 for key, split in splits.items()
             }
         else:
