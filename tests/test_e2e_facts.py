@@ -151,3 +151,26 @@ def test_split_expressions_join_and_slice_and_the_main_jobs_leaves_the_evaluated
     assert load_e2e("test[:3]", str(DATA_DIR))["text"] == test["text"][:3]
     with pytest.raises(ValueError, match="not a split name with an optional slice"):
         load_e2e("validation+test[a:]", str(DATA_DIR))
+
+
+def test_attribute_shift_counts_what_the_shifted_texts_state():
+    import torch
+
+    from modeling_twrvae.metrics.attribute_shift import measure_attribute_shift
+
+    mrs = ["name[A], area[riverside], food[Chinese]"] * 6 + ["name[B], area[city centre], food[Chinese]"] * 6
+    texts = ["a place by the riverside with chinese food"] * 6 + ["a place in the city centre with chinese food"] * 6
+    # latent dimension 0 tells the areas apart; the decoder says "city centre" above 0.5, keeping the food
+    means = torch.tensor([[0.0]] * 6 + [[1.0]] * 6)
+
+    def decode(latents):
+        return [("city centre" if z[0] > 0.5 else "riverside") + " chinese food" for z in latents]
+
+    reconstructions = decode(means)
+    shift = measure_attribute_shift(means, texts, reconstructions, decode, mrs=mrs, strength=1.0)
+    assert shift["description"] == "area riverside -> city centre" and shift["num_texts"] == 6
+    assert shift["states_target_unshifted"] == 0.0 and shift["states_target_shifted"] == 1.0
+    assert shift["other_facts_kept_shifted"] == shift["other_facts_kept_unshifted"] == 1.0
+    weak = measure_attribute_shift(means, texts, reconstructions, decode, mrs=mrs, strength=0.25)
+    assert weak["states_target_shifted"] == 0.0  # too weak a shift leaves the texts as they were
+    assert measure_attribute_shift(means[:8], texts[:8], reconstructions[:8], decode, mrs=mrs[:8]) is None  # 2 < 5

@@ -24,6 +24,7 @@ from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV, check_local_path
 from modeling_twrvae.data.e2e import load_e2e, was_delexicalized
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
 from modeling_twrvae.generation_twrvae import decode_text
+from modeling_twrvae.metrics.attribute_shift import measure_attribute_shift
 from modeling_twrvae.metrics.e2e_facts import FACTS, facts_kept
 from modeling_twrvae.metrics.likelihood import (
     CONVENTIONS,
@@ -241,6 +242,14 @@ def evaluate(args) -> dict:
         delexicalized=delexicalized,
     )
 
+    shift = measure_attribute_shift(
+        result.posterior_mean,
+        texts,
+        reconstructions,
+        lambda latents: _generate_text(model, tokenizer, latents, args.generation_batch_size, args.max_new_tokens),
+        mrs=list(data["mr"][: len(texts)]) if with_mrs else None,
+    )
+
     prior = model.sample_prior(args.num_prior_samples, generator=torch.Generator().manual_seed(args.seed))
     samples = _generate_text(model, tokenizer, prior.cpu(), args.generation_batch_size, args.max_new_tokens)
     words = [sample.split() for sample in samples]
@@ -279,6 +288,7 @@ def evaluate(args) -> dict:
                 {"input": r, "output": o} for r, o in zip(references[:10], reconstructions[:10], strict=False)
             ],
             "prior_samples": samples[:10],
+            "attribute_shift": shift,
             "interpolation": {"start": references[pairs[0][0]], "end": references[pairs[0][1]], "path": paths[0]}
             if pairs
             else None,
@@ -384,6 +394,15 @@ def main(argv=None) -> dict:
     print("\nPrior samples (greedy):")
     for sample in examples["prior_samples"][:5]:
         print(f"  {sample}")
+    shift = examples.get("attribute_shift")
+    if shift:
+        print(
+            f"\nAttribute shift ({shift['description']}, strength {shift['strength']}): "
+            f"{shift['states_target_shifted']:.0%} of {shift['num_texts']} shifted reconstructions state it, against "
+            f"{shift['states_target_unshifted']:.0%} unshifted"
+        )
+        for row in shift["rows"][:3]:
+            print(f"  in:      {row['input']}\n  out:     {row['reconstruction']}\n  shifted: {row['shifted']}")
     if examples["interpolation"]:
         print("\nInterpolation (linear, posterior modes):")
         for alpha, text in zip(results["interpolation"]["alphas"], examples["interpolation"]["path"], strict=True):

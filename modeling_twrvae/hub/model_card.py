@@ -382,6 +382,20 @@ def what_reconstructions_keep(results: dict) -> list[str]:
         if weak:
             rows = ", ".join(f"{f.replace('_', ' ')} {_share(measured[f]['kept'])}" for f in weak)
             sentences.append(f"It does not reliably keep {_list(weak)} ({rows}).")
+    shift = (results.get("examples") or {}).get("attribute_shift")
+    if shift:
+        line = (
+            f"An attribute vector ({shift['description']}, the mean latent of the evaluated texts with it minus that "
+            f"of those without, added at strength {shift['strength']}) makes {_share(shift['states_target_shifted'])} "
+            f"of {shift['num_texts']} reconstructions state it, against {_share(shift['states_target_unshifted'])} "
+            "without the shift"
+        )
+        if shift.get("other_facts_kept_shifted") is not None:
+            line += (
+                f"; their other facts survive {_share(shift['other_facts_kept_shifted'])} of the time, against "
+                f"{_share(shift['other_facts_kept_unshifted'])} unshifted"
+            )
+        sentences.append(line + ".")
     if results.get("delexicalized"):
         sentences.append(
             "Restaurant names and landmarks are not modelled: the model reads and writes the placeholders `xname` "
