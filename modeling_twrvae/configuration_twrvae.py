@@ -219,6 +219,15 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
         word_dropout (`float`, *optional*, defaults to 0.0):
             During training, the probability of replacing each previous word read by the decoder with `<unk>`
             (Bowman et al., 2016). Must be in [0, 1].
+        bow_loss_weight (`float`, *optional*, defaults to 0.0):
+            Weight of a bag-of-words loss (Zhao et al., 2017, the CVAE's; this package's `twr-cvae` and `cvae` have
+            it too): a small network predicts every word of the text from the decoded z alone, in any order, and
+            -log of each word under its one softmax is added to the training loss. It makes z carry which words the
+            text has (an E2E text's facts, say) instead of leaving them to the decoder's language model. 0 (the
+            default, every paper preset) turns it off; it is not part of any bound, so the ELBO and IW-NLL that
+            evaluation reports do not count it.
+        bow_hidden_size (`int`, *optional*, defaults to 256):
+            Size of the tanh layer of the bag-of-words network (used when `bow_loss_weight > 0`).
         initializer_range (`float`, *optional*, defaults to 0.1):
             Weights of embeddings, RNNs and linear layers are drawn from U(-initializer_range, initializer_range);
             biases start at 0. This differs from the papers' code, which keeps PyTorch's default initialisation.
@@ -344,6 +353,8 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
     decoder_init: str = "linear"
     decoder_latent_input: str = "full"
     word_dropout: float = 0.0
+    bow_loss_weight: float = 0.0
+    bow_hidden_size: int = 256
     initializer_range: float = 0.1
     pad_token_id: int | None = 0
     unk_token_id: int | None = 1
@@ -413,6 +424,15 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
                 f"`kl_timestep_fraction` must be in (0, 1] (1.0 regularises every timestep), "
                 f"got {self.kl_timestep_fraction!r}."
             )
+        check_number("bow_loss_weight", self.bow_loss_weight)
+        if not self.bow_loss_weight >= 0:
+            raise ValueError(f"`bow_loss_weight` must be >= 0 (0 turns the loss off), got {self.bow_loss_weight!r}.")
+        if (
+            isinstance(self.bow_hidden_size, bool)
+            or not isinstance(self.bow_hidden_size, int)
+            or self.bow_hidden_size < 1
+        ):
+            raise ValueError(f"`bow_hidden_size` must be an integer >= 1, got {self.bow_hidden_size!r}.")
         if not self.initializer_range > 0:
             raise ValueError(f"`initializer_range` must be > 0, got {self.initializer_range!r}.")
         if self.posterior_input == "hc" and self.rnn_type != "lstm":

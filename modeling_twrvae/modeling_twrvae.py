@@ -76,7 +76,8 @@ class TWRVAEOutput(ModelOutput):
     batch; with `reduction="none"` they are one value per sentence.
 
     loss (`torch.FloatTensor`):
-        `reconstruction_loss + kl_weight * kl_regularizer`, the objective that training minimises.
+        `reconstruction_loss + kl_weight * kl_regularizer` (+ `bow_loss_weight * bow_loss` with a bag-of-words
+        loss), the objective that training minimises.
     reconstruction_loss (`torch.FloatTensor`):
         -log p(x | z) of the predicted tokens (every token after `<bos>`, `<eos>` included) under the decoded z.
     kl_regularizer (`torch.FloatTensor`):
@@ -104,6 +105,10 @@ class TWRVAEOutput(ModelOutput):
         (`posterior_mean` stays the encoder's own). `None` without refinement.
     refined_posterior_logvar (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
         The log-variance of that refined posterior.
+    bow_loss (`torch.FloatTensor`):
+        With `config.bow_loss_weight > 0`: the bag-of-words loss, -log of every predicted token under one softmax
+        from the decoded z (Zhao et al., 2017), summed per text; `loss` adds `bow_loss_weight` times it. `None`
+        otherwise.
     """
 
     loss: torch.FloatTensor | None = None
@@ -118,6 +123,7 @@ class TWRVAEOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     refined_posterior_mean: torch.FloatTensor | None = None
     refined_posterior_logvar: torch.FloatTensor | None = None
+    bow_loss: torch.FloatTensor | None = None
 
 
 def decoded_rows(timesteps: torch.Tensor, lengths: torch.LongTensor, latent_mode: str) -> torch.Tensor:
@@ -477,6 +483,12 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         super().__init__(config)
         self.encoder = TWRVAEEncoder(config)
         self.decoder = TWRVAEDecoder(config)
+        if config.bow_loss_weight > 0:
+            self.bow_head = nn.Sequential(
+                nn.Linear(config.latent_size, config.bow_hidden_size),
+                nn.Tanh(),
+                nn.Linear(config.bow_hidden_size, config.vocab_size),
+            )
         self.post_init()
         if self.generation_config.max_length is None:  # else generate() falls back to 20, short for most corpora
             self.generation_config.max_length = DEFAULT_MAX_LENGTH
@@ -495,7 +507,10 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         return [self.encoder.embed_tokens, self.decoder.embed_tokens]
 
     def _vocabulary_outputs(self) -> list[tuple[nn.Module, str]]:
-        return [(self.decoder, "lm_head")]
+        outputs = [(self.decoder, "lm_head")]
+        if hasattr(self, "bow_head"):
+            outputs.append((self.bow_head, "2"))  # its last layer scores every word
+        return outputs
 
     def _check_inputs(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.LongTensor:
         if input_ids.dim() != 2:
@@ -690,6 +705,13 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             kl_dimensions = kl_dimensions.mean(dim=0)
         kl_term = kl_dimensions.clamp(min=free_bits).sum(dim=-1) if free_bits > 0 else kl_regularizer
         loss = reconstruction + kl_weight * kl_term if return_loss else None
+        bow_loss = None
+        if self.config.bow_loss_weight > 0:
+            bow_log_probs = F.log_softmax(self.bow_head(latents).float(), dim=-1)
+            token_log_probs = bow_log_probs.gather(1, input_ids[:, 1:])
+            bow_loss = -(token_log_probs * loss_mask[:, 1:].to(token_log_probs.dtype)).sum(1)
+            bow_loss = bow_loss.mean() if reduction == "mean" else bow_loss
+            loss = loss + self.config.bow_loss_weight * bow_loss if return_loss else None
 
         output = TWRVAEOutput(
             loss=loss,
@@ -703,6 +725,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             hidden_states=(top_layer,) if output_hidden_states else None,
             refined_posterior_mean=refined.mean if refined is not None else None,
             refined_posterior_logvar=refined.logvar if refined is not None else None,
+            bow_loss=bow_loss,
         )
         return output if return_dict else output.to_tuple()
 
