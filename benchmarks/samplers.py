@@ -3,8 +3,9 @@
     python benchmarks/samplers.py --model outputs/demo --lm LM_FOLDER [--num_samples 1000] [--components 8 16 32]
 
 For each sampler (the prior N(0, I); the model's saved aggregate-posterior mixture, where it has one; and, for each
-`--components K`, a mixture of K components fitted here, seed 0, on the training texts' posterior means, not
-saved), decodes `--num_samples` latents (greedily, or by nucleus sampling with `--top_p`) and reports: distinct-1/2 (distinct n-grams over all n-grams of
+`--components K`, a mixture of K components fitted here, seed 0, on the posterior means of the model's training
+texts, read as its training_config.yaml says, not saved), decodes `--num_samples` latents (greedily, or by nucleus
+sampling with `--top_p`) and reports: distinct-1/2 (distinct n-grams over all n-grams of
 the samples, Li et al., 2016), the share of samples that exactly copy a training text, the mean length in words,
 and fluency: the perplexity that a language model trained on the same training texts gives the samples. The LM
 (`--lm`) is a folder of this package, e.g. a `vae-lstm` model trained by train.py with the demo's settings
@@ -12,8 +13,8 @@ and fluency: the perplexity that a language model trained on the same training t
 effectively a language model; its perplexity here is exp(IW-NLL / predicted tokens) with `--iw_samples` importance
 samples (an upper bound on its NLL, close to it for so small a KL), words and `<eos>` counted.
 
-The training texts are E2E's development split (what the demo trains on, delexicalised if the model was), and the
-reference is the first `--num_samples` texts of E2E's test split: their own distinct-1/2 and perplexity. Every text
+Copies are counted against E2E's whole development split (what the demo trains on, its held-out tenth included;
+delexicalised if the model was), and the reference is the first `--num_samples` texts of E2E's test split: their own distinct-1/2 and perplexity. Every text
 is compared in the model's view of it (its tokenizer's words, lower-cased, rare words as `<unk>`), the view the
 samples are in. Prints a table and writes RESULTS_DIR/samplers-DEVICE.json (samplers-top-p-P-DEVICE.json).
 """
@@ -48,6 +49,19 @@ def model_view(texts: list[str], tokenizer, config, max_length: int | None) -> l
     return [" ".join(text.split()) for text in decode_text(tokenizer, ids, config)]
 
 
+def fitting_texts(model_dir: str, data_dir: str, fallback: list[str]) -> tuple[list[str], str]:
+    """The texts train.py fitted the model on (its training_config.yaml's data, the validation part held out), as
+    `--aggregate_posterior_components` fits them; the whole development split where that config cannot be read."""
+    from modeling_twrvae.trainer.arguments import parse_args_and_task
+
+    config = Path(model_dir) / "training_config.yaml"
+    try:
+        _, task = parse_args_and_task(["--config", str(config), "--data_dir", data_dir, "--output_dir", model_dir])
+        return list(task.tokenizer_texts(task.load_splits()["train"])), "train.py's training split"
+    except (SystemExit, Exception):  # a config of another version, or no config: the split it was taken from
+        return fallback, "E2E development split"
+
+
 def perplexity(lm, lm_tokenizer, texts: list[str], iw_samples: int, batch_size: int) -> float:
     ids = [row for row in lm_tokenizer(texts)["input_ids"]]
     result = likelihoods(lm, ids, iw_samples=iw_samples, batch_size=batch_size, samples_per_pass=iw_samples,
@@ -75,6 +89,7 @@ def main(argv=None):
     parser.add_argument("--lm", required=True, help="The language model's folder (see above).")
     parser.add_argument("--num_samples", type=int, default=1000)
     parser.add_argument("--components", type=int, nargs="*", default=[], help="Also fit mixtures of K components.")
+    parser.add_argument("--covariance", choices=["diagonal", "full"], default="diagonal", help="Of those mixtures.")
     parser.add_argument("--iw_samples", type=int, default=10, help="Importance samples of the LM's IW-NLL.")
     parser.add_argument("--lm_batch_size", type=int, default=50)
     parser.add_argument("--max_new_tokens", type=int, default=60)
@@ -100,16 +115,19 @@ def main(argv=None):
     training = set(training_view)
     held_out = list(load_e2e("test", args.data_dir, delexicalized=delexicalized)["text"])[: args.num_samples]
 
+    fit_on, fit_what = fitting_texts(args.model, args.data_dir, raw_training)
     samplers = [("prior", None)]
     if model.aggregate_posterior is not None:
         samplers.append((f"aggregate (saved, K={model.aggregate_posterior.num_components})", None))
     for k in args.components:
-        samplers.append((f"aggregate (K={k})", k))
+        samplers.append((f"aggregate (K={k}, {args.covariance})", k))
     decoding = {} if args.top_p is None else {"do_sample": True, "top_p": args.top_p}
     rows = []
     for name, k in samplers:
         if k is not None:
-            model.fit_aggregate_posterior(raw_training, tokenizer, num_components=k, seed=0, max_length=max_length)
+            model.fit_aggregate_posterior(
+                fit_on, tokenizer, num_components=k, seed=0, max_length=max_length, covariance=args.covariance
+            )
         torch.manual_seed(args.seed)  # for --top_p
         generator = torch.Generator(device=args.device).manual_seed(args.seed)
         texts = []
@@ -144,11 +162,13 @@ def main(argv=None):
         "decoding": how,
         "fluency": f"exp(IW-NLL / predicted tokens) under --lm, k={args.iw_samples}",
         "delexicalized": delexicalized,
+        "mixtures_fitted_on": f"{len(fit_on)} texts, {fit_what}",
         "goal": GOAL,
         "rows": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    name = "samplers" if args.top_p is None else f"samplers-top-p-{args.top_p:g}"
+    name = "samplers" + ("" if args.top_p is None else f"-top-p-{args.top_p:g}")
+    name += "-full" if args.components and args.covariance == "full" else ""
     output = atomic_write_json(results_path(args.results_dir, name, args.device), result)
     print(f"wrote {output}")
     return result

@@ -225,8 +225,10 @@ def _component_log_probs(x, log_weights, means, scales, covariance) -> torch.Ten
     """(N, K) log N(x_n; mu_k, Sigma_k)."""
     d = x.shape[1]
     if covariance == "diagonal":
-        squared = ((x[:, None, :] - means[None]) ** 2 / scales[None]).sum(dim=2)
-        return -0.5 * (squared + scales.log().sum(dim=1)[None] + d * math.log(2 * math.pi))
+        # sum_j (x_j - mu_j)^2 / var_j as matrix products, without an (N, K, d) tensor
+        precision = 1.0 / scales  # (K, d)
+        squared = (x * x) @ precision.T - 2.0 * x @ (means * precision).T + (means * means * precision).sum(dim=1)
+        return -0.5 * (squared.clamp_min(0.0) + scales.log().sum(dim=1)[None] + d * math.log(2 * math.pi))
     cholesky = torch.linalg.cholesky(scales)  # (K, d, d)
     centred = (x[None, :, :] - means[:, None, :]).transpose(1, 2)  # (K, d, N)
     solved = torch.linalg.solve_triangular(cholesky, centred, upper=False)  # (K, d, N)

@@ -19,6 +19,7 @@ from modeling_twrvae import TWRVAEModel
 from modeling_twrvae.aggregate_posterior import AGGREGATE_POSTERIOR_FILE, GaussianMixture, load_mixture
 from modeling_twrvae.commands import cli, train
 from modeling_twrvae.file_utils import weights_fingerprint
+from modeling_twrvae.hub.folder import build_hub_folder
 
 from helpers import DATA_DIR, REPO_ROOT, informative, run_without_package, tiny_model
 
@@ -214,14 +215,14 @@ def test_weights_changed_after_the_fit_are_saved_without_the_mixture(fitted, tmp
     assert json.loads((tmp_path / "model" / "config.json").read_text())["aggregate_posterior"] is None
 
 
-def test_train_py_fits_the_mixture_with_the_final_model_before_it_ends(tmp_path):
+def test_train_py_fits_the_mixture_a_resume_may_refit_it_and_publish_carries_it(tmp_path):
     out = tmp_path / "run"
     argv = [
         "--dataset", "e2e", "--data_dir", str(DATA_DIR), "--train_split", "validation",
         "--validation_split_percentage", "20", "--max_train_samples", "80", "--max_eval_samples", "20",
         "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "16",
         "--config_overrides", "embedding_size=24,hidden_size=16,latent_size=8", "--learning_rate", "0.003",
-        "--max_train_steps", "4", "--logging_steps", "2", "--output_dir", str(out),
+        "--max_train_steps", "4", "--logging_steps", "2", "--checkpointing_steps", "4", "--output_dir", str(out),
         "--aggregate_posterior_components", "3", "--seed", "5",
     ]  # fmt: skip
     AcceleratorState._reset_state(True)
@@ -239,6 +240,21 @@ def test_train_py_fits_the_mixture_with_the_final_model_before_it_ends(tmp_path)
     assert not list(out.glob(".*tmp*"))
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert len(model.sample(2, tokenizer, sampler="aggregate", **TOKENS)) == 2
+
+    # a finished run resumed with another number of components: no more training, a new mixture
+    weights = weights_fingerprint(out)
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    resumed = [*argv[:-4], "--aggregate_posterior_components", "2", "--seed", "5", "--resume_from_checkpoint", "latest"]
+    train.main(resumed)
+    assert weights_fingerprint(out) == weights
+    assert AutoModel.from_pretrained(out).aggregate_posterior.num_components == 2
+
+    # publish.py's Hub folder carries it, fitted to the weights published
+    hub = build_hub_folder(out, "user/tiny-twrvae", output_dir=tmp_path / "hub")
+    _, fitted_to = load_mixture(hub / AGGREGATE_POSTERIOR_FILE)
+    assert fitted_to == weights_fingerprint(hub)
+    assert json.loads((hub / "config.json").read_text())["aggregate_posterior"]["num_components"] == 2
 
 
 @pytest.fixture(scope="module")
