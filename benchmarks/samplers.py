@@ -11,7 +11,9 @@ and fluency: the perplexity that a language model trained on the same training t
 (`--lm`) is a folder of this package, e.g. a `vae-lstm` model trained by train.py with the demo's settings
 (`training/train.py --config demo --preset vae-lstm --output_dir LM_FOLDER`), whose KL is under a nat, so it is
 effectively a language model; its perplexity here is exp(IW-NLL / predicted tokens) with `--iw_samples` importance
-samples (an upper bound on its NLL, close to it for so small a KL), words and `<eos>` counted.
+samples (an upper bound on its NLL, close to it for so small a KL), words and `<eos>` counted. A last sampler row
+decodes the posterior modes of the first `--num_samples` training texts (their reconstructions): no sampler of
+latents gives more diverse texts under the same decoding than the decoder makes of the training texts' own latents.
 
 Copies are counted against E2E's whole development split (what the demo trains on, its held-out tenth included;
 delexicalised if the model was), and the reference is the first `--num_samples` texts of E2E's test split: their own distinct-1/2 and perplexity. Every text
@@ -138,6 +140,14 @@ def main(argv=None):
         rows.append({**measure(name, texts, training, lm, lm_tokenizer, args), "examples": texts[:5]})
         if k is not None:
             rows[-1]["mixture"] = model.aggregate_posterior.settings
+    # the ceiling of any latent sampler under this decoding: the training texts' own posterior modes, decoded
+    torch.manual_seed(args.seed)
+    sources, reconstructions = fit_on[: args.num_samples], []
+    for start in range(0, len(sources), 200):
+        reconstructions += model.reconstruct(sources[start : start + 200], tokenizer,
+                                             max_new_tokens=args.max_new_tokens, **decoding)  # fmt: skip
+    rows.append({**measure("reconstructions of training texts", reconstructions, training, lm, lm_tokenizer, args),
+                 "examples": reconstructions[:5]})  # fmt: skip
     reference = model_view(held_out, tokenizer, model.config, max_length)
     rows.append({**measure("held-out texts (E2E test)", reference, training, lm, lm_tokenizer, args),
                  "examples": reference[:5]})  # fmt: skip

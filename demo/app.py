@@ -225,7 +225,9 @@ def build_demo(app: DemoApp) -> gr.Blocks:
         with gr.Tab("Sample", id="sample"):
             with gr.Row():
                 num_samples = gr.Slider(1, 20, value=5, step=1, label="samples")
-                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="prior temperature (z ~ N(0, T²I))")
+                temperature = gr.Slider(
+                    0.0, 2.0, value=1.0, step=0.1, label="temperature (prior z ~ N(0, T²I); aggregate: its spread × T)"
+                )
                 seed = gr.Number(value=0, precision=0, label="seed")
             has_mixture = app.vae.model.aggregate_posterior is not None
             sampler = gr.Radio(

@@ -892,11 +892,15 @@ def _load_aggregate_posterior(model, name_or_path, kwargs: dict) -> None:
         _raise_exceptions_for_connection_errors=False,
         **options,
     )
-    refused = None
+    mixture = None
     if path is None:
         refused = f"config.json describes an aggregate-posterior mixture, but {AGGREGATE_POSTERIOR_FILE} is missing."
     else:
-        mixture, fitted_to = load_mixture(path)
+        try:
+            mixture, fitted_to = load_mixture(path)
+        except Exception as error:  # a torn or foreign file: the weights themselves are still usable
+            refused = f"{path} could not be read ({type(error).__name__}: {error}): it is not loaded."
+    if mixture is not None:
         loaded = weights_fingerprint(Path(path).parent)
         if mixture.dim != model.config.latent_size:
             refused = (

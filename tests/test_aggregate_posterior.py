@@ -205,6 +205,19 @@ def test_a_mixture_fitted_to_other_weights_is_not_loaded_and_the_warning_names_t
     assert len(loaded.sample(2, tokenizer, **TOKENS)) == 2  # the model itself is fine
 
 
+def test_a_damaged_mixture_file_is_a_warning_and_the_model_still_loads(fitted, tokenizer, tmp_path):
+    folder = tmp_path / "model"
+    fitted.save_pretrained(folder)
+    data = (folder / AGGREGATE_POSTERIOR_FILE).read_bytes()
+    (folder / AGGREGATE_POSTERIOR_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match=rf"{AGGREGATE_POSTERIOR_FILE} could not be read"):
+        loaded = TWRVAEModel.from_pretrained(folder)
+    assert loaded.aggregate_posterior is None
+    with pytest.raises(ValueError, match="could not be read"):
+        loaded.sample_aggregate_posterior(2)
+    assert len(loaded.sample(2, tokenizer, **TOKENS)) == 2
+
+
 def test_weights_changed_after_the_fit_are_saved_without_the_mixture(fitted, tmp_path):
     with torch.no_grad():
         fitted.decoder.lm_head.bias.add_(1.0)
