@@ -3,8 +3,9 @@
     python demo/app.py                                   # the README main job's model, outputs/demo
     TWRVAE_MODEL=user/my-twrvae python demo/app.py       # any model folder or Hub repo id (the cache when offline)
 
-Tabs: sample from the prior, reconstruct a sentence, interpolate between two sentences, a 2-D PCA map of
-posterior means, and attribute shifts and analogies (latent arithmetic). The model goes through the "text-vae" pipeline: this package's own when it is installed, else
+Tabs: sample from the prior or the aggregate posterior, reconstruct a sentence, interpolate between two sentences, a
+2-D PCA map of posterior means, and attribute shifts and analogies (latent arithmetic). The model goes through the
+"text-vae" pipeline: this package's own when it is installed, else
 the copy saved with the model (`trust_remote_code=True`), so a Space needs only the packages of requirements.txt.
 `TWRVAE_EVAL_FILE` (a text a line) sets the evaluation set of the latent map; by default it is the test split of
 the corpus named in the model's training_config.yaml, where that corpus can be read.
@@ -27,6 +28,8 @@ DEFAULT_MODEL = APP_DIR.parent / "outputs" / "demo"
 MAP_LIMIT = 300  # sentences of the evaluation set on the latent map
 COLLAPSE_PROBE = 16  # sentences (or prior samples) decoded to look for posterior collapse
 DECODINGS = ["greedy", "top-p sampling", "beam search"]
+# where the Sample tab's latents come from (model.sample's `sampler`): the prior, or the fitted aggregate posterior
+SAMPLERS = {"prior N(0, I)": "prior", "aggregate posterior": "aggregate"}
 
 
 def load_pipeline(model: str | os.PathLike, device: str | None = None):
@@ -100,18 +103,23 @@ class DemoApp:
         )
 
     def sample(self, num_samples=5, temperature=1.0, decoding="greedy", top_p=0.9, num_beams=4, seed=0,
-               max_new_tokens=40) -> tuple[str, str]:  # fmt: skip
-        """Prior samples, one a line, and a message."""
+               max_new_tokens=40, sampler="prior") -> tuple[str, str]:  # fmt: skip
+        """Samples of the prior or of the aggregate posterior (`sampler`, a key or value of SAMPLERS), one a line,
+        and a message."""
+        sampler = SAMPLERS.get(sampler, sampler)
         try:
             options = {"max_new_tokens": int(max_new_tokens)}
             if decoding == "top-p sampling":
                 options.update(do_sample=True, top_p=float(top_p))
             elif decoding == "beam search":
                 options["num_beams"] = int(num_beams)
-            texts = self.vae.sample(int(num_samples), temperature=float(temperature), seed=int(seed), **options)
+            texts = self.vae.sample(
+                int(num_samples), temperature=float(temperature), seed=int(seed), sampler=sampler, **options
+            )
         except Exception as error:
             return "", self._failure("sample", error)
-        return "\n".join(texts), f"{len(texts)} samples, prior temperature {float(temperature):g}, {decoding}."
+        source = "prior" if sampler == "prior" else "aggregate posterior"
+        return "\n".join(texts), f"{len(texts)} samples, {source} temperature {float(temperature):g}, {decoding}."
 
     def reconstruct(self, text: str, max_new_tokens=40) -> tuple[str, str]:
         try:
@@ -369,8 +377,20 @@ def build_demo(app: DemoApp) -> gr.Blocks:
         with gr.Tab("Sample", id="sample"):
             with gr.Row():
                 num_samples = gr.Slider(1, 20, value=5, step=1, label="samples")
-                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="prior temperature (z ~ N(0, T²I))")
+                temperature = gr.Slider(
+                    0.0, 2.0, value=1.0, step=0.1, label="temperature (prior z ~ N(0, T²I); aggregate: its spread × T)"
+                )
                 seed = gr.Number(value=0, precision=0, label="seed")
+            has_mixture = app.vae.model.aggregate_posterior is not None
+            sampler = gr.Radio(
+                list(SAMPLERS),
+                value="aggregate posterior" if has_mixture else "prior N(0, I)",
+                label="latents from",
+                info="the aggregate posterior: a Gaussian mixture over the training texts' posterior means"
+                + ("" if has_mixture else " (this model has none fitted)"),
+                interactive=has_mixture,
+                elem_id="sample-sampler",
+            )
             with gr.Row():
                 decoding = gr.Radio(DECODINGS, value="greedy", label="decoding")
                 top_p = gr.Slider(0.1, 1.0, value=0.9, step=0.05, label="top-p")
@@ -381,7 +401,7 @@ def build_demo(app: DemoApp) -> gr.Blocks:
             sample_message = gr.Markdown(elem_id="sample-message")
             sample_button.click(
                 app.sample,
-                [num_samples, temperature, decoding, top_p, num_beams, seed, sample_length],
+                [num_samples, temperature, decoding, top_p, num_beams, seed, sample_length, sampler],
                 [sample_output, sample_message],
             )
         with gr.Tab("Reconstruct", id="reconstruct"):

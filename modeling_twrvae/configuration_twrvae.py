@@ -305,6 +305,15 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
             authors' joint clip binds on a batch of that many sentences whose gradients have equal norms. A
             sentence's refined posterior then depends on it alone, not on the other sentences of its batch or on
             that batch's size (the authors' length buckets make many batches smaller than 32).
+        aggregate_posterior (`dict`, *optional*, defaults to None):
+            The settings of the model's aggregate-posterior sampler, or None when it has none: a Gaussian mixture
+            fitted after training to the posterior means of the training texts (`model.fit_aggregate_posterior`,
+            `training/train.py --aggregate_posterior_components K`), from which `model.sample(sampler="aggregate")`
+            draws latents instead of the prior (ex-post density estimation, Ghosh et al., 2020). Its tensors are in
+            the file `file` (`aggregate_posterior.safetensors`) beside the weights, whose metadata names the weights
+            it was fitted to; the other keys record the fit (`num_components`, `covariance`, `init`, `seed`,
+            `max_iterations`, `tolerance`, `variance_floor`, `num_points`, `iterations`, `converged`,
+            `mean_log_likelihood`; see `aggregate_posterior.py`). Written by the model, not to be set by hand.
 
     Where this package deliberately differs from the papers' code: each sentence is handled at its own length T
     (the code reads its padding: z_T and the KL average come from the padded length, so a sentence's loss depends on
@@ -367,6 +376,7 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
     svi_momentum: float = 0.5
     svi_max_grad_norm: float = 5.0
     svi_batch_size: int = 32
+    aggregate_posterior: dict | None = None
 
     def __post_init__(self, **kwargs):
         if __name__ == "modeling_twrvae.configuration_twrvae" and "text-vae" in (kwargs.get("custom_pipelines") or {}):
@@ -459,6 +469,11 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
             )
         check_special_token_ids(self)
         self._check_baselines()
+        if self.aggregate_posterior is not None and not isinstance(self.aggregate_posterior, dict):
+            raise ValueError(
+                "`aggregate_posterior` holds the settings of a fitted mixture (a dict) or None, got "
+                f"{self.aggregate_posterior!r}: fit one with `model.fit_aggregate_posterior(texts, tokenizer)`."
+            )
 
     def _check_baselines(self) -> None:
         gamma = self.posterior_mean_batch_norm_gamma

@@ -20,6 +20,8 @@ TEMPORARY_SUFFIX = ".tmp"
 LOCK_FILE = ".twrvae.lock"  # held (flock) by the command writing into a folder
 LOCK_OWNER_FILE = ".twrvae.lock.owner"  # who holds it: pid, command line, start time
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
+# not weights: the aggregate-posterior mixture (aggregate_posterior.py), fitted to the weights after training
+NOT_WEIGHTS = ("aggregate_posterior.safetensors",)
 
 
 class FolderInUseError(OSError):
@@ -122,11 +124,16 @@ def disk_full_error(error: OSError, path: str | Path) -> OSError:
 
 
 def weights_fingerprint(folder: str | Path) -> str | None:
-    """SHA-256 over the names and bytes of the weight files directly in `folder` (None when it holds none): stored
-    beside results, it says which weights they were measured on."""
+    """SHA-256 over the names and bytes of the weight files directly in `folder` (None when it holds none; the
+    aggregate-posterior mixture is not a weight file): stored beside results, it says which weights they were
+    measured on."""
     folder = Path(folder)
     files = (
-        sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+        sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) and p.name not in NOT_WEIGHTS
+        )
         if folder.is_dir()
         else []
     )

@@ -3,7 +3,9 @@
 `encode` gives q(z|x), `sample_prior` draws z ~ N(0, I), and `generate(latents=...)` is transformers' own `generate`
 (greedy, sampling, beam search, every logits processor) decoding from those latents. The decoder's recurrent state
 is the cache: each step reads only the newest token, and beam search reorders the state with the beams.
-`reconstruct`, `sample` and `interpolate` do the same from text to text.
+`reconstruct`, `sample` and `interpolate` do the same from text to text. `fit_aggregate_posterior` fits a
+Gaussian mixture to the posterior means of texts (`aggregate_posterior.py`), and `sample(sampler="aggregate")`
+draws the latents from it instead of the prior.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from collections.abc import Sequence
 import torch
 from transformers import GenerationMixin
 
+from .aggregate_posterior import AGGREGATE_POSTERIOR_FILE, DEFAULT_SETTINGS, GaussianMixture, parameters_digest
 from .distributions import DiagonalGaussianDistribution
 from .latent_arithmetic import analogy_latent, check_strength, check_vector, shift_latents
 from .latent_arithmetic import attribute_vector as latent_attribute_vector
+
+SAMPLERS = ("prior", "aggregate")
 
 
 class TWRVAEDecoderCache:
@@ -112,6 +117,10 @@ class RecurrentDecoderGenerationMixin(GenerationMixin):
 class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
     """Latent-space generation for [`TWRVAEModel`]: encode, sample the prior, decode with `generate`, text helpers."""
 
+    # The fitted aggregate-posterior mixture (`fit_aggregate_posterior`; saved and loaded with the model), or None.
+    # A plain attribute, not a module or buffer: it is not part of the weights.
+    aggregate_posterior: GaussianMixture | None = None
+
     @torch.no_grad()
     def encode(
         self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None, refine_steps: int = 0
@@ -152,7 +161,7 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         if latents is None:
             raise ValueError(
                 "generate() decodes from latents: pass `latents=model.encode(input_ids).mode()` to reconstruct, or "
-                "`latents=model.sample_prior(n)` to sample."
+                "`latents=model.sample_prior(n)` (or `model.sample_aggregate_posterior(n)`) to sample."
             )
         if latents.dim() != 2 or latents.shape[-1] != self.config.latent_size:
             raise ValueError(
@@ -180,16 +189,111 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         latents = self.encode(batch["input_ids"], batch["attention_mask"]).mode()
         return self.decode_latents(latents, tokenizer, **generate_kwargs)
 
+    @torch.no_grad()
+    def fit_aggregate_posterior(
+        self,
+        texts: Sequence[str],
+        tokenizer,
+        num_components: int = DEFAULT_SETTINGS["num_components"],
+        seed: int = DEFAULT_SETTINGS["seed"],
+        batch_size: int = 64,
+        max_length: int | None = None,
+        covariance: str = DEFAULT_SETTINGS["covariance"],
+        max_iterations: int = DEFAULT_SETTINGS["max_iterations"],
+        tolerance: float = DEFAULT_SETTINGS["tolerance"],
+        variance_floor: float = DEFAULT_SETTINGS["variance_floor"],
+    ) -> GaussianMixture:
+        """Fit a Gaussian mixture to the posterior modes of `texts` (the training texts) and keep it on the model
+        (`model.aggregate_posterior`, settings in `config.aggregate_posterior`); `save_pretrained` stores it in
+        `aggregate_posterior.safetensors`. EM from a k-means++ start seeded with `seed` (`aggregate_posterior.py`);
+        `max_length` truncates the texts as training did (`--max_length`). Returns the mixture."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+        if len(texts) < max(1, num_components if isinstance(num_components, int) else 1):
+            raise ValueError(
+                f"`fit_aggregate_posterior` got {len(texts)} texts for {num_components} components: give at least as "
+                "many texts as components (the training texts), or ask for fewer components."
+            )
+        was_training = self.training
+        self.eval()  # no dropout in the encoder
+        try:
+            means = []
+            for start in range(0, len(texts), batch_size):
+                chunk = texts[start : start + batch_size]
+                options = {"truncation": True, "max_length": max_length} if max_length else {}
+                batch = tokenizer(chunk, padding=True, return_tensors="pt", **options).to(self.device)
+                means.append(self.encode(batch["input_ids"], batch["attention_mask"]).mode().float().cpu())
+        finally:
+            self.train(was_training)
+        mixture = GaussianMixture.fit(
+            torch.cat(means),
+            num_components=num_components,
+            covariance=covariance,
+            seed=seed,
+            max_iterations=max_iterations,
+            tolerance=tolerance,
+            variance_floor=variance_floor,
+        )
+        self.set_aggregate_posterior(mixture)
+        return mixture
+
+    def set_aggregate_posterior(self, mixture: GaussianMixture | None) -> None:
+        """Attach `mixture` (fitted to these weights; None removes it) and record its settings in the config."""
+        if mixture is not None and mixture.dim != self.config.latent_size:
+            raise ValueError(
+                f"The mixture is over {mixture.dim} dimensions, but the model's latent has {self.config.latent_size}."
+            )
+        self.aggregate_posterior = mixture
+        self._aggregate_posterior_weights = parameters_digest(self) if mixture is not None else None
+        self.config.aggregate_posterior = (
+            None if mixture is None else {"file": AGGREGATE_POSTERIOR_FILE, **mixture.settings}
+        )
+
+    def sample_aggregate_posterior(
+        self, num_samples: int, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """`num_samples` latents from the fitted aggregate-posterior mixture (`temperature` scales each component's
+        standard deviation). `ValueError` when none is fitted."""
+        mixture = self.aggregate_posterior
+        if mixture is None:
+            reason = getattr(self, "_aggregate_posterior_refused", None)
+            raise ValueError(
+                (f"{reason} " if reason else "This model has no aggregate-posterior mixture. ")
+                + "Fit one with `model.fit_aggregate_posterior(training_texts, tokenizer)` (`save_pretrained` then "
+                "stores it beside the weights), or train with `training/train.py --aggregate_posterior_components K`; "
+                "or sample the prior (`sampler='prior'`)."
+            )
+        latents = mixture.sample(num_samples, generator=generator, temperature=temperature)
+        return latents.to(device=self.device, dtype=self.dtype)
+
+    def draw_latents(
+        self, sampler: str, num_samples: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Latents of `sampler`: `"prior"` (N(0, temperature^2 I)) or `"aggregate"` (the fitted mixture)."""
+        if sampler not in SAMPLERS:
+            raise ValueError(f"`sampler` must be one of {list(SAMPLERS)}, got {sampler!r}.")
+        if sampler == "aggregate":
+            if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+                raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
+            return self.sample_aggregate_posterior(num_samples, generator=generator, temperature=temperature)
+        return self.sample_prior(num_samples, temperature=temperature, generator=generator)
+
     def sample(
         self,
         num_samples: int,
         tokenizer,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        sampler: str = "prior",
         **generate_kwargs,
     ) -> list[str]:
-        """Decode `num_samples` latents drawn from the prior (`temperature` scales the prior, not the softmax)."""
-        latents = self.sample_prior(num_samples, temperature=temperature, generator=generator)
+        """Decode `num_samples` latents drawn from the prior (`sampler="prior"`; `temperature` scales the prior, not
+        the softmax) or from the fitted aggregate posterior (`sampler="aggregate"`, see `fit_aggregate_posterior`;
+        `temperature` scales its components' standard deviations)."""
+        latents = self.draw_latents(sampler, num_samples, temperature=temperature, generator=generator)
         return self.decode_latents(latents, tokenizer, **generate_kwargs)
 
     def interpolate(
@@ -314,6 +418,7 @@ def interpolate_latents(start: torch.Tensor, end: torch.Tensor, alphas: torch.Te
 
 
 __all__ = [
+    "SAMPLERS",
     "RecurrentDecoderGenerationMixin",
     "TWRVAEDecoderCache",
     "TWRVAEGenerationMixin",

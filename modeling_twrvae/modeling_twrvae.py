@@ -19,6 +19,7 @@ import inspect
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,12 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from .aggregate_posterior import AGGREGATE_POSTERIOR_FILE, load_mixture, parameters_digest, save_mixture
 from .checkpoint_checks import FINGERPRINT_KEY, check_loading_info, check_model_folder
 from .configuration_twrvae import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, TWRVAEConfig, check_refinable
 from .distributions import DiagonalGaussianDistribution
 from .dropout import Dropout
-from .file_utils import disk_full_error, move_files_into
+from .file_utils import disk_full_error, move_files_into, weights_fingerprint
 from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
 from .output_layer_nll import output_layer_logits_and_nll, output_layer_nll
 from .recurrence import lstm_hidden_and_cell_states, run_rnn
@@ -443,6 +445,8 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
         )
         if model.generation_config.max_length is None:  # a folder without generation_config.json, as in __init__
             model.generation_config.max_length = DEFAULT_MAX_LENGTH
+        if getattr(model.config, "aggregate_posterior", None) is not None:
+            _load_aggregate_posterior(model, pretrained_model_name_or_path, kwargs)
         return (model, info) if wants_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -464,11 +468,16 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
         temporary = save_directory / f".save_pretrained.{os.getpid()}.tmp"
         if temporary.exists():
             shutil.rmtree(temporary)
+        mixture = _aggregate_posterior_to_save(self)
         try:
             result = super().save_pretrained(temporary, *args, **kwargs)
+            if mixture is not None:  # beside the weights, with the fingerprint of the weights just written
+                save_mixture(mixture, temporary / AGGREGATE_POSTERIOR_FILE, weights_fingerprint(temporary))
             written = {path.name for path in temporary.iterdir()}
             move_files_into(temporary, save_directory)
             _remove_stale_shards(save_directory, written)
+            if AGGREGATE_POSTERIOR_FILE not in written:  # no mixture now: none of an earlier save stays beside it
+                (save_directory / AGGREGATE_POSTERIOR_FILE).unlink(missing_ok=True)
         except OSError as error:
             raise disk_full_error(error, save_directory) from error
         finally:
@@ -868,6 +877,72 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             cache=TWRVAEDecoderCache(state, input_ids.shape[1]) if use_cache else None,
             hidden_states=(top_layer,) if output_hidden_states else None,
         )
+
+
+def _aggregate_posterior_to_save(model):
+    """The model's mixture if it still belongs to its weights; None (and the config says none) otherwise."""
+    mixture = getattr(model, "aggregate_posterior", None)
+    if mixture is None:
+        if getattr(model.config, "aggregate_posterior", None) is not None:
+            model.config.aggregate_posterior = None
+        return None
+    if getattr(model, "_aggregate_posterior_weights", None) != parameters_digest(model):
+        warnings.warn(
+            f"The aggregate-posterior mixture was fitted to other weights (they changed since): {AGGREGATE_POSTERIOR_FILE} "
+            "is not saved. Fit it again with `model.fit_aggregate_posterior(training_texts, tokenizer)`.",
+            stacklevel=3,
+        )
+        model.set_aggregate_posterior(None)
+        return None
+    model.config.aggregate_posterior = {"file": AGGREGATE_POSTERIOR_FILE, **mixture.settings}
+    return mixture
+
+
+def _load_aggregate_posterior(model, name_or_path, kwargs: dict) -> None:
+    """Attach the folder's aggregate-posterior mixture when it belongs to the weights loaded; otherwise warn, naming
+    the file, and leave the model without one (`sample(sampler="aggregate")` then says why)."""
+    from transformers.utils import cached_file
+
+    options = {
+        key: kwargs[key]
+        for key in ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
+        if key in kwargs
+    }
+    path = cached_file(
+        str(name_or_path),
+        AGGREGATE_POSTERIOR_FILE,
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+        **options,
+    )
+    mixture = None
+    if path is None:
+        refused = f"config.json describes an aggregate-posterior mixture, but {AGGREGATE_POSTERIOR_FILE} is missing."
+    else:
+        try:
+            mixture, fitted_to = load_mixture(path)
+        except Exception as error:  # a torn or foreign file: the weights themselves are still usable
+            refused = f"{path} could not be read ({type(error).__name__}: {error}): it is not loaded."
+    if mixture is not None:
+        loaded = weights_fingerprint(Path(path).parent)
+        if mixture.dim != model.config.latent_size:
+            refused = (
+                f"{path} is a mixture over {mixture.dim} dimensions, but the model's latent has "
+                f"{model.config.latent_size}: it was not fitted to this model."
+            )
+        elif fitted_to is None or fitted_to != loaded:
+            refused = (
+                f"{path} was fitted to other weights (sha256 {str(fitted_to)[:12]}, these are {str(loaded)[:12]}): "
+                "it is not loaded."
+            )
+        else:
+            model.set_aggregate_posterior(mixture)
+            return
+    warnings.warn(
+        refused + " Fit a new one with `model.fit_aggregate_posterior(training_texts, tokenizer)`.", stacklevel=3
+    )
+    model.set_aggregate_posterior(None)
+    model._aggregate_posterior_refused = refused
 
 
 def _remove_stale_shards(folder: Path, written: set[str]) -> None:

@@ -47,6 +47,7 @@ class TextVAEPipeline(Pipeline):
     >>> vae = pipeline("text-vae", model="outputs/demo", trust_remote_code=True)
     >>> vae("the eagle is a pub near the river .")  # {"text": ..., "reconstruction": ...}
     >>> vae.sample(3, temperature=1.0, seed=0)
+    >>> vae.sample(3, seed=0, sampler="aggregate")  # from the fitted aggregate posterior, where the model has one
     >>> vae.interpolate("a cheap pub .", "an expensive restaurant .", steps=5, method="slerp")
     ```
 
@@ -106,15 +107,22 @@ class TextVAEPipeline(Pipeline):
         return output
 
     def sample(
-        self, num_samples: int = 1, temperature: float = 1.0, seed: int | None = None, **generate_kwargs
+        self,
+        num_samples: int = 1,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        sampler: str = "prior",
+        **generate_kwargs,
     ) -> list[str]:
-        """Texts decoded from `num_samples` latents of the prior N(0, temperature^2 I); greedy unless told."""
+        """Texts decoded from `num_samples` latents of the prior N(0, temperature^2 I) (`sampler="prior"`) or of
+        the model's fitted aggregate posterior (`sampler="aggregate"`, see `model.fit_aggregate_posterior`); greedy
+        unless told."""
         generator = None
         if seed is not None:
             torch.manual_seed(seed)  # for do_sample=True
             generator = torch.Generator(device=self.model.device).manual_seed(seed)
         return self.model.sample(num_samples, self.tokenizer, temperature=temperature, generator=generator,
-                                 **generate_kwargs)  # fmt: skip
+                                 sampler=sampler, **generate_kwargs)  # fmt: skip
 
     def interpolate(
         self, text_a: str, text_b: str, steps: int = 11, method: str = "linear", **generate_kwargs

@@ -1,6 +1,6 @@
 """The `twrvae` command line (also `python -m modeling_twrvae`).
 
-    twrvae sample MODEL [-n N] [--temperature T] [--top-p P | --num-beams B] [--seed S]
+    twrvae sample MODEL [-n N] [--temperature T] [--sampler prior|aggregate] [--top-p P | --num-beams B] [--seed S]
     twrvae reconstruct MODEL [TEXT ...]                  (or one text a line on standard input)
     twrvae interpolate MODEL TEXT_A TEXT_B [--steps K] [--method slerp|linear]
     twrvae encode MODEL [--output FILE.safetensors]      (texts on standard input -> posterior means)
@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", parents=[model, decoding], help="Decode latents drawn from the prior.")
     sample.add_argument("-n", "--num-samples", type=int, default=5)
     sample.add_argument("--temperature", type=float, default=1.0, help="Scales the prior: z ~ N(0, T^2 I).")
+    sample.add_argument(
+        "--sampler",
+        choices=("prior", "aggregate"),
+        default="prior",
+        help="Where the latents come from: the prior N(0, I), or the model's fitted aggregate posterior (a Gaussian "
+        "mixture over the training texts' posterior means; train.py --aggregate_posterior_components K fits one).",
+    )
     reconstruct = commands.add_parser("reconstruct", parents=[model, decoding], help="Text -> posterior mode -> text.")
     reconstruct.add_argument("texts", nargs="*", metavar="TEXT", help="Default: one text a line on standard input.")
     interpolate = commands.add_parser("interpolate", parents=[model, decoding], help="Decode a path between texts.")
@@ -246,13 +253,23 @@ def _generator(vae: Loaded, seed: int | None):
     return None if seed is None else torch.Generator(device=vae.model.device).manual_seed(seed)
 
 
+def _no_mixture(model) -> str:
+    try:
+        model.sample_aggregate_posterior(1)
+    except ValueError as error:
+        return str(error)
+    return "the model has no aggregate-posterior mixture."
+
+
 def cmd_sample(args) -> None:
     if args.num_samples < 1:
         raise CommandError(f"-n must be >= 1, got {args.num_samples}.")
     vae = load_model(args)
     options = generate_kwargs(args)
+    if args.sampler == "aggregate" and vae.model.aggregate_posterior is None:
+        raise CommandError(f"--sampler aggregate: {_no_mixture(vae.model)}")
     texts = vae.model.sample(args.num_samples, vae.tokenizer, temperature=args.temperature,
-                             generator=_generator(vae, args.seed), **options)  # fmt: skip
+                             generator=_generator(vae, args.seed), sampler=args.sampler, **options)  # fmt: skip
     emit(args, [{"text": text} for text in texts], lambda r: r["text"])
 
 

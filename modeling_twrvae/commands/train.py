@@ -72,6 +72,7 @@ from modeling_twrvae.trainer.output_folder import (
     TRACKER_PROJECT,
     WEIGHTS_KEY,
     claim_output_dir,
+    fit_aggregate_posterior,
     plain_settings,
 )
 from modeling_twrvae.trainer.plots import plot_training_curves
@@ -292,6 +293,8 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
                     break
     finally:
         progress.close()
+    if args.aggregate_posterior_components and accelerator.is_main_process:
+        fit_aggregate_posterior(output_dir, task.tokenizer_texts(raw["train"]), tokenizer, args, accelerator.device)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         plot_training_curves(output_dir / LOG_FILE, output_dir / CURVES_FILE)

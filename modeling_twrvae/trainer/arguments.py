@@ -206,6 +206,15 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         "--resume_from_checkpoint",
         help="A checkpoint folder, or `latest` in --output_dir; the run's settings, but for those a resume may change.",
     )
+    run.add_argument(
+        "--aggregate_posterior_components",
+        type=int,
+        default=0,
+        help="Fit the aggregate-posterior sampler with this many Gaussian components (e.g. 16) before the run ends: "
+        "EM on the training texts' posterior means under the saved (best) model, seeded by --seed, saved beside the "
+        "weights as aggregate_posterior.safetensors; `model.sample(sampler='aggregate')` and `twrvae sample "
+        "--sampler aggregate` draw from it. 0 (default): none. Text VAEs only, not the dialogue models.",
+    )
     run.add_argument("--logging_steps", type=int, default=10)
     run.add_argument("--report_to", default="none", help="Trackers: `tensorboard`, `wandb`, ..., `all` or `none`.")
     return parser
@@ -259,6 +268,11 @@ def parse_args_and_task(argv=None, description: str | None = None) -> tuple[argp
     args.config_overrides = config_overrides(args, from_yaml, parser, task.config_class)
     check_ranges(args, parser)
     check_model_config(args, parser, task)
+    if args.aggregate_posterior_components and task.config_class is not TWRVAEConfig:
+        parser.error(
+            "--aggregate_posterior_components fits a mixture to a text VAE's latents; the dialogue models have no "
+            "aggregate-posterior sampler: leave it at 0."
+        )
     if args.overwrite_output_dir and args.resume_from_checkpoint and checkpoint_is_inside(args):
         parser.error(
             f"--overwrite_output_dir would remove the earlier run in {args.output_dir} whose checkpoint "
@@ -444,7 +458,7 @@ POSITIVE = (
     "aggressive_max_sub_iter", "aggressive_burn_interval", "lr_scheduler_cycles",
 )  # fmt: skip
 NON_NEGATIVE = ("learning_rate", "weight_decay", "adam_epsilon", "num_warmup_steps", "save_total_limit", "kl_weight",
-                "free_bits", "max_grad_norm")  # fmt: skip
+                "free_bits", "max_grad_norm", "aggregate_posterior_components")  # fmt: skip
 
 
 def check_ranges(args, parser: argparse.ArgumentParser) -> None:

@@ -372,13 +372,15 @@ RESUMABLE = {
     "validation_file",
     "per_device_train_batch_size",
     "word_dropout",
+    "aggregate_posterior_components",
 }  # fmt: skip  (word_dropout: compared as the config_overrides field it sets)
 RESUMABLE_WORDS = (
     "A resume may change --learning_rate, --max_grad_norm, --mixed_precision, --use_cpu, --torch_compile, "
     "--max_train_steps or "
     "--num_train_epochs (unless a schedule spreads over them), how often the run logs, validates and checkpoints, "
     "--early_stopping_patience, --save_total_limit, --report_to, --per_device_eval_batch_size, where the data is (not "
-    "the texts) and the number of processes (not the total batch)."
+    "the texts), the number of processes (not the total batch) and --aggregate_posterior_components (fitted once "
+    "training ends)."
 )
 LENGTH_FREE_SCHEDULERS = ("constant", "constant_with_warmup", "inverse_sqrt")  # do not depend on --max_train_steps
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 from accelerate.logging import get_logger
 
+from modeling_twrvae.aggregate_posterior import AGGREGATE_POSTERIOR_FILE, save_mixture
 from modeling_twrvae.file_utils import (
     LOCK_FILE,
     LOCK_OWNER_FILE,
@@ -47,7 +48,7 @@ RUN_FILES = (RUN_MARKER, LOG_FILE, CURVES_FILE)
 MODEL_FILES = {
     "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
     "pytorch_model.bin.index.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-    "added_tokens.json", "training_config.yaml", EVAL_RESULTS,
+    "added_tokens.json", "training_config.yaml", EVAL_RESULTS, AGGREGATE_POSTERIOR_FILE,
 }  # fmt: skip
 # the remote code save_pretrained copies beside config.json: a model's files only where there is a model
 CODE_FILES = {path.name for path in Path(__file__).resolve().parents[1].glob("*.py")}
@@ -281,3 +282,47 @@ def save_model(accelerator, model, tokenizer, output_dir: Path, args, metrics: d
         remove_results(output_dir, "was replaced by a better one")
     except OSError as error:
         raise disk_full_error(error, output_dir) from error
+
+
+def fit_aggregate_posterior(output_dir: Path, texts, tokenizer, args, device=None) -> dict | None:
+    """`--aggregate_posterior_components`: fit the aggregate-posterior mixture of the best model saved in the folder
+    on the training `texts` (seeded by --seed, truncated at --max_length as training was) and add
+    `aggregate_posterior.safetensors` and the config that names it, each renamed into place (the weights are not
+    rewritten). Returns the mixture's settings, or None when the folder holds no model."""
+    from modeling_twrvae import TWRVAEModel
+
+    if not (output_dir / "config.json").is_file():
+        return None
+    model = TWRVAEModel.from_pretrained(output_dir)
+    if device is not None:
+        model.to(device)
+    mixture = model.fit_aggregate_posterior(
+        texts,
+        tokenizer,
+        num_components=args.aggregate_posterior_components,
+        seed=args.seed,
+        batch_size=args.per_device_eval_batch_size,
+        max_length=args.max_length,
+    )
+    temporary = output_dir / f".aggregate_posterior{TEMPORARY_SUFFIX}"
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    try:
+        model.save_pretrained(temporary)  # as any save: config.json (naming the mixture, the pipelines, auto_map)
+        for path in temporary.iterdir():
+            if path.name not in ("config.json", AGGREGATE_POSTERIOR_FILE):
+                path.unlink()  # the folder's own weights and code stay as they are
+        # fitted to the weights loaded from the folder: their fingerprint, as `from_pretrained` will compute it
+        save_mixture(mixture, temporary / AGGREGATE_POSTERIOR_FILE, weights_fingerprint(output_dir))
+        marker = read_marker(output_dir) or {}
+        write_marker(output_dir, model_files=sorted({*marker.get("model_files", []), AGGREGATE_POSTERIOR_FILE}))
+        move_files_into(temporary, output_dir, last=("config.json",))
+    except OSError as error:
+        raise disk_full_error(error, output_dir) from error
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    logger.info(
+        f"aggregate posterior: {mixture.num_components} Gaussian components fitted to {len(texts)} training texts' "
+        f"posterior means ({mixture.settings['iterations']} EM iterations), saved as {AGGREGATE_POSTERIOR_FILE}"
+    )
+    return mixture.settings
