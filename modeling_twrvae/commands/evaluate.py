@@ -66,6 +66,7 @@ TABLE_KEYS = [
     ("prior_distinct_1", "distinct-1"),
     ("prior_distinct_2", "distinct-2"),
     ("prior_mean_length", "sample length"),
+    ("aggregate_distinct_2", "distinct-2 (aggregate sampler)"),
 ]
 
 
@@ -258,6 +259,16 @@ def evaluate(args) -> dict:
         prior_distinct_2=distinct_n(words, 2),
         prior_mean_length=sum(map(len, words)) / max(1, len(words)),
     )
+    aggregate_samples = None
+    if getattr(model, "aggregate_posterior", None) is not None:  # a mixture fitted by train.py: its samples too
+        drawn = model.sample_aggregate_posterior(
+            args.num_prior_samples, generator=torch.Generator().manual_seed(args.seed)
+        )
+        aggregate_samples = _generate_text(
+            model, tokenizer, drawn.cpu(), args.generation_batch_size, args.max_new_tokens
+        )
+        words = [sample.split() for sample in aggregate_samples]
+        metrics.update(aggregate_distinct_1=distinct_n(words, 1), aggregate_distinct_2=distinct_n(words, 2))
 
     pairs = choose_pairs(len(ids), args.num_interpolation_pairs, args.seed)
     alphas = torch.linspace(0, 1, args.interpolation_steps)
@@ -288,6 +299,7 @@ def evaluate(args) -> dict:
                 {"input": r, "output": o} for r, o in zip(references[:10], reconstructions[:10], strict=False)
             ],
             "prior_samples": samples[:10],
+            "aggregate_samples": aggregate_samples[:10] if aggregate_samples else None,
             "attribute_shift": shift,
             "interpolation": {"start": references[pairs[0][0]], "end": references[pairs[0][1]], "path": paths[0]}
             if pairs
@@ -394,6 +406,10 @@ def main(argv=None) -> dict:
     print("\nPrior samples (greedy):")
     for sample in examples["prior_samples"][:5]:
         print(f"  {sample}")
+    if examples.get("aggregate_samples"):
+        print("\nAggregate-posterior samples (greedy):")
+        for sample in examples["aggregate_samples"][:5]:
+            print(f"  {sample}")
     shift = examples.get("attribute_shift")
     if shift:
         print(
