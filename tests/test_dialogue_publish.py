@@ -81,6 +81,7 @@ def test_dialogue_card_describes_the_dialogue_model_with_the_json_numbers(publis
     for key, entry in by_type.items():
         assert entry.metric_value == results[key] and entry.dataset_split == "test", key
     assert {"dialogue", "twr-cvae"} <= set(card.data.tags)
+    assert card.data.pipeline_tag is None  # no Hub task's pipeline loads a conditional VAE, so none is named
     text = card.text
     flat = " ".join(text.split())
     assert "TWR-VAE for dialogue" in text and "(the preset `twr-cvae`)" in flat and "DailyDialog" in text

@@ -185,7 +185,8 @@ def render_dialogue_model_card(
     card_data = ModelCardData(
         model_name=model_name,
         library_name="transformers",
-        pipeline_tag="text-generation",
+        # no Hub task's pipeline loads a conditional VAE (there is no causal LM for "text-generation"): none is named
+        pipeline_tag=None,
         tags=["dialogue", "conditional-variational-autoencoder", model["tag"], "response-generation"],
         language=["en"],
         license=license,
