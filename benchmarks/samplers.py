@@ -15,8 +15,8 @@ samples (an upper bound on its NLL, close to it for so small a KL), words and `<
 decodes the posterior modes of the first `--num_samples` training texts (their reconstructions): no sampler of
 latents gives more diverse texts under the same decoding than the decoder makes of the training texts' own latents.
 
-Copies are counted against E2E's whole development split (what the demo trains on, its held-out tenth included;
-delexicalised if the model was), and the reference is the first `--num_samples` texts of E2E's test split: their own distinct-1/2 and perplexity. Every text
+Copies are counted against the whole of the model's E2E training split (`train_split` of its training_config.yaml,
+its held-out tenth included; delexicalised if the model was), and the reference is the first `--num_samples` texts of E2E's test split: their own distinct-1/2 and perplexity. Every text
 is compared in the model's view of it (its tokenizer's words, lower-cased, rare words as `<unk>`), the view the
 samples are in. Prints a table and writes RESULTS_DIR/samplers-DEVICE.json (samplers-top-p-P-DEVICE.json).
 """
@@ -112,7 +112,9 @@ def main(argv=None):
     settings = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
     max_length = settings.get("max_length")
     delexicalized = was_delexicalized(args.model)
-    raw_training = list(load_e2e("validation", args.data_dir, delexicalized=delexicalized)["text"])
+    # the model's own training split ("validation" for the earlier demo, "validation+test[1012:]" now)
+    train_split = settings.get("train_split") or "validation"
+    raw_training = list(load_e2e(train_split, args.data_dir, delexicalized=delexicalized)["text"])
     training_view = model_view(raw_training, tokenizer, model.config, max_length)
     training = set(training_view)
     held_out = list(load_e2e("test", args.data_dir, delexicalized=delexicalized)["text"])[: args.num_samples]

@@ -197,7 +197,7 @@ def test_card_shows_examples_and_what_reconstructions_keep(published, ptb_lines)
     assert f"| {ptb_lines[0]} | {ptb_lines[0]} |" in text  # input beside its reconstruction
     assert "- a prior sample" in text and "- an aggregate sample" in text and "| 0.5 | middle |" in text
     assert "BLEU 0.6 against their input, 0.2 against a random other input" in text
-    assert "It keeps eat type reliably" in text and "It does not reliably keep area (area 40%)" in text
+    assert "It keeps eat type reliably" in text and "It does not reliably keep area (area 40% against 35% by chance)" in text
     assert "| eat type | 10 | 90% | 30% |" in text
 
 

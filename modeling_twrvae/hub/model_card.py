@@ -380,7 +380,10 @@ def what_reconstructions_keep(results: dict) -> list[str]:
         if strong:
             sentences.append(f"It keeps {_list(strong)} reliably (at least half the time and twice chance).")
         if weak:
-            rows = ", ".join(f"{f.replace('_', ' ')} {_share(measured[f]['kept'])}" for f in weak)
+            rows = "; ".join(
+                f"{f.replace('_', ' ')} {_share(measured[f]['kept'])} against {_share(measured[f]['chance'])} by chance"
+                for f in weak
+            )
             sentences.append(f"It does not reliably keep {_list(weak)} ({rows}).")
     shift = (results.get("examples") or {}).get("attribute_shift")
     if shift:
