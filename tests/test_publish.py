@@ -197,7 +197,10 @@ def test_card_shows_examples_and_what_reconstructions_keep(published, ptb_lines)
     assert f"| {ptb_lines[0]} | {ptb_lines[0]} |" in text  # input beside its reconstruction
     assert "- a prior sample" in text and "- an aggregate sample" in text and "| 0.5 | middle |" in text
     assert "BLEU 0.6 against their input, 0.2 against a random other input" in text
-    assert "It keeps eat type reliably" in text and "It does not reliably keep area (area 40% against 35% by chance)" in text
+    assert (
+        "It keeps eat type reliably" in text
+        and "It does not reliably keep area (area 40% against 35% by chance)" in text
+    )
     assert "| eat type | 10 | 90% | 30% |" in text
 
 
@@ -362,3 +365,16 @@ def test_the_card_names_the_model_it_describes(preset, title):
     collapsed = {**fake_results(["a b", "c d"]), "kl_decoded": 0.01, "active_units": 0, "mutual_information": 0.0}
     text = render_model_card("org/m", config, eval_results=collapsed).text
     assert f"This card describes **{title}**" in text and "**this model has collapsed**" in text
+
+
+def test_card_says_plainly_when_reconstructions_do_not_reconstruct():
+    from modeling_twrvae.hub.model_card import what_reconstructions_keep
+
+    poor = {"reconstruction_bleu": 1.0, "reconstruction_bleu_other_input": 0.4, "reconstruction_distinct": 0.25}
+    said = " ".join(what_reconstructions_keep(poor))
+    assert (
+        "this model does not reconstruct its inputs" in said and "Only 25% of the reconstructions are distinct" in said
+    )
+    good = {"reconstruction_bleu": 44.3, "reconstruction_bleu_other_input": 8.3, "reconstruction_distinct": 0.94}
+    said = " ".join(what_reconstructions_keep(good))
+    assert "closer to their own input than to another" in said and "does not reconstruct" not in said

@@ -367,6 +367,13 @@ def what_reconstructions_keep(results: dict) -> list[str]:
             f"input. An exact copy of the input is rare ({_share(results.get('reconstruction_exact_match'))} of texts)"
             + (f", and {_share(distinct)} of the reconstructions are distinct." if distinct is not None else ".")
         )
+        if own < 10:
+            sentences.append(
+                f"At a BLEU of {own:.1f}, a reconstruction is mostly another text of the corpus, sharing a few words "
+                "with its input: this model does not reconstruct its inputs."
+            )
+        if distinct is not None and distinct < 0.5:
+            sentences.append(f"Only {_share(distinct)} of the reconstructions are distinct: many inputs share one.")
     facts = results.get("facts_kept")
     if facts:
         measured = {fact: row for fact, row in facts.items() if fact != "mean" and row["count"]}
