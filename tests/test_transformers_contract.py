@@ -173,7 +173,7 @@ def test_the_training_scripts_call_works_on_both_models(batch, dialogue):
             weighted.loss,
             weighted.reconstruction_loss
             + 0.25 * weighted.kl_regularizer
-            + model.config.to_dict().get("bow_loss_weight", 0.0) * getattr(weighted, "bow_loss", 0.0),
+            + model.config.bow_loss_weight * (0.0 if weighted.bow_loss is None else weighted.bow_loss),
         )
         weighted.loss.backward()
 

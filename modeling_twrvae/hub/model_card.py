@@ -317,7 +317,7 @@ def describe_results(results: dict | None, config: dict, corpus: dict, file_name
         collapse = (
             f"Here the KL of the decoded latent is {kl:.2f} nats, I(x; z) {_format(mi)} nats, and {units} of "
             f"{latent} latent dimensions are active: z carries information about the text. That alone does not say "
-            "what a reconstruction keeps; the next section does."
+            'what a reconstruction keeps: "What the latent does, shown" above does.'
         )
     return {
         "data": data or _data_label(results.get("data", "")),
