@@ -26,6 +26,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..file_utils import atomic_write_bytes
 from ..texts import check_texts, load_tokenizer, posterior_means
 
 EXIT_ERROR = 2
@@ -426,31 +427,13 @@ def model_fingerprint(args) -> str:
     return fingerprint
 
 
-def _write_bytes_atomically(path: Path, data: bytes) -> None:
-    from ..file_utils import disk_full_error, fsync_folder
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        fsync_folder(path.parent)
-    except OSError as error:
-        raise disk_full_error(error, path) from error
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def save_vector(path: str, vector, metadata: dict) -> None:
     from safetensors.torch import save
 
     if not path.endswith(".safetensors"):
         raise CommandError(f"--output must name a .safetensors file, got {path!r}.")
     values = {"format": VECTOR_FORMAT, **{key: str(value) for key, value in metadata.items()}}
-    _write_bytes_atomically(Path(path), save({VECTOR_TENSOR: vector.float().contiguous()}, metadata=values))
+    atomic_write_bytes(Path(path), save({VECTOR_TENSOR: vector.float().contiguous()}, metadata=values))
 
 
 def load_vector(path: str):
