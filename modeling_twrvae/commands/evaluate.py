@@ -235,7 +235,8 @@ def evaluate(args) -> dict:
         model, tokenizer, result.posterior_mean, args.generation_batch_size, args.max_new_tokens
     )
     metrics.update(reconstruction_quality(references, reconstructions))
-    facts = facts_kept(texts, list(data["mr"][: len(texts)]), reconstructions, seed=args.seed) if with_mrs else None
+    mrs = list(data["mr"][: len(texts)]) if with_mrs else None
+    facts = facts_kept(texts, mrs, reconstructions, seed=args.seed) if mrs else None
     metrics.update(
         facts_kept=facts,
         facts_kept_mean=facts["mean"]["kept"] if facts else None,
@@ -248,7 +249,7 @@ def evaluate(args) -> dict:
         texts,
         reconstructions,
         lambda latents: _generate_text(model, tokenizer, latents, args.generation_batch_size, args.max_new_tokens),
-        mrs=list(data["mr"][: len(texts)]) if with_mrs else None,
+        mrs=mrs,
     )
 
     prior = model.sample_prior(args.num_prior_samples, generator=torch.Generator().manual_seed(args.seed))

@@ -14,7 +14,6 @@ model was trained on). Writes JSON and a Markdown table beside it.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from modeling_twrvae.metrics.dialogue import (
     context_scores,
     corpus_scores,
 )
+from modeling_twrvae.metrics.likelihood import elbo_summary
 from modeling_twrvae.trainer.tasks import DialogueCollator, DialogueTask
 
 TABLE_KEYS = [
@@ -110,14 +110,9 @@ def likelihoods(model, encoded, collator, batch_size: int, seed: int) -> dict:
         count += batch["input_ids"].shape[0]
         tokens += int((batch["attention_mask"].sum(1) - 1).sum())
     torch.random.set_rng_state(generator_state)
-    reconstruction, kl_decoded, kl_regularizer, bow = (sums / count).tolist()
     return {
-        "elbo_nll": reconstruction + kl_decoded,
-        "elbo_ppl": math.exp((sums[0] + sums[1]).item() / tokens),
-        "reconstruction_loss": reconstruction,
-        "kl_decoded": kl_decoded,
-        "kl_regularizer": kl_regularizer,
-        "bow_loss": bow,
+        **elbo_summary(sums, count, tokens),
+        "bow_loss": (sums[3] / count).item(),
         "num_responses_scored": count,
         "num_predicted_tokens": tokens,
     }

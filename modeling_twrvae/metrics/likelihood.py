@@ -267,6 +267,20 @@ def active_units(mean: torch.Tensor, threshold: float = 0.01) -> int | None:
     return int((mean.double().var(dim=0, unbiased=True) > threshold).sum())
 
 
+def elbo_summary(sums: torch.Tensor, count: int, tokens: int) -> dict:
+    """The -ELBO, its perplexity and its terms from per-text sums over `count` texts of `tokens` predicted tokens:
+    `sums` holds the summed reconstruction loss, KL of the decoded latent and KL regulariser, in that order (what a
+    validation pass over batches accumulates)."""
+    reconstruction, kl_decoded, kl_regularizer = (sums[:3] / count).tolist()
+    return {
+        "elbo_nll": reconstruction + kl_decoded,
+        "elbo_ppl": math.exp((sums[0] + sums[1]).item() / tokens),
+        "reconstruction_loss": reconstruction,
+        "kl_decoded": kl_decoded,
+        "kl_regularizer": kl_regularizer,
+    }
+
+
 def summarize_likelihoods(result: LikelihoodResult, iw_samples: int) -> dict:
     predicted = int(result.num_predicted_tokens.sum())
     tokens = int(result.num_tokens.sum())
@@ -301,5 +315,6 @@ __all__ = [
     "likelihoods",
     "mutual_information",
     "decoder_nll",
+    "elbo_summary",
     "summarize_likelihoods",
 ]

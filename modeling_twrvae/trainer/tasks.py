@@ -11,7 +11,6 @@ checkpoints, saving) is shared by both.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ from modeling_twrvae import CVAE_PRESETS, TWRCVAEConfig, TWRCVAEModel, TWRVAECon
 from modeling_twrvae.data.corpora import CORPORA, check_local_path, load_corpus
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues
 from modeling_twrvae.data.e2e import load_e2e
+from modeling_twrvae.metrics.likelihood import elbo_summary
 from modeling_twrvae.modeling_twrcvae import pad_contexts
 from modeling_twrvae.trainer.checkpointing import CHECKPOINT_TOKENIZER
 
@@ -125,16 +125,7 @@ class Task:
                 count += values.shape[0]
                 tokens += int(values[:, 3].sum())
         model.train()
-        reconstruction, kl_decoded, kl_regularizer, _ = (sums / count).tolist()
-        return {
-            "elbo_nll": reconstruction + kl_decoded,
-            "elbo_ppl": math.exp((sums[0] + sums[1]).item() / tokens),
-            "reconstruction_loss": reconstruction,
-            "kl_decoded": kl_decoded,
-            "kl_regularizer": kl_regularizer,
-            "num_sentences": count,
-            "num_predicted_tokens": tokens,
-        }
+        return {**elbo_summary(sums, count, tokens), "num_sentences": count, "num_predicted_tokens": tokens}
 
 
 class LanguageTask(Task):
@@ -154,9 +145,7 @@ class LanguageTask(Task):
         if not holdout:
             splits["validation"], files["validation"] = args.validation_split, args.validation_file
         e2e_split_expression = any("+" in split or "[" in split for split in splits.values())
-        if getattr(args, "delexicalize", False) or (
-            args.dataset == "e2e" and e2e_split_expression and not any(files.values())
-        ):
+        if args.delexicalize or (args.dataset == "e2e" and e2e_split_expression and not any(files.values())):
             raw = {
                 key: load_e2e(split, args.data_dir, delexicalized=args.delexicalize).select_columns(["text"])
                 for key, split in splits.items()
