@@ -17,7 +17,7 @@ import torch
 
 from .e2e_facts import FACTS, mr_names, text_facts
 
-NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b|n ' t\b|\bn't\b")
+NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b|n ' t\b")
 E2E_SHIFT = ("area", "riverside", "city centre")
 MIN_TEXTS = 5
 
