@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from environment import describe
+
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +43,7 @@ HALF = "{half}"  # replaced by half the budget: the length of the linear and sig
 MODELS = {
     # Bowman et al., 2016 (the TWR-VAE authors' vae-lstm-annealing configs): sigmoid annealing
     "VAE-LSTM + annealing": ("vae-lstm", ["--kl_schedule", "sigmoid", "--kl_anneal_steps", HALF]),
-    # Kim et al., 2018: 20 refinement steps (the preset); KL warm-up from 0.1 (SA:train_text.py:104-107)
+    # Kim et al., 2018: 20 refinement steps (the preset; --sa_vae_steps); KL warm-up from 0.1 (SA:train_text.py:104-107)
     "SA-VAE": ("sa-vae", ["--kl_schedule", "linear", "--kl_start_weight", "0.1", "--kl_anneal_steps", HALF]),
     # Fu et al., 2019: 4 cycles from 0.1, ramp 0.45, cosine learning rate restarted with each cycle (the cyclical-vae
     # configs; CYC:language_model/train_text_cyc_ptb.py:54-55,167-178)
@@ -130,6 +132,9 @@ def corpus_data(dataset: str, data_dir: str, folder: Path) -> tuple[list[str], l
 def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -> dict:
     preset, extra = MODELS[name]
     extra = [value.replace(HALF, str(max(1, args.budget // 2))) for value in extra]
+    overrides = args.config_overrides
+    if preset == "sa-vae" and args.sa_vae_steps != 20:
+        overrides = ",".join(filter(None, [overrides, f"svi_steps={args.sa_vae_steps}"]))
     folder = output / dataset / f"{slug(name)}-seed{seed}"
     results_file = folder / "test_results.json"
     timing_file = folder / "train_seconds.txt"
@@ -139,7 +144,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
         seconds = run(
             [
                 sys.executable, "training/train.py", *train_data, "--validation_split_percentage", "10",
-                "--preset", preset, "--config_overrides", args.config_overrides,
+                "--preset", preset, "--config_overrides", overrides, "--max_length", str(args.max_length),
                 "--per_device_train_batch_size", str(args.per_device_train_batch_size),
                 "--learning_rate", str(args.learning_rate), "--max_train_steps", str(args.budget),
                 "--eval_steps", str(max(1, args.budget // 8)), "--seed", str(seed),
@@ -161,8 +166,22 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
             output / dataset / f"{slug(name)}-seed{seed}.eval.log",
         )  # fmt: skip
     row = json.loads(results_file.read_text())
+    row["settings"] = run_settings(folder)
     row["train_minutes"] = float(timing_file.read_text()) / 60 if timing_file.is_file() else None
     return row
+
+
+def run_settings(folder: Path) -> dict:
+    """What a trained model was trained with, read from its own folder (so a table made from reused runs reports the
+    runs' settings, not the command line of the call that gathered them)."""
+    import yaml
+
+    training = yaml.safe_load((folder / "training_config.yaml").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    keys = ("max_train_steps", "per_device_train_batch_size", "learning_rate", "max_length", "seed")
+    settings = {key: training.get(key) for key in keys}
+    settings.update({key: config.get(key) for key in ("embedding_size", "hidden_size", "latent_size", "svi_steps")})
+    return settings
 
 
 def mean_std(values: list) -> tuple[float | None, float | None]:
@@ -185,12 +204,19 @@ def _format(value, std=None) -> str:
 def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[str, dict]:
     first = next(iter(next(iter(rows.values())).values()))
     _, _, data = corpus_data(dataset, args.data_dir, Path(args.output_dir) / dataset)
+    runs = [row["settings"] for seeds in rows.values() for row in seeds.values()]
+    shared = {key: sorted({str(run[key]) for run in runs}) for key in runs[0]}
+    seeds = ", ".join(shared["seed"])
+    refinement = sorted({run["svi_steps"] for run in runs if run.get("svi_steps")})
     header = (
-        f"{dataset}: {data} (10% of the training text held out for model selection); {args.budget} updates of batch "
-        f"{args.per_device_train_batch_size}, Adam, learning rate {args.learning_rate}, `{args.config_overrides}`, "
-        f"seeds {', '.join(map(str, args.seeds))} (mean ± standard deviation); evaluated on {first['num_sentences']} "
-        f"test sentences with k = {args.iw_samples}. The paper NLL/PPL is the TWR-VAE reference code's number, not a "
-        "bound on the likelihood."
+        f"{dataset}: {data} (10% of the training text held out for model selection); "
+        f"{' or '.join(shared['max_train_steps'])} updates of batch {' or '.join(shared['per_device_train_batch_size'])}"
+        f", Adam, learning rate {' or '.join(shared['learning_rate'])}, embedding {' or '.join(shared['embedding_size'])}"
+        f", hidden {' or '.join(shared['hidden_size'])}, texts cut at {' or '.join(shared['max_length'])} tokens"
+        + (f", SA-VAE refining {' or '.join(map(str, refinement))} steps" if refinement else "")
+        + f"; seeds {seeds} (mean ± standard deviation); evaluated on {first['num_sentences']} test sentences with "
+        f"k = {args.iw_samples}. The paper NLL/PPL is the TWR-VAE reference code's number, not a bound on the "
+        "likelihood."
     )
     lines = [header, "", "| model | " + " | ".join(title for _, title in COLUMNS) + " |"]
     lines.append("|---|" + "---|" * len(COLUMNS))
@@ -200,7 +226,10 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
         summary[name] = {
             "mean": {key: value[0] for key, value in statistics.items()},
             "std": {key: value[1] for key, value in statistics.items()},
-            "seeds": {str(seed): {key: row.get(key) for key, _ in COLUMNS} for seed, row in seeds.items()},
+            "seeds": {
+                str(seed): {**{key: row.get(key) for key, _ in COLUMNS}, "settings": row["settings"]}
+                for seed, row in seeds.items()
+            },
         }
         cells = [_format(*statistics[key]) for key, _ in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -247,6 +276,14 @@ def main(argv=None):
         help="Sizes of every model (no latent_size: HR-VAE derives its own from hidden_size; the others keep 32).",
     )
     parser.add_argument("--max_train_samples", type=int, help="Train on the first N texts only (quick checks).")
+    parser.add_argument("--max_length", type=int, default=100, help="Cut longer texts (tokens), in training and test.")
+    parser.add_argument(
+        "--sa_vae_steps",
+        type=int,
+        default=20,
+        help="SA-VAE's refinement steps in training and evaluation (the authors' 20, SA:train_text.py:55; fewer is a "
+        "smaller budget, and the table says so).",
+    )
     parser.add_argument("--iw_samples", type=int, default=100)
     parser.add_argument("--max_eval_samples", type=int, default=1000)
     parser.add_argument("--num_prior_samples", type=int, default=100)
@@ -275,7 +312,7 @@ def main(argv=None):
     results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     stem = "table2-" + "-".join(args.datasets)
-    summary = {"settings": vars(args), "corpora": tables}
+    summary = {"settings": vars(args), "machine": describe("cpu"), "corpora": tables}
     for folder in (output, results):
         atomic_write_text(folder / f"{stem}.md", "\n".join(t["table"] for t in tables.values()))
         atomic_write_json(folder / f"{stem}.json", summary)

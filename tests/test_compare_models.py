@@ -1,0 +1,98 @@
+"""benchmarks/compare_models.py, the "Table 2, measured here" script: what it passes to each model's training, and
+tables that report the settings the runs were trained with, gathered from reused runs."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def compare():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("compare_models_under_test", BENCHMARKS / "compare_models.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def fake_run(folder: Path, seed: int, iw_nll: float, steps: int, svi_steps: int = 0) -> None:
+    """A trained and evaluated model's folder, as train.py and evaluate.py leave it (only what the table reads)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {"iw_nll": iw_nll, "kl_decoded": 1.0, "mutual_information": 0.5, "num_sentences": 7}
+    (folder / "test_results.json").write_text(json.dumps(results))
+    (folder / "train_seconds.txt").write_text("90.0\n")
+    training = {"max_train_steps": steps, "per_device_train_batch_size": 16, "learning_rate": 0.002}
+    (folder / "training_config.yaml").write_text(yaml.safe_dump({**training, "max_length": 40, "seed": seed}))
+    config = {"embedding_size": 64, "hidden_size": 48, "latent_size": 32, "svi_steps": svi_steps}
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path):
+    for seed, value in ((1, 10.0), (2, 14.0)):
+        fake_run(tmp_path / "e2e" / f"twr-vae-seed{seed}", seed, value, steps=300)
+        fake_run(tmp_path / "e2e" / f"sa-vae-seed{seed}", seed, value + 1, steps=300, svi_steps=5)
+    # the gathering call's own command line says 2,000 updates of batch 32: the runs say otherwise, and win
+    args = compare.main.__globals__["argparse"].Namespace(
+        data_dir="unused", output_dir=str(tmp_path), budget=2000, per_device_train_batch_size=32, iw_samples=9,
+        config_overrides="embedding_size=256", sa_vae_steps=20,
+    )  # fmt: skip
+    rows = {
+        name: {seed: compare.train_and_evaluate(args, "e2e", name, seed, tmp_path) for seed in (1, 2)}
+        for name in ("TWR-VAE", "SA-VAE")
+    }
+    header, table = compare.corpus_table(args, "e2e", rows)
+    assert "300 updates of batch 16" in header and "2000" not in header
+    assert "learning rate 0.002" in header and "embedding 64, hidden 48" in header and "cut at 40 tokens" in header
+    assert "SA-VAE refining 5 steps" in header and "seeds 1, 2" in header and "7 test sentences with k = 9" in header
+    twr = table["results"]["TWR-VAE"]
+    assert twr["mean"]["iw_nll"] == pytest.approx(12.0)
+    assert twr["std"]["iw_nll"] == pytest.approx(2.8284271, rel=1e-6)  # sample standard deviation of 10 and 14
+    assert twr["seeds"]["2"]["settings"]["seed"] == 2
+    assert "| TWR-VAE | 12.00 ± 2.83 |" in table["table"]
+    compare.plot(tmp_path / "plot.png", {"e2e": table})
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_commands_share_settings_and_sa_vae_steps(compare, tmp_path, monkeypatch):
+    commands = []
+
+    def record(command, log):
+        commands.append(command)
+        if "training/evaluate.py" in command:  # leave what a finished training and evaluation leave
+            fake_run(Path(command[command.index("--model_name_or_path") + 1]), 3, 1.0, steps=400)
+        else:
+            Path(command[command.index("--output_dir") + 1]).mkdir(parents=True)
+        return 1.0
+
+    monkeypatch.setattr(compare, "run", record)
+    args = compare.main.__globals__["argparse"].Namespace(
+        data_dir=str(tmp_path), output_dir=str(tmp_path), budget=400, per_device_train_batch_size=32,
+        learning_rate=1e-3, config_overrides="embedding_size=64", max_grad_norm=None, max_train_samples=None,
+        max_length=50, sa_vae_steps=5, max_eval_samples=10, iw_samples=3, num_prior_samples=2,
+        num_interpolation_pairs=1,
+    )  # fmt: skip
+    for name in ("SA-VAE", "TWR-VAE", "Lagging VAE"):
+        compare.train_and_evaluate(args, "ptb", name, 3, tmp_path)
+    train = {c[c.index("--preset") + 1] + (" aggressive" if "--aggressive" in c else ""): c for c in commands[::2]}
+    overrides = {preset: c[c.index("--config_overrides") + 1] for preset, c in train.items()}
+    assert overrides == {
+        "sa-vae": "embedding_size=64,svi_steps=5",
+        "twr-vae": "embedding_size=64",
+        "vae-lstm aggressive": "embedding_size=64",
+    }
+    for command in train.values():
+        assert command[command.index("--max_train_steps") + 1] == "400"
+        assert command[command.index("--max_length") + 1] == "50"
+        assert command[command.index("--seed") + 1] == "3"
+    lagging = train["vae-lstm aggressive"]
+    assert lagging[lagging.index("--kl_anneal_steps") + 1] == "200"  # the budget's half
+    assert all(c[c.index("--iw_samples") + 1] == "3" for c in commands[1::2])  # the same k for every model
