@@ -247,14 +247,15 @@ def bn_vae_decoder_state(state: dict, config: TWRVAEConfig) -> dict:
 
 
 def bn_vae_args(config: TWRVAEConfig) -> SimpleNamespace:
-    """The argparse fields the authors' encoder and decoder read (BN:text_anneal_fb.py's options)."""
+    """The argparse fields the authors' encoder and decoder read (BN:text_anneal_fb.py:27,64, config/config_*.py;
+    text_anneal_fb.py:215,220 builds GaussianLSTMEncoder and LSTMDecoder from them)."""
     return SimpleNamespace(
         ni=config.embedding_size,
         enc_nh=config.hidden_size,
         dec_nh=config.hidden_size,
         nz=config.latent_size,
         gamma=config.posterior_mean_batch_norm_gamma or 0.0,
-        fix_var=0,
+        fix_var=-1,  # the default: no fixed variance (enc_lstm.py:212)
         device="cpu",
         dec_dropout_in=0.0,
         dec_dropout_out=0.0,
