@@ -37,7 +37,7 @@ from .distributions import DiagonalGaussianDistribution
 from .dropout import Dropout
 from .file_utils import disk_full_error, move_files_into, weights_fingerprint
 from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
-from .output_layer_nll import output_layer_logits_and_nll, output_layer_nll
+from .output_layer_nll import at_least_fp32, output_layer_logits_and_nll, output_layer_nll
 from .recurrence import lstm_hidden_and_cell_states, run_rnn
 from .semi_amortized import refine_posterior as refine_gaussian_posterior
 
@@ -716,7 +716,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         loss = reconstruction + kl_weight * kl_term if return_loss else None
         bow_loss = None
         if self.config.bow_loss_weight > 0:
-            bow_log_probs = F.log_softmax(self.bow_head(latents).float(), dim=-1)
+            bow_log_probs = F.log_softmax(at_least_fp32(self.bow_head(latents)), dim=-1)
             token_log_probs = bow_log_probs.gather(1, input_ids[:, 1:])
             bow_loss = -(token_log_probs * loss_mask[:, 1:].to(token_log_probs.dtype)).sum(1)
             bow_loss = bow_loss.mean() if reduction == "mean" else bow_loss
@@ -817,7 +817,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
                 )
             else:
                 logits = self.decoder.lm_head(features.reshape(batch * length, -1))
-                token_nll = F.cross_entropy(logits.index_select(0, flat).float(), targets, reduction="none")
+                token_nll = F.cross_entropy(at_least_fp32(logits.index_select(0, flat)), targets, reduction="none")
             logits = logits.view(batch, length, -1)
         else:
             logits = None
@@ -825,7 +825,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             token_nll = (
                 output_layer_nll(selected, self.decoder.lm_head, targets)
                 if fused
-                else F.cross_entropy(self.decoder.lm_head(selected).float(), targets, reduction="none")
+                else F.cross_entropy(at_least_fp32(self.decoder.lm_head(selected)), targets, reduction="none")
             )
         return token_nll.new_zeros(batch).index_add_(0, rows, token_nll), logits
 
@@ -1022,7 +1022,9 @@ def _sequence_nll(logits: torch.Tensor, input_ids: torch.LongTensor, attention_m
     """-log p of every token after the first, summed per sequence over the real ones, from the logits of every
     position (fp32 log-softmax of only the rows that predict a real token)."""
     rows, positions = attention_mask[:, 1:].bool().nonzero(as_tuple=True)
-    token_nll = F.cross_entropy(logits[rows, positions].float(), input_ids[rows, positions + 1], reduction="none")
+    token_nll = F.cross_entropy(
+        at_least_fp32(logits[rows, positions]), input_ids[rows, positions + 1], reduction="none"
+    )
     return token_nll.new_zeros(logits.shape[0]).index_add_(0, rows, token_nll)
 
 

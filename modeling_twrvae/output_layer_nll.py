@@ -104,6 +104,11 @@ def _fusable(features: torch.Tensor, lm_head: torch.nn.Module) -> bool:
     )
 
 
+def at_least_fp32(values: torch.Tensor) -> torch.Tensor:
+    """`values` in fp32 if they are in a lower precision (bf16, fp16 under autocast); fp64 stays fp64."""
+    return values if values.dtype in (torch.float32, torch.float64) else values.float()
+
+
 def output_layer_logits_and_nll(
     features: torch.Tensor, lm_head: torch.nn.Module, flat: torch.LongTensor, targets: torch.LongTensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,11 +124,11 @@ def output_layer_logits_and_nll(
         return _LinearLogitsNLL.apply(features, lm_head.weight, lm_head.bias, flat, targets)
     logits = lm_head(features)
     # fp32 log-softmax whatever the output layer's precision (bf16 under autocast)
-    return logits, F.cross_entropy(logits.index_select(0, flat).float(), targets, reduction="none")
+    return logits, F.cross_entropy(at_least_fp32(logits.index_select(0, flat)), targets, reduction="none")
 
 
 def output_layer_nll(features: torch.Tensor, lm_head: torch.nn.Linear, targets: torch.LongTensor) -> torch.Tensor:
-    """-log softmax(lm_head(features))[target] of each row, in fp32 whatever the output layer's precision.
+    """-log softmax(lm_head(features))[target] of each row, in fp32 or higher (fp64 stays fp64).
 
     Args:
         features: (rows, hidden_size), what the output layer reads.
@@ -132,7 +137,7 @@ def output_layer_nll(features: torch.Tensor, lm_head: torch.nn.Linear, targets: 
     """
     if _fusable(features, lm_head):
         return _LinearNLL.apply(features, lm_head.weight, lm_head.bias, targets)
-    return F.cross_entropy(lm_head(features).float(), targets, reduction="none")
+    return F.cross_entropy(at_least_fp32(lm_head(features)), targets, reduction="none")
 
 
-__all__ = ["output_layer_logits_and_nll", "output_layer_nll"]
+__all__ = ["at_least_fp32", "output_layer_logits_and_nll", "output_layer_nll"]

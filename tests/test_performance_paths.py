@@ -225,3 +225,17 @@ def test_output_layer_loss_under_autocast_takes_the_plain_path():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         nll = output_layer_nll(torch.randn(3, 4), head, torch.tensor([1, 2, 3]))
     assert nll.dtype == torch.float32 and nll.grad_fn.name() != "_LinearNLLBackward"
+
+
+@pytest.mark.parametrize("return_logits", [True, False])
+def test_a_float64_model_keeps_float64_in_its_reconstruction(return_logits, tokenizer, batch):
+    """The output layer's log-softmax runs in fp32 or higher: an fp64 model (as the conversion checks against the
+    baselines' code use) is not rounded to fp32 there; its per-sentence loss is the fp64 sum of the word losses."""
+    model = tiny_model("twr-vae", len(tokenizer)).double().eval()
+    output = model(**batch, sample_posterior=False, return_logits=True, reduction="none")
+    assert output.reconstruction_loss.dtype == torch.float64
+    log_probs = torch.log_softmax(output.logits[:, :-1], dim=-1)
+    targets, mask = batch["input_ids"][:, 1:], batch["attention_mask"][:, 1:].bool()
+    by_hand = -(log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask).sum(-1)
+    lean = model(**batch, sample_posterior=False, return_logits=return_logits, reduction="none")
+    torch.testing.assert_close(lean.reconstruction_loss, by_hand, rtol=1e-12, atol=1e-10)
