@@ -178,7 +178,14 @@ def run_settings(folder: Path) -> dict:
 
     training = yaml.safe_load((folder / "training_config.yaml").read_text())
     config = json.loads((folder / "config.json").read_text())
-    keys = ("max_train_steps", "per_device_train_batch_size", "learning_rate", "max_length", "seed")
+    keys = (
+        "max_train_steps",
+        "per_device_train_batch_size",
+        "learning_rate",
+        "max_length",
+        "max_train_samples",
+        "seed",
+    )
     settings = {key: training.get(key) for key in keys}
     settings.update({key: config.get(key) for key in ("embedding_size", "hidden_size", "latent_size", "svi_steps")})
     return settings
@@ -208,8 +215,11 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
     shared = {key: sorted({str(run[key]) for run in runs}) for key in runs[0]}
     seeds = ", ".join(shared["seed"])
     refinement = sorted({run["svi_steps"] for run in runs if run.get("svi_steps")})
+    subset = sorted({run["max_train_samples"] for run in runs if run.get("max_train_samples")})
     header = (
-        f"{dataset}: {data} (10% of the training text held out for model selection); "
+        f"{dataset}: {data}"
+        + (f", of which the first {' or '.join(map(str, subset))} texts" if subset else "")
+        + " (10% of the training text held out for model selection); "
         f"{' or '.join(shared['max_train_steps'])} updates of batch {' or '.join(shared['per_device_train_batch_size'])}"
         f", Adam, learning rate {' or '.join(shared['learning_rate'])}, embedding {' or '.join(shared['embedding_size'])}"
         f", hidden {' or '.join(shared['hidden_size'])}, texts cut at {' or '.join(shared['max_length'])} tokens"

@@ -31,7 +31,8 @@ def fake_run(folder: Path, seed: int, iw_nll: float, steps: int, svi_steps: int 
     (folder / "test_results.json").write_text(json.dumps(results))
     (folder / "train_seconds.txt").write_text("90.0\n")
     training = {"max_train_steps": steps, "per_device_train_batch_size": 16, "learning_rate": 0.002}
-    (folder / "training_config.yaml").write_text(yaml.safe_dump({**training, "max_length": 40, "seed": seed}))
+    training.update(max_length=40, max_train_samples=900, seed=seed)
+    (folder / "training_config.yaml").write_text(yaml.safe_dump(training))
     config = {"embedding_size": 64, "hidden_size": 48, "latent_size": 32, "svi_steps": svi_steps}
     (folder / "config.json").write_text(json.dumps(config))
 
@@ -50,6 +51,7 @@ def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path
         for name in ("TWR-VAE", "SA-VAE")
     }
     header, table = compare.corpus_table(args, "e2e", rows)
+    assert ", of which the first 900 texts (10%" in header
     assert "300 updates of batch 16" in header and "2000" not in header
     assert "learning rate 0.002" in header and "embedding 64, hidden 48" in header and "cut at 40 tokens" in header
     assert "SA-VAE refining 5 steps" in header and "seeds 1, 2" in header and "7 test sentences with k = 9" in header

@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 
 import pytest
 from accelerate.state import AcceleratorState, GradientState
@@ -27,6 +28,12 @@ TINY_EVALUATION = ["--max_samples", "4", "--iw_samples", "2", "--num_prior_sampl
                    "--num_interpolation_pairs", "1", "--max_new_tokens", "5", "--no_progress"]  # fmt: skip
 
 
+TINY_COMPARISON = [
+    "--datasets", "e2e", "--seeds", "1", "--models", "TWR-VAE", "SA-VAE", "--budget", "2", "--sa_vae_steps", "1",
+    "--max_train_samples", "48", "--per_device_train_batch_size", "8", "--max_eval_samples", "4", "--iw_samples", "2",
+    "--num_prior_samples", "2", "--num_interpolation_pairs", "1",
+    "--config_overrides", "embedding_size=16,hidden_size=8,latent_size=32",
+]  # fmt: skip
 TINY_DIALOGUE_TRAINING = [
     "--max_train_steps", "2", "--max_train_samples", "24", "--max_eval_samples", "8", "--logging_steps", "1",
     "--per_device_train_batch_size", "8", "--eval_steps", "2",
@@ -140,6 +147,14 @@ def test_every_documented_command_runs(tmp_path, monkeypatch):
                      "TWRVAE_EVAL_ARGS": " ".join(TINY_DIALOGUE_EVALUATION)}  # fmt: skip
             in_shell(command, tmp_path, env=cheap, extra=f"{tmp_path}/outputs/dialogue-demo")
             seen.add("dialogue demo")
+        elif words[:2] == ["python", "benchmarks/compare_models.py"]:  # every model of Table 2: two, tiny, here
+            cheap = [*TINY_COMPARISON, "--output_dir", f"{tmp_path}/outputs/compare", "--results_dir", str(tmp_path)]
+            done = subprocess.run([sys.executable, *as_written(words[1:], tmp_path), *cheap], cwd=REPO_ROOT,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                                  timeout=600)  # fmt: skip
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert "| SA-VAE |" in (tmp_path / "table2-e2e.md").read_text(), command
+            seen.add("compare models")
         elif words[:2] == ["python", "-c"]:
             done = in_shell(command, tmp_path)
             assert done.stdout.strip(), command
