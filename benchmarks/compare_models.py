@@ -129,7 +129,9 @@ def corpus_data(dataset: str, data_dir: str, folder: Path) -> tuple[list[str], l
     )
 
 
-def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -> dict:
+def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -> dict | None:
+    """The test results of `name` trained with `seed` on `dataset`, trained and evaluated unless `output` has them
+    (`None` if it has not and `--only_existing` says to train nothing)."""
     preset, extra = MODELS[name]
     extra = [value.replace(HALF, str(max(1, args.budget // 2))) for value in extra]
     overrides = args.config_overrides
@@ -138,6 +140,8 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     folder = output / dataset / f"{slug(name)}-seed{seed}"
     results_file = folder / "test_results.json"
     timing_file = folder / "train_seconds.txt"
+    if not results_file.is_file() and getattr(args, "only_existing", False):
+        return None
     if not results_file.is_file():
         (output / dataset).mkdir(parents=True, exist_ok=True)
         train_data, test_data, _ = corpus_data(dataset, args.data_dir, output / dataset)
@@ -228,8 +232,8 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
         f"k = {args.iw_samples}. The paper NLL/PPL is the TWR-VAE reference code's number, not a bound on the "
         "likelihood."
     )
-    lines = [header, "", "| model | " + " | ".join(title for _, title in COLUMNS) + " |"]
-    lines.append("|---|" + "---|" * len(COLUMNS))
+    lines = [header, "", "| model | seeds | " + " | ".join(title for _, title in COLUMNS) + " |"]
+    lines.append("|---|---|" + "---|" * len(COLUMNS))
     summary = {}
     for name, seeds in rows.items():
         statistics = {key: mean_std([row.get(key) for row in seeds.values()]) for key, _ in COLUMNS}
@@ -242,7 +246,7 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
             },
         }
         cells = [_format(*statistics[key]) for key, _ in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {len(seeds)} | " + " | ".join(cells) + " |")
     return header, {"header": header, "table": "\n".join(lines) + "\n", "results": summary}
 
 
@@ -300,6 +304,11 @@ def main(argv=None):
     parser.add_argument("--num_interpolation_pairs", type=int, default=20)
     parser.add_argument("--models", nargs="+", default=TABLE_2, choices=list(MODELS))
     parser.add_argument("--output_dir", default="outputs/compare")
+    parser.add_argument(
+        "--only_existing",
+        action="store_true",
+        help="Train nothing: gather the models already trained and evaluated in --output_dir (a row lists its seeds).",
+    )
     parser.add_argument("--results_dir", default=str(REPO_ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
 
@@ -312,17 +321,22 @@ def main(argv=None):
             rows[name] = {}
             for seed in args.seeds:
                 row = train_and_evaluate(args, dataset, name, seed, output)
+                if row is None:
+                    continue
                 rows[name][seed] = row
                 print(
                     f"{dataset} {name} seed {seed}: IW-NLL {row['iw_nll']:.2f}, KL {row['kl_decoded']:.2f}, "
                     f"MI {_format(row.get('mutual_information'))}, {row['train_minutes']:.2f} min",
                     flush=True,
                 )
+        rows = {name: seeds for name, seeds in rows.items() if seeds}
+        if not rows:
+            raise SystemExit(f"{output / dataset} holds no evaluated model of those asked for.")
         _, tables[dataset] = corpus_table(args, dataset, rows)
     results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     stem = "table2-" + "-".join(args.datasets)
-    summary = {"settings": vars(args), "machine": describe("cpu"), "corpora": tables}
+    summary = {"command_line": vars(args), "machine": describe("cpu"), "corpora": tables}
     for folder in (output, results):
         atomic_write_text(folder / f"{stem}.md", "\n".join(t["table"] for t in tables.values()))
         atomic_write_json(folder / f"{stem}.json", summary)

@@ -59,7 +59,7 @@ def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path
     assert twr["mean"]["iw_nll"] == pytest.approx(12.0)
     assert twr["std"]["iw_nll"] == pytest.approx(2.8284271, rel=1e-6)  # sample standard deviation of 10 and 14
     assert twr["seeds"]["2"]["settings"]["seed"] == 2
-    assert "| TWR-VAE | 12.00 ± 2.83 |" in table["table"]
+    assert "| TWR-VAE | 2 | 12.00 ± 2.83 |" in table["table"]
     compare.plot(tmp_path / "plot.png", {"e2e": table})
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -98,3 +98,19 @@ def test_training_commands_share_settings_and_sa_vae_steps(compare, tmp_path, mo
     lagging = train["vae-lstm aggressive"]
     assert lagging[lagging.index("--kl_anneal_steps") + 1] == "200"  # the budget's half
     assert all(c[c.index("--iw_samples") + 1] == "3" for c in commands[1::2])  # the same k for every model
+
+
+def test_only_existing_gathers_what_was_run_and_trains_nothing(compare, tmp_path, monkeypatch):
+    fake_run(tmp_path / "e2e" / "twr-vae-seed1", 1, 10.0, steps=300)
+    fake_run(tmp_path / "e2e" / "twr-vae-seed2", 2, 12.0, steps=300)
+    fake_run(tmp_path / "e2e" / "bn-vae-0.7-seed1", 1, 20.0, steps=300)
+    monkeypatch.setattr(compare, "run", lambda command, log: pytest.fail(f"trained: {command}"))
+    compare.main(
+        ["--data_dir", str(tmp_path), "--output_dir", str(tmp_path), "--results_dir", str(tmp_path / "results"),
+         "--seeds", "1", "2", "--models", "BN-VAE (0.7)", "TWR-VAE", "SA-VAE", "--only_existing"]
+    )  # fmt: skip
+    table = (tmp_path / "results" / "table2-e2e.md").read_text()
+    assert "| BN-VAE (0.7) | 1 | 20.00 |" in table and "| TWR-VAE | 2 | 11.00 ± 1.41 |" in table
+    assert "SA-VAE" not in table  # never run: left out, not trained
+    summary = json.loads((tmp_path / "results" / "table2-e2e.json").read_text())
+    assert set(summary["corpora"]["e2e"]["results"]) == {"BN-VAE (0.7)", "TWR-VAE"}
