@@ -76,7 +76,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import sys
 import time
 import types
@@ -86,7 +85,7 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
-from environment import add_common_arguments, describe, results_path
+from environment import add_common_arguments, describe, load_module_file, results_path
 
 from modeling_twrvae import TWRVAEConfig, TWRVAEModel, semi_amortized
 from modeling_twrvae.file_utils import atomic_write_json
@@ -137,18 +136,7 @@ def load_reference_module(reference_dir: Path, name: str, path: str):
             module = types.ModuleType(package)
             module.__path__ = [str(root.joinpath(*parts[: i + 1]))]
             sys.modules[package] = module
-    module_name = f"{package}.{parts[-1]}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, root / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
+    return load_module_file(f"{package}.{parts[-1]}", root / path)
 
 
 class _TorchStandIn:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +25,23 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "cpu"
+
+
+def load_module_file(module_name: str, path: Path):
+    """The Python file `path` as the module `module_name`, kept in sys.modules under that name (loaded once; a file
+    whose import fails leaves nothing behind). Nothing changes sys.path: this is how the benchmarks load the papers'
+    and the baselines' code from `.reference/`."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
 
 
 def describe(device: str) -> dict:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import resource
 import subprocess
@@ -46,6 +45,7 @@ from environment import (
     cpu_bf16_supported,
     describe,
     interleaved_medians,
+    load_module_file,
     results_path,
     synchronize,
 )
@@ -159,18 +159,7 @@ def load_reference_module(reference_dir: Path, name: str):
     """`reference_dir/NAME.py` as a module, loaded from its file (no change to sys.path; the reference's encoder.py and
     decoder.py import only torch, numpy and the standard library). Kept in sys.modules under a name of its own, so
     that it neither shadows nor is shadowed by another module called `encoder` or `decoder`."""
-    module_name = f"twrvae_reference_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, Path(reference_dir) / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
+    return load_module_file(f"twrvae_reference_{name}", Path(reference_dir) / f"{name}.py")
 
 
 def reference_step(reference_dir: Path, batch: int, device: str):
