@@ -27,7 +27,7 @@ def compare():
 def fake_run(folder: Path, seed: int, iw_nll: float, steps: int, svi_steps: int = 0) -> None:
     """A trained and evaluated model's folder, as train.py and evaluate.py leave it (only what the table reads)."""
     folder.mkdir(parents=True, exist_ok=True)
-    results = {"iw_nll": iw_nll, "kl_decoded": 1.0, "mutual_information": 0.5, "num_sentences": 7}
+    results = {"iw_nll": iw_nll, "kl_decoded": 1.0, "mutual_information": 0.5, "num_sentences": 7, "iw_samples": 9}
     (folder / "test_results.json").write_text(json.dumps(results))
     (folder / "train_seconds.txt").write_text("90.0\n")
     training = {"max_train_steps": steps, "per_device_train_batch_size": 16, "learning_rate": 0.002}
@@ -43,7 +43,7 @@ def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path
         fake_run(tmp_path / "e2e" / f"sa-vae-seed{seed}", seed, value + 1, steps=300, svi_steps=5)
     # the gathering call's own command line says 2,000 updates of batch 32: the runs say otherwise, and win
     args = compare.main.__globals__["argparse"].Namespace(
-        data_dir="unused", output_dir=str(tmp_path), budget=2000, per_device_train_batch_size=32, iw_samples=9,
+        data_dir="unused", output_dir=str(tmp_path), budget=2000, per_device_train_batch_size=32, iw_samples=100,
         config_overrides="embedding_size=256", sa_vae_steps=20,
     )  # fmt: skip
     rows = {
