@@ -90,6 +90,7 @@ COLUMNS = [
     ("active_units", "AU"),
     ("reconstruction_bleu", "rec. BLEU"),
     ("reconstruction_bleu_other_input", "rec. BLEU vs another input"),
+    ("reconstruction_distinct", "rec. distinct"),
     ("train_minutes", "training (min)"),
 ]
 YAHOO_TEST_DOCUMENTS = 1000
@@ -119,7 +120,7 @@ def corpus_data(dataset: str, data_dir: str, folder: Path) -> tuple[list[str], l
         return (
             ["--train_file", str(train)],
             ["--validation_file", str(test)],
-            f"trained on yahoo.valid.txt but its last {YAHOO_TEST_DOCUMENTS} documents, which are the test set",
+            f"trained on yahoo.valid.txt without its last {YAHOO_TEST_DOCUMENTS} documents (the test set)",
         )
     common = ["--dataset", dataset, "--data_dir", data_dir]
     return (
