@@ -243,9 +243,10 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
             Kept `False`: the decoder's output layer has weights of its own.
         posterior_mean_batch_norm_gamma (`float`, *optional*):
             BN-VAE (Zhu et al., 2020): batch-normalise the posterior mean with this fixed scale gamma and a learnable
-            shift beta, so that the batch mean of the decoded latent's KL is at least `latent_size * gamma**2 / 2`
-            nats in training (0.5 * sum_j (beta_j**2 + gamma**2 * v_j / (v_j + eps)) exactly, v_j the batch
-            variance). `None` (the default) turns it off; the `bn-vae` preset uses 0.7, TWR-VAE Table 2's
+            shift beta, so that the batch mean of the decoded latent's KL is at least
+            0.5 * sum_j (beta_j**2 + gamma**2 * v_j / (v_j + eps)) nats in training, v_j the batch variance of the
+            raw mean: `latent_size * gamma**2 / 2` while every v_j is far above eps (1e-5), but an encoder whose raw
+            means vary less than eps over the batch escapes it, in the authors' code as here. `None` (the default) turns it off; the `bn-vae` preset uses 0.7, TWR-VAE Table 2's
             "BN-VAE (0.7)". The rules of the authors' code: one BatchNorm1d over the latent dimensions with PyTorch's
             eps 1e-5 and momentum 0.1 (BN:modules/encoders/enc_lstm.py:164); the scale is fixed at gamma and never
             trained (BN:modules/encoders/enc_lstm.py:165,185), the shift is learned from 0 (PyTorch's default,
