@@ -1,18 +1,25 @@
 """-log p(target) of each row through the output layer, with the (rows, vocabulary) work done in as few passes as
 the arithmetic allows.
 
-`F.cross_entropy(lm_head(features), targets)` costs, besides its three matrix products, a zero-filled (rows,
-vocabulary) gradient buffer, the log-softmax backward (two reads and a write of that size) and a separate sum for the
-bias gradient. Here the backward turns the saved log-probabilities into probabilities in place, subtracts one at each
-target, and scales by each row's incoming gradient on the small (rows, hidden) side of the products instead of the
-large one. At the papers' sizes on a 2-core CPU that removed about a tenth of a TWR-VAE training step
-(`benchmarks/training_throughput.py`). Same values and gradients as the plain path, up to float rounding.
+`F.cross_entropy(lm_head(features), targets)` costs, besides its three matrix products, a broadcast copy of the bias
+into the (rows, vocabulary) output, a second buffer of that size for the log-softmax, a zero-filled gradient buffer,
+the log-softmax backward (two reads and a write of that size) and a separate sum for the bias gradient. Here the
+bias is added inside the product (oneDNN's linear, where PyTorch has it), the log-softmax overwrites the logits, and
+the backward turns the saved log-probabilities into probabilities in place, subtracts one at each target, and scales
+by each row's incoming gradient on the small (rows, hidden) side of the products instead of the large one. Same
+values and gradients as the plain path, up to float rounding.
+
+Under bf16 autocast on a CPU the same loss runs with autocast's precisions: the three products in bf16 (the weight
+cast once a step, as autocast's own cast does), the log-softmax and its gradient in fp32, the gradient cast to bf16
+once for the two backward products, and the bias gradient summed in fp32. Autocast's plain path spends about a
+third of a bf16 step on the fp32 copies, zero fills and casts of the (rows, vocabulary) buffers this avoids
+(`benchmarks/training_throughput.py`, `docs/performance.md`).
 
 `output_layer_logits_and_nll` does the same while also returning the logits of every row (what the model's
 default `return_logits=True` gives): one matrix product for both, the loss's gradient formed in the buffer of its
 saved log-probabilities, and the logits' own gradient (when the caller's loss uses them) added to it.
 
-Used on CPUs outside autocast, where it was measured; elsewhere the plain path runs.
+Used on CPUs in fp32 or under bf16 autocast, where it was measured; elsewhere the plain path runs.
 """
 
 from __future__ import annotations
@@ -21,35 +28,121 @@ import torch
 import torch.nn.functional as F
 
 
+def _onednn_linear():
+    """oneDNN's linear with the bias as a post-op (what inductor calls on x86 CPUs), if this PyTorch has it."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._linear_pointwise.default
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_ONEDNN_LINEAR = _onednn_linear()
+
+
+def _linear(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """features @ weight.T + bias, the bias added inside the product where oneDNN can (fp32, bf16)."""
+    global _ONEDNN_LINEAR
+    if _ONEDNN_LINEAR is not None and features.dtype in (torch.float32, torch.bfloat16) and features.is_contiguous():
+        try:
+            return _ONEDNN_LINEAR(features, weight, bias, "none", [], "")
+        except (NotImplementedError, RuntimeError):  # a build whose oneDNN lacks it for this CPU: use BLAS from now on
+            _ONEDNN_LINEAR = None
+    return torch.addmm(bias, features, weight.t())
+
+
+def _compute_weights(features, weight, bias):
+    """(features, weight, bias) in the precision of the products: bf16 under autocast, else as given."""
+    if features.dtype == torch.bfloat16 or torch.is_autocast_enabled("cpu"):
+        return features.to(torch.bfloat16), weight.to(torch.bfloat16), bias.to(torch.bfloat16)
+    return features, weight, bias
+
+
+def _log_softmax_fp32(logits: torch.Tensor, keep_logits: bool) -> torch.Tensor:
+    """fp32 log-softmax of `logits`, written over them when they are fp32 and not needed afterwards."""
+    if logits.dtype != torch.float32:
+        log_probs = logits.float()
+        return torch.log_softmax(log_probs, dim=-1, out=log_probs)
+    if keep_logits:
+        return torch.log_softmax(logits, dim=-1)
+    return torch.log_softmax(logits, dim=-1, out=logits)
+
+
+def _target_log_probs_by_chunks(logits: torch.Tensor, targets: torch.LongTensor, rows: int = 64) -> torch.Tensor:
+    """fp32 log-softmax of low-precision `logits` at `targets`, a few rows at a time: the fp32 copy of each chunk
+    stays in cache instead of a (rows, vocabulary) fp32 buffer going through memory."""
+    result = torch.empty(logits.shape[0], dtype=torch.float32, device=logits.device)
+    for start in range(0, logits.shape[0], rows):
+        chunk = torch.log_softmax(logits[start : start + rows].float(), dim=-1)
+        result[start : start + rows] = chunk.gather(1, targets[start : start + rows].unsqueeze(1)).squeeze(1)
+    return result
+
+
+def _backward_products(grad, weight, features, row_scale, needs):
+    """The output layer's gradients from d loss / d logits = grad * row_scale (row_scale: None, or (rows,) fp32 applied
+    on the small side). The products run in `weight`'s precision; `grad` is fp32 or already in that precision."""
+    low = weight.dtype != torch.float32
+    compute = grad.to(weight.dtype)
+    grad_features = grad_weight = grad_bias = None
+    if needs[0]:
+        grad_features = (compute @ weight).float()
+        if row_scale is not None:
+            grad_features.mul_(row_scale.unsqueeze(1))
+    scaled = features if row_scale is None else (features.float() * row_scale.unsqueeze(1)).to(weight.dtype)
+    if needs[1] and needs[2] and low and row_scale is not None:
+        # the bias gradient as one more column of the weight's product: a bf16 matrix-vector product over the
+        # (rows, vocabulary) gradient costs a whole pass of its own
+        both = compute.t() @ torch.cat([scaled, row_scale.to(weight.dtype).unsqueeze(1)], dim=1)
+        return grad_features, both[:, :-1], both[:, -1]
+    if needs[1]:
+        grad_weight = compute.t() @ scaled
+    if needs[2]:
+        if row_scale is None:
+            grad_bias = grad.sum(0, dtype=torch.float32) if grad.dtype == torch.float32 else compute.sum(0)
+        else:
+            grad_bias = compute.t() @ row_scale.to(compute.dtype)
+    return grad_features, grad_weight, grad_bias
+
+
 class _LinearNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features, weight, bias, targets):
-        log_probs = torch.log_softmax(torch.addmm(bias, features, weight.t()), dim=-1)
-        ctx.save_for_backward(features, weight, log_probs, targets)
+        with torch.autocast("cpu", enabled=False):
+            features_c, weight_c, bias_c = _compute_weights(features, weight, bias)
+            logits = _linear(features_c, weight_c, bias_c)
+            if logits.dtype == torch.float32:
+                log_probs = _log_softmax_fp32(logits, keep_logits=False)
+                target_log_probs = log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)
+            else:
+                target_log_probs = _target_log_probs_by_chunks(logits, targets)
+        if logits.dtype == torch.float32:  # the log-probabilities overwrote the logits; the backward reuses them
+            ctx.save_for_backward(features_c, weight_c, log_probs, targets, target_log_probs)
+        else:  # keep the bf16 logits, half the size; the backward takes their softmax straight to bf16
+            ctx.save_for_backward(features_c, weight_c, logits, targets, target_log_probs)
+        ctx.dtypes = (features.dtype, weight.dtype, bias.dtype)
         ctx.spent = False
-        return -log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)
+        return -target_log_probs
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_nll):
-        if ctx.spent:  # the saved log-probabilities became the gradient in the first backward
+        if ctx.spent:  # the saved buffer became the gradient in the first backward
             raise RuntimeError(
                 "Backward through the output layer's loss ran twice (retain_graph=True). The fused loss keeps no copy "
                 "for a second backward; pass `return_logits=True` to the model for that."
             )
         ctx.spent = True
-        features, weight, probs, targets = ctx.saved_tensors
-        probs.exp_()
-        probs[torch.arange(targets.shape[0], device=targets.device), targets] -= 1  # d nll / d logits, per unit grad
-        grad_nll = grad_nll.to(probs.dtype)
-        grad_features = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            grad_features = (probs @ weight).mul_(grad_nll.unsqueeze(1))
-        if ctx.needs_input_grad[1]:
-            grad_weight = probs.t() @ (features * grad_nll.unsqueeze(1))
-        if ctx.needs_input_grad[2]:
-            grad_bias = probs.t() @ grad_nll
-        return grad_features, grad_weight, grad_bias, None
+        features, weight, saved, targets, target_log_probs = ctx.saved_tensors
+        # fp32: the log-probabilities' exp in place; bf16: the softmax of the bf16 logits, computed in fp32 and
+        # rounded once to bf16 (what autocast's backward casts the fp32 gradient to)
+        probs = saved.exp_() if saved.dtype == torch.float32 else torch.softmax(saved, dim=-1, out=saved)
+        # d nll / d logits per unit gradient: softmax - onehot, the target's entry from its fp32 log-probability
+        probs[torch.arange(targets.shape[0], device=targets.device), targets] = (target_log_probs.exp() - 1).to(
+            probs.dtype
+        )
+        grads = _backward_products(probs, weight, features, grad_nll.float(), ctx.needs_input_grad)
+        return (*_cast(grads, ctx.dtypes), None)
 
 
 class _LinearLogitsNLL(torch.autograd.Function):
@@ -59,9 +152,12 @@ class _LinearLogitsNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features, weight, bias, flat, targets):
         ctx.set_materialize_grads(False)
-        logits = torch.addmm(bias, features, weight.t())
-        log_probs = torch.log_softmax(logits, dim=-1)
-        ctx.save_for_backward(features, weight, bias, flat, targets)
+        with torch.autocast("cpu", enabled=False):
+            features_c, weight_c, bias_c = _compute_weights(features, weight, bias)
+            logits = _linear(features_c, weight_c, bias_c)
+            log_probs = _log_softmax_fp32(logits, keep_logits=True)
+        ctx.save_for_backward(features_c, weight_c, bias_c, flat, targets)
+        ctx.dtypes = (features.dtype, weight.dtype, bias.dtype)
         ctx.log_probs = log_probs  # an intermediate, turned into the gradient in place (not version-checked)
         return logits, -log_probs[flat, targets]
 
@@ -71,7 +167,7 @@ class _LinearLogitsNLL(torch.autograd.Function):
         features, weight, bias, flat, targets = ctx.saved_tensors
         probs, ctx.log_probs = ctx.log_probs, None
         if probs is None:  # a second backward (retain_graph=True): the first turned the saved buffer into a gradient
-            probs = torch.log_softmax(torch.addmm(bias, features, weight.t()), dim=-1)
+            probs = _log_softmax_fp32(_linear(features, weight, bias), keep_logits=False)
         if grad_nll is None and grad_logits is None:
             return None, None, None, None, None
         # d nll_r / d logits_r = softmax_r - onehot(target_r), weighted by each row's incoming gradient (0 for rows
@@ -82,26 +178,28 @@ class _LinearLogitsNLL(torch.autograd.Function):
         probs.exp_()
         probs[flat, targets] -= 1
         if grad_logits is None:  # scale on the small (rows, hidden) side of the products
-            scaled_features = features * rows.unsqueeze(1)
-            grad_features = (probs @ weight).mul_(rows.unsqueeze(1)) if ctx.needs_input_grad[0] else None
-            grad_weight = probs.t() @ scaled_features if ctx.needs_input_grad[1] else None
-            grad_bias = probs.t() @ rows if ctx.needs_input_grad[2] else None
+            grads = _backward_products(probs, weight, features, rows, ctx.needs_input_grad)
         else:
             grad = probs.mul_(rows.unsqueeze(1)).add_(grad_logits)
-            grad_features = grad @ weight if ctx.needs_input_grad[0] else None
-            grad_weight = grad.t() @ features if ctx.needs_input_grad[1] else None
-            grad_bias = grad.sum(0) if ctx.needs_input_grad[2] else None
-        return grad_features, grad_weight, grad_bias, None, None
+            grads = _backward_products(grad, weight, features, None, ctx.needs_input_grad)
+        return (*_cast(grads, ctx.dtypes), None, None)
+
+
+def _cast(grads, dtypes):
+    return tuple(None if grad is None else grad.to(dtype) for grad, dtype in zip(grads, dtypes, strict=True))
 
 
 def _fusable(features: torch.Tensor, lm_head: torch.nn.Module) -> bool:
-    return (
+    if not (
         features.device.type == "cpu"
         and type(lm_head) is torch.nn.Linear  # not a wrapped or adapted layer (its own forward must run)
         and lm_head.bias is not None
-        and not torch.is_autocast_enabled("cpu")
-        and features.dtype == lm_head.weight.dtype == torch.float32
-    )
+        and lm_head.weight.dtype == lm_head.bias.dtype == torch.float32
+    ):
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return torch.get_autocast_dtype("cpu") == torch.bfloat16 and features.dtype in (torch.float32, torch.bfloat16)
+    return features.dtype == torch.float32
 
 
 def at_least_fp32(values: torch.Tensor) -> torch.Tensor:

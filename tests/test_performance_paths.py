@@ -62,6 +62,29 @@ def test_default_forward_gives_the_explicit_logits_paths_loss_logits_and_gradien
         torch.testing.assert_close(default_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.parametrize("return_logits", [False, True])
+def test_bf16_autocast_training_loss_matches_autocasts_plain_output_layer(return_logits, tokenizer, batch,
+                                                                         monkeypatch):  # fmt: skip
+    """What `--mixed_precision bf16` runs on a CPU (the fused output-layer loss under autocast) against autocast's
+    own `lm_head` + fp32 cross-entropy: the same loss and gradients, up to bf16 rounding."""
+    import modeling_twrvae.output_layer_nll as nll
+
+    model = tiny_model("twr-vae", len(tokenizer)).eval()
+    results = []
+    for fusable in (nll._fusable, lambda *args: False):
+        monkeypatch.setattr(nll, "_fusable", fusable)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            output, grads = _step(model, batch, return_logits=return_logits)
+        results.append((output, grads))
+    (fused, fused_grads), (plain, plain_grads) = results
+    assert fused.loss.dtype == torch.float32
+    torch.testing.assert_close(fused.reconstruction_loss, plain.reconstruction_loss, rtol=2e-3, atol=1e-2)
+    for name, grad in plain_grads.items():
+        assert fused_grads[name].dtype == torch.float32
+        scale = grad.abs().max().item()
+        torch.testing.assert_close(fused_grads[name], grad, rtol=3e-2, atol=3e-2 * scale, msg=name)
+
+
 def test_default_forward_allows_a_second_backward(tokenizer, batch):
     model = tiny_model("twr-vae", len(tokenizer)).eval()
     output = model(**batch, sample_posterior=False)
@@ -143,6 +166,20 @@ def test_cpu_dropout_keeps_each_element_with_probability_one_minus_p_and_rescale
     assert torch.equal(Dropout(0.3)(inputs.detach()) != 0, kept)  # seeded: the same mask again
 
 
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_cpu_dropout_mask_is_unbiased_in_every_lane_of_its_random_words(p):
+    """Four elements share one 64-bit draw: each lane (position mod 4) keeps with probability 1 - p, neighbours
+    independently, also for a size that leaves a partial word."""
+    from modeling_twrvae.dropout import keep_mask
+
+    torch.manual_seed(1)
+    keep = keep_mask(torch.ones(1001, 999), p).flatten() != 0
+    for lane in range(4):
+        assert abs(keep[lane::4].float().mean().item() - (1 - p)) < 0.005, lane
+    both = (keep[:-1] & keep[1:]).float().mean().item()
+    assert abs(both - (1 - p) ** 2) < 0.005
+
+
 def test_twr_vae_models_use_the_cpu_dropout(tokenizer):
     from modeling_twrvae.dropout import Dropout
 
@@ -218,11 +255,62 @@ def test_fused_output_layer_loss_refuses_a_second_backward_with_a_clear_error():
         nll.backward()
 
 
-def test_output_layer_loss_under_autocast_takes_the_plain_path():
+@pytest.mark.parametrize("with_logits", [False, True], ids=["loss", "logits+loss"])
+def test_fused_output_layer_loss_under_bf16_autocast_matches_autocasts_plain_path(with_logits):
+    """Under CPU bf16 autocast the fused loss keeps autocast's precisions (bf16 products, fp32 log-softmax): its
+    values and gradients are those of `F.cross_entropy(lm_head(features).float())` under autocast, up to bf16
+    rounding, and every gradient comes back in its input's dtype (the fp32 master weights get fp32 gradients)."""
+    from modeling_twrvae.output_layer_nll import output_layer_logits_and_nll, output_layer_nll
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(32, 300)
+    features = torch.randn(40, 32).bfloat16().requires_grad_()
+    targets = torch.randint(0, 300, (40,))
+    weights = torch.rand(40)
+    flat = torch.arange(40)
+    results = []
+    for fused in (True, False):
+        head.zero_grad()
+        features.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            if fused and with_logits:
+                logits, nll = output_layer_logits_and_nll(features, head, flat, targets)
+                assert nll.grad_fn.name() == "_LinearLogitsNLLBackward"
+            elif fused:
+                logits, nll = None, output_layer_nll(features, head, targets)
+                assert nll.grad_fn.name() == "_LinearNLLBackward"
+            else:
+                logits = head(features)
+                nll = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")
+        assert nll.dtype == torch.float32
+        loss = (nll * weights).sum()
+        if with_logits:
+            assert logits.dtype == torch.bfloat16
+            loss = loss + logits.float().square().mean()
+        loss.backward()
+        assert features.grad.dtype == torch.bfloat16 and head.weight.grad.dtype == torch.float32
+        results.append((nll.detach(), features.grad.float(), head.weight.grad.clone(), head.bias.grad.clone()))
+    # no less accurate than autocast's own path, measured against the same loss in fp32
+    head.zero_grad()
+    exact_features = features.detach().float().requires_grad_()
+    logits = head(exact_features)
+    nll = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    ((nll * weights).sum() + (logits.square().mean() if with_logits else 0)).backward()
+    exact = (nll.detach(), exact_features.grad, head.weight.grad, head.bias.grad)
+    for name, fused, plain, truth in zip(("nll", "features", "weight", "bias"), *results, exact, strict=True):
+        torch.testing.assert_close(fused, plain, rtol=2e-2, atol=2e-2 * plain.abs().max().item(), msg=name)
+        error, plain_error = (
+            ((fused - truth).norm() / truth.norm()).item(),
+            ((plain - truth).norm() / truth.norm()).item(),
+        )
+        assert error <= 1.5 * plain_error + 1e-4, name
+
+
+def test_fused_output_layer_loss_is_not_taken_under_fp16_autocast():
     from modeling_twrvae.output_layer_nll import output_layer_nll
 
     head = torch.nn.Linear(4, 9)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.float16):
         nll = output_layer_nll(torch.randn(3, 4), head, torch.tensor([1, 2, 3]))
     assert nll.dtype == torch.float32 and nll.grad_fn.name() != "_LinearNLLBackward"
 
