@@ -7,6 +7,7 @@ import importlib.util
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,36 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "cpu"
+
+
+_VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+
+
+def _cpu_flags() -> list[str]:
+    """The vector-unit flags of /proc/cpuinfo that decide which kernels oneDNN runs (bf16 needs avx512_bf16 or AMX)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in _VECTOR_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
+def _git_commit() -> str | None:
+    """The commit the benchmark ran from, with "+changes" when the work tree differed from it; None outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+changes" if changed else "")
 
 
 def load_module_file(module_name: str, path: Path):
@@ -53,7 +84,10 @@ def describe(device: str) -> dict:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "cpu_flags": _cpu_flags(),
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "git_commit": _git_commit(),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
     if device.startswith("cuda"):
         info["cuda"] = torch.version.cuda

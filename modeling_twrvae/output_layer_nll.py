@@ -10,10 +10,12 @@ by each row's incoming gradient on the small (rows, hidden) side of the products
 values and gradients as the plain path, up to float rounding.
 
 Under bf16 autocast on a CPU the same loss runs with autocast's precisions: the three products in bf16 (the weight
-cast once a step, as autocast's own cast does), the log-softmax and its gradient in fp32, the gradient cast to bf16
-once for the two backward products, and the bias gradient summed in fp32. Autocast's plain path spends about a
-third of a bf16 step on the fp32 copies, zero fills and casts of the (rows, vocabulary) buffers this avoids
-(`benchmarks/training_throughput.py`, `docs/performance.md`).
+cast once a step, as autocast's own cast does) and the log-softmax in fp32, taken a few rows at a time so that the
+fp32 copy of the logits stays in cache; the backward's softmax is computed in fp32 from the saved bf16 logits and
+rounded once to bf16 (what autocast's backward casts its fp32 gradient to), and the bias gradient is one more column
+of the weight's product. Autocast's plain path spent about a fifth of a bf16 step at the papers' sizes on the fp32
+copies, zero fills, casts and log-softmax backward of (rows, vocabulary) buffers (`benchmarks/training_throughput.py`,
+`docs/performance.md`).
 
 `output_layer_logits_and_nll` does the same while also returning the logits of every row (what the model's
 default `return_logits=True` gives): one matrix product for both, the loss's gradient formed in the buffer of its
@@ -28,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 
-def _onednn_linear():
+def _find_onednn_linear():
     """oneDNN's linear with the bias as a post-op (what inductor calls on x86 CPUs), if this PyTorch has it."""
     if not torch.backends.mkldnn.is_available():
         return None
@@ -38,18 +40,34 @@ def _onednn_linear():
         return None
 
 
-_ONEDNN_LINEAR = _onednn_linear()
+_ONEDNN_LINEAR = _find_onednn_linear()
+
+
+def _onednn_linear(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
+    """features @ weight.T (+ bias) by oneDNN for contiguous fp32 or bf16 `features`; None where it cannot run (then
+    not tried again)."""
+    global _ONEDNN_LINEAR
+    if _ONEDNN_LINEAR is None or features.dtype not in (torch.float32, torch.bfloat16) or not features.is_contiguous():
+        return None
+    try:
+        return _ONEDNN_LINEAR(features, weight, bias, "none", [], "")
+    except (NotImplementedError, RuntimeError):  # a build whose oneDNN lacks it for this CPU: BLAS from now on
+        _ONEDNN_LINEAR = None
+        return None
 
 
 def _linear(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """features @ weight.T + bias, the bias added inside the product where oneDNN can (fp32, bf16)."""
-    global _ONEDNN_LINEAR
-    if _ONEDNN_LINEAR is not None and features.dtype in (torch.float32, torch.bfloat16) and features.is_contiguous():
-        try:
-            return _ONEDNN_LINEAR(features, weight, bias, "none", [], "")
-        except (NotImplementedError, RuntimeError):  # a build whose oneDNN lacks it for this CPU: use BLAS from now on
-            _ONEDNN_LINEAR = None
-    return torch.addmm(bias, features, weight.t())
+    result = _onednn_linear(features, weight, bias)
+    return torch.addmm(bias, features, weight.t()) if result is None else result
+
+
+def _matmul(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """left @ right; in fp32 through oneDNN as `linear(left, right.T)` (right.T a view), a few percent faster than
+    the BLAS `torch.mm` calls for the output layer's (rows, vocabulary) x (vocabulary, hidden) product on the AVX-512
+    CPU measured; bf16 `torch.mm` is oneDNN already."""
+    result = _onednn_linear(left, right.t(), None) if left.dtype == torch.float32 else None
+    return left @ right if result is None else result
 
 
 def _compute_weights(features, weight, bias):
@@ -86,7 +104,7 @@ def _backward_products(grad, weight, features, row_scale, needs):
     compute = grad.to(weight.dtype)
     grad_features = grad_weight = grad_bias = None
     if needs[0]:
-        grad_features = (compute @ weight).float()
+        grad_features = _matmul(compute, weight).float()
         if row_scale is not None:
             grad_features.mul_(row_scale.unsqueeze(1))
     scaled = features if row_scale is None else (features.float() * row_scale.unsqueeze(1)).to(weight.dtype)

@@ -245,6 +245,28 @@ def test_fused_output_layer_loss_gives_the_plain_values_and_gradients():
         torch.testing.assert_close(fused, plain)
 
 
+def test_fused_output_layer_loss_without_onednn_and_after_a_onednn_failure(monkeypatch):
+    """Where oneDNN's linear is missing, or fails on this CPU, the products fall back to BLAS with the same values; a
+    failure is not retried."""
+    import modeling_twrvae.output_layer_nll as nll
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50)
+    features, targets = torch.randn(12, 8), torch.randint(0, 50, (12,))
+    expected = torch.nn.functional.cross_entropy(head(features), targets, reduction="none")
+    monkeypatch.setattr(nll, "_ONEDNN_LINEAR", None)
+    torch.testing.assert_close(nll.output_layer_nll(features, head, targets), expected)
+    calls = []
+
+    def failing(*args):
+        calls.append(args)
+        raise RuntimeError("could not create a primitive")
+
+    monkeypatch.setattr(nll, "_ONEDNN_LINEAR", failing)
+    torch.testing.assert_close(nll.output_layer_nll(features, head, targets), expected)
+    assert len(calls) == 1 and nll._ONEDNN_LINEAR is None
+
+
 def test_fused_output_layer_loss_refuses_a_second_backward_with_a_clear_error():
     from modeling_twrvae.output_layer_nll import output_layer_nll
 
