@@ -44,10 +44,12 @@ _ONEDNN_LINEAR = _find_onednn_linear()
 
 
 def _onednn_linear(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
-    """features @ weight.T (+ bias) by oneDNN for contiguous fp32 or bf16 `features`; None where it cannot run (then
-    not tried again)."""
+    """features @ weight.T (+ bias) by oneDNN for contiguous fp32 or bf16 `features`; None under `torch.compile`, and
+    where it cannot run (then not tried again)."""
     global _ONEDNN_LINEAR
     if _ONEDNN_LINEAR is None or features.dtype not in (torch.float32, torch.bfloat16) or not features.is_contiguous():
+        return None
+    if torch.compiler.is_compiling():  # inductor lowers this op only for frozen (constant) weights; it picks its own
         return None
     try:
         return _ONEDNN_LINEAR(features, weight, bias, "none", [], "")
@@ -85,6 +87,17 @@ def _log_softmax_fp32(logits: torch.Tensor, keep_logits: bool) -> torch.Tensor:
     if keep_logits:
         return torch.log_softmax(logits, dim=-1)
     return torch.log_softmax(logits, dim=-1, out=logits)
+
+
+def _softmax_and_target_log_probs(logits: torch.Tensor, targets: torch.LongTensor):
+    """(softmax of fp32 `logits`, written over them; log p(target) of each row). The backward needs the
+    probabilities, so they are what one pass leaves, rather than log-probabilities to exponentiate again. log p(t)
+    = x_t - logsumexp(x) with logsumexp(x) = max(x) - log p(argmax): the largest probability is at least 1/vocabulary,
+    so its log is as exact as the log-softmax's, however unlikely the target."""
+    target_logits = logits.gather(1, targets.unsqueeze(1)).squeeze(1)
+    top = logits.amax(dim=-1)  # (amax, not max: max's indices cost a slow pass of their own)
+    probs = torch.softmax(logits, dim=-1, out=logits)
+    return probs, (target_logits - top) + probs.amax(dim=-1).log()
 
 
 def _target_log_probs_by_chunks(logits: torch.Tensor, targets: torch.LongTensor, rows: int = 64) -> torch.Tensor:
@@ -129,15 +142,11 @@ class _LinearNLL(torch.autograd.Function):
         with torch.autocast("cpu", enabled=False):
             features_c, weight_c, bias_c = _compute_weights(features, weight, bias)
             logits = _linear(features_c, weight_c, bias_c)
-            if logits.dtype == torch.float32:
-                log_probs = _log_softmax_fp32(logits, keep_logits=False)
-                target_log_probs = log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)
-            else:
-                target_log_probs = _target_log_probs_by_chunks(logits, targets)
-        if logits.dtype == torch.float32:  # the log-probabilities overwrote the logits; the backward reuses them
-            ctx.save_for_backward(features_c, weight_c, log_probs, targets, target_log_probs)
-        else:  # keep the bf16 logits, half the size; the backward takes their softmax straight to bf16
-            ctx.save_for_backward(features_c, weight_c, logits, targets, target_log_probs)
+            if logits.dtype == torch.float32:  # the probabilities overwrite the logits; the backward starts from them
+                saved, target_log_probs = _softmax_and_target_log_probs(logits, targets)
+            else:  # keep the bf16 logits, half the size; the backward takes their softmax straight to bf16
+                saved, target_log_probs = logits, _target_log_probs_by_chunks(logits, targets)
+        ctx.save_for_backward(features_c, weight_c, saved, targets, target_log_probs)
         ctx.dtypes = (features.dtype, weight.dtype, bias.dtype)
         ctx.spent = False
         return -target_log_probs
@@ -152,9 +161,9 @@ class _LinearNLL(torch.autograd.Function):
             )
         ctx.spent = True
         features, weight, saved, targets, target_log_probs = ctx.saved_tensors
-        # fp32: the log-probabilities' exp in place; bf16: the softmax of the bf16 logits, computed in fp32 and
-        # rounded once to bf16 (what autocast's backward casts the fp32 gradient to)
-        probs = saved.exp_() if saved.dtype == torch.float32 else torch.softmax(saved, dim=-1, out=saved)
+        # bf16: the softmax of the bf16 logits, computed in fp32 and rounded once to bf16 (what autocast's backward
+        # casts the fp32 gradient to)
+        probs = saved if saved.dtype == torch.float32 else torch.softmax(saved, dim=-1, out=saved)
         # d nll / d logits per unit gradient: softmax - onehot, the target's entry from its fp32 log-probability
         probs[torch.arange(targets.shape[0], device=targets.device), targets] = (target_log_probs.exp() - 1).to(
             probs.dtype

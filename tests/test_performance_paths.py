@@ -245,9 +245,26 @@ def test_fused_output_layer_loss_gives_the_plain_values_and_gradients():
         torch.testing.assert_close(fused, plain)
 
 
+def test_fused_output_layer_loss_is_exact_for_targets_far_below_the_smallest_float():
+    """The fused loss keeps probabilities, not log-probabilities; a target's -log p is still exact where p itself
+    underflows fp32 (here -log p reaches hundreds of nats; fp32 underflows below e^-104)."""
+    from modeling_twrvae.output_layer_nll import output_layer_nll
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 300)
+    with torch.no_grad():
+        head.weight.mul_(100)
+    features, targets = torch.randn(40, 16), torch.randint(0, 300, (40,))
+    exact = torch.nn.functional.cross_entropy(head.double()(features.double()), targets, reduction="none")
+    head.float()
+    nll = output_layer_nll(features, head, targets)
+    assert exact.max() > 200 and torch.isfinite(nll).all()
+    torch.testing.assert_close(nll.double(), exact, rtol=1e-5, atol=1e-4)
+
+
 def test_fused_output_layer_loss_without_onednn_and_after_a_onednn_failure(monkeypatch):
-    """Where oneDNN's linear is missing, or fails on this CPU, the products fall back to BLAS with the same values; a
-    failure is not retried."""
+    """Where oneDNN's linear is missing, or fails on this CPU, and under torch.compile, the products fall back to BLAS
+    with the same values; a failure is not retried."""
     import modeling_twrvae.output_layer_nll as nll
 
     torch.manual_seed(0)
@@ -262,6 +279,11 @@ def test_fused_output_layer_loss_without_onednn_and_after_a_onednn_failure(monke
         calls.append(args)
         raise RuntimeError("could not create a primitive")
 
+    monkeypatch.setattr(nll, "_ONEDNN_LINEAR", failing)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)  # inductor cannot lower it for trained weights
+    torch.testing.assert_close(nll.output_layer_nll(features, head, targets), expected)
+    assert not calls
+    monkeypatch.undo()
     monkeypatch.setattr(nll, "_ONEDNN_LINEAR", failing)
     torch.testing.assert_close(nll.output_layer_nll(features, head, targets), expected)
     assert len(calls) == 1 and nll._ONEDNN_LINEAR is None
