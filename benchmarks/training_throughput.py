@@ -2,6 +2,8 @@
 
     python benchmarks/training_throughput.py [--device cpu|cuda] [--quick] [--reference_dir .reference/lang_model]
 
+`--profile VARIANT` profiles one row's step instead (torch.profiler): where its time goes, operator by operator.
+
 One training step (forward, backward, Adam update) at the papers' sizes: vocabulary 10k, embedding 512, hidden 256,
 24-token sentences; TWR-VAE (latent 32, batch 64) and HR-VAE (2 layers, posterior from [h; c], latent 512,
 batch 128). Rows, timed round-robin in one process (median of the repeats), so that machine load hits all alike; in each round
@@ -294,6 +296,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, help="Timed rounds (default 15, 5 with --quick).")
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--no_memory", action="store_true", help="Skip the peak-memory column.")
+    parser.add_argument(
+        "--profile",
+        metavar="VARIANT",
+        help="Instead of timing every row, profile this row's step (torch.profiler, 5 steps after 3) and print where "
+        "its time goes, operator by operator; writes training_throughput-profile-DEVICE.json.",
+    )
     parser.add_argument("--_memory_of", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     check_device(args.device)
@@ -309,6 +317,9 @@ def main(argv=None):
         return
     repeats = args.repeats or (5 if args.quick else 15)
     bf16_ok = args.device == "cuda" or cpu_bf16_supported()
+    if args.profile:
+        profile_variant(args.presets[0], args.profile, args.device, bf16_ok, reference_dir, args.results_dir)
+        return
     if not bf16_ok:
         print(
             "bf16 rows skipped: this CPU has no oneDNN bf16 kernels (needs AVX-512 or AMX): bf16 matrix products are "
@@ -398,6 +409,38 @@ def main(argv=None):
 def speedup(row: dict, baseline: dict) -> float:
     """How many times faster `row`'s step is than `baseline`'s."""
     return baseline["step_ms"] / row["step_ms"]
+
+
+def profile_variant(preset, variant, device, bf16_ok, reference_dir, results_dir, steps=5) -> None:
+    """Self time per step of each operator of one row's step, largest first (and what share of the step it is)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    rows = variants(preset, device, bf16_ok, reference_dir)
+    if variant not in rows:
+        raise SystemExit(f"--profile: no row {variant!r} for {preset}; the rows are: {', '.join(rows)}")
+    build, _, reuse = rows[variant]
+    step = with_allocation(build(), reuse, device)
+    for _ in range(3):
+        step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        for _ in range(steps):
+            step()
+        synchronize(device)
+    events = [event for event in profiler.key_averages() if event.self_cpu_time_total > 0]
+    total = sum(event.self_cpu_time_total for event in events) / steps / 1000
+    operators = sorted(
+        ({"operator": e.key, "ms_per_step": e.self_cpu_time_total / steps / 1000, "calls_per_step": e.count / steps}
+         for e in events), key=lambda row: -row["ms_per_step"])  # fmt: skip
+    print(f"\n{preset}, {variant!r}, {device}, {torch.get_num_threads()} threads: {total:.1f} ms of self time a step")
+    print(f"{'operator':<48} {'ms/step':>8} {'share':>6} {'calls':>6}")
+    for row in operators[:20]:
+        share = row["ms_per_step"] / total
+        print(f"{row['operator'][:48]:<48} {row['ms_per_step']:>8.2f} {share:>6.1%} {row['calls_per_step']:>6.0f}")
+    result = {"benchmark": "training_throughput-profile", **describe(device), "preset": preset, "variant": variant}
+    result.update(steps=steps, self_ms_per_step=total, operators=operators)
+    output = atomic_write_json(results_path(results_dir, "training_throughput-profile", device), result)
+    print(f"wrote {output}")
 
 
 def targets_summary(rows) -> list[str]:
