@@ -21,6 +21,21 @@ DATA_DIR = Path(os.environ.get("TWRVAE_DATA_DIR", REPO_ROOT.parent / "shared" / 
 TINY = {"embedding_size": 16, "hidden_size": 12, "latent_size": 6, "dropout": 0.0}
 
 
+def load_benchmark(name: str):
+    """benchmarks/NAME.py as a module of its own (with benchmarks/ importable while it loads, as when it is run)."""
+    import importlib.util
+
+    benchmarks = REPO_ROOT / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    try:
+        spec = importlib.util.spec_from_file_location(f"{name}_under_test", benchmarks / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(benchmarks))
+    return module
+
+
 def read_lines(relative_path: str, count: int) -> list[str]:
     path = DATA_DIR / relative_path
     if not path.is_file():

@@ -1,27 +1,15 @@
 """benchmarks/bf16_training.py: the demo trained in fp32 and bf16 for each seed, the means compared."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-from helpers import DATA_DIR
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from helpers import DATA_DIR, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bf16_training():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location("bf16_training_under_test", BENCHMARKS / "bf16_training.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark("bf16_training")
 
 
 def test_each_seed_trains_both_precisions_and_the_means_are_compared(bf16_training, tmp_path, capsys):

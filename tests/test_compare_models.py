@@ -1,27 +1,18 @@
 """benchmarks/compare_models.py, the "Table 2, measured here" script: what it passes to each model's training, and
 tables that report the settings the runs were trained with, gathered from reused runs."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from helpers import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def compare():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location("compare_models_under_test", BENCHMARKS / "compare_models.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark("compare_models")
 
 
 def fake_run(folder: Path, seed: int, iw_nll: float, steps: int, svi_steps: int = 0) -> None:

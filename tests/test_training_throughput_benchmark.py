@@ -1,27 +1,15 @@
 """benchmarks/training_throughput.py --profile: where one row's training step spends its time."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from helpers import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def throughput():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "training_throughput_under_test", BENCHMARKS / "training_throughput.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark("training_throughput")
 
 
 def test_profile_of_a_row_lists_its_operators_by_time(throughput, tmp_path, capsys):
