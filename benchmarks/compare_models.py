@@ -109,25 +109,24 @@ def run(command: list[str], log: Path) -> float:
     return time.time() - start
 
 
-def corpus_data(dataset: str, data_dir: str, folder: Path) -> tuple[list[str], list[str], str]:
-    """(train.py's data arguments, evaluate.py's, a sentence saying what they are) for `dataset`."""
+def corpus_data(dataset: str, data_dir: str, folder: Path) -> tuple[list[str], list[str]]:
+    """(train.py's data arguments, evaluate.py's) for `dataset`; Yahoo's split files are written into `folder`."""
     if dataset == "yahoo":
         lines = (Path(data_dir) / "yahoo" / "yahoo.valid.txt").read_text(encoding="utf-8").splitlines()
         train, test = folder / "yahoo-train.txt", folder / "yahoo-test.txt"
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(train, "\n".join(lines[:-YAHOO_TEST_DOCUMENTS]) + "\n")
         atomic_write_text(test, "\n".join(lines[-YAHOO_TEST_DOCUMENTS:]) + "\n")
-        return (
-            ["--train_file", str(train)],
-            ["--validation_file", str(test)],
-            f"trained on yahoo.valid.txt without its last {YAHOO_TEST_DOCUMENTS} documents (the test set)",
-        )
+        return ["--train_file", str(train)], ["--validation_file", str(test)]
     common = ["--dataset", dataset, "--data_dir", data_dir]
-    return (
-        [*common, "--train_split", "validation"],
-        [*common, "--split", "test"],
-        f"trained on the {'development' if dataset == 'e2e' else 'validation'} split, tested on the test split",
-    )
+    return [*common, "--train_split", "validation"], [*common, "--split", "test"]
+
+
+def corpus_description(dataset: str) -> str:
+    """A sentence saying what `corpus_data` trains and tests on."""
+    if dataset == "yahoo":
+        return f"trained on yahoo.valid.txt without its last {YAHOO_TEST_DOCUMENTS} documents (the test set)"
+    return f"trained on the {'development' if dataset == 'e2e' else 'validation'} split, tested on the test split"
 
 
 def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -> dict | None:
@@ -145,7 +144,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
         return None
     if not results_file.is_file():
         (output / dataset).mkdir(parents=True, exist_ok=True)
-        train_data, test_data, _ = corpus_data(dataset, args.data_dir, output / dataset)
+        train_data, test_data = corpus_data(dataset, args.data_dir, output / dataset)
         seconds = run(
             [
                 sys.executable, "training/train.py", *train_data, "--validation_split_percentage", "10",
@@ -215,7 +214,7 @@ def _format(value, std=None) -> str:
 
 def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[str, dict]:
     first = next(iter(next(iter(rows.values())).values()))
-    _, _, data = corpus_data(dataset, args.data_dir, Path(args.output_dir) / dataset)
+    data = corpus_description(dataset)
     runs = [row["settings"] for seeds in rows.values() for row in seeds.values()]
     shared = {key: sorted({str(run[key]) for run in runs}) for key in runs[0]}
     seeds = ", ".join(shared["seed"])

@@ -4,10 +4,10 @@ the arithmetic allows.
 `F.cross_entropy(lm_head(features), targets)` costs, besides its three matrix products, a broadcast copy of the bias
 into the (rows, vocabulary) output, a second buffer of that size for the log-softmax, a zero-filled gradient buffer,
 the log-softmax backward (two reads and a write of that size) and a separate sum for the bias gradient. Here the
-bias is added inside the product (oneDNN's linear, where PyTorch has it), the log-softmax overwrites the logits, and
-the backward turns the saved log-probabilities into probabilities in place, subtracts one at each target, and scales
-by each row's incoming gradient on the small (rows, hidden) side of the products instead of the large one. Same
-values and gradients as the plain path, up to float rounding.
+bias is added inside the product (oneDNN's linear, where PyTorch has it), the softmax overwrites the logits (the
+target's log-probability taken from the row maxima), and the backward subtracts one at each target of those saved
+probabilities and scales by each row's incoming gradient on the small (rows, hidden) side of the products instead of
+the large one. Same values and gradients as the plain path, up to float rounding.
 
 Under bf16 autocast on a CPU the same loss runs with autocast's precisions: the three products in bf16 (the weight
 cast once a step, as autocast's own cast does) and the log-softmax in fp32, taken a few rows at a time so that the
@@ -113,7 +113,6 @@ def _target_log_probs_by_chunks(logits: torch.Tensor, targets: torch.LongTensor,
 def _backward_products(grad, weight, features, row_scale, needs):
     """The output layer's gradients from d loss / d logits = grad * row_scale (row_scale: None, or (rows,) fp32 applied
     on the small side). The products run in `weight`'s precision; `grad` is fp32 or already in that precision."""
-    low = weight.dtype != torch.float32
     compute = grad.to(weight.dtype)
     grad_features = grad_weight = grad_bias = None
     if needs[0]:
@@ -121,7 +120,7 @@ def _backward_products(grad, weight, features, row_scale, needs):
         if row_scale is not None:
             grad_features.mul_(row_scale.unsqueeze(1))
     scaled = features if row_scale is None else (features.float() * row_scale.unsqueeze(1)).to(weight.dtype)
-    if needs[1] and needs[2] and low and row_scale is not None:
+    if needs[1] and needs[2] and weight.dtype != torch.float32 and row_scale is not None:
         # the bias gradient as one more column of the weight's product: a bf16 matrix-vector product over the
         # (rows, vocabulary) gradient costs a whole pass of its own
         both = compute.t() @ torch.cat([scaled, row_scale.to(weight.dtype).unsqueeze(1)], dim=1)
@@ -129,10 +128,8 @@ def _backward_products(grad, weight, features, row_scale, needs):
     if needs[1]:
         grad_weight = compute.t() @ scaled
     if needs[2]:
-        if row_scale is None:
-            grad_bias = grad.sum(0, dtype=torch.float32) if grad.dtype == torch.float32 else compute.sum(0)
-        else:
-            grad_bias = compute.t() @ row_scale.to(compute.dtype)
+        # row_scale is None only with the logits' own gradient, added to the fp32 probabilities
+        grad_bias = grad.sum(0) if row_scale is None else compute.t() @ row_scale.to(compute.dtype)
     return grad_features, grad_weight, grad_bias
 
 
