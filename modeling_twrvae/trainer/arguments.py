@@ -199,6 +199,15 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         "results), never other files.",
     )
     run.add_argument("--eval_steps", type=int, help="Validate every N updates (default: each epoch).")
+    run.add_argument(
+        "--metric_for_best_model",
+        choices=BEST_MODEL_METRICS,
+        default="elbo_nll",
+        help="The validation number (lower is better) that picks the model saved in --output_dir: `elbo_nll` "
+        "(default: -ELBO with the KL of the decoded latent, for likelihood) or `reconstruction_loss` (-log p(x|z) "
+        "for a posterior sample, for a model used to reconstruct, interpolate and edit: it keeps improving while "
+        "z takes more information and -ELBO worsens).",
+    )
     run.add_argument("--early_stopping_patience", type=int, help="Stop after N validations without improvement.")
     run.add_argument("--checkpointing_steps", type=int, help="Save the training state every N updates.")
     run.add_argument("--save_total_limit", type=int, default=2, help="Keep this many newest checkpoints.")
@@ -218,6 +227,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("--logging_steps", type=int, default=10)
     run.add_argument("--report_to", default="none", help="Trackers: `tensorboard`, `wandb`, ..., `all` or `none`.")
     return parser
+
+
+BEST_MODEL_METRICS = ["elbo_nll", "reconstruction_loss"]
 
 
 def _bool(value) -> bool:

@@ -130,9 +130,10 @@ def validate(task, args, accelerator, model, eval_loader, tokenizer, output_dir:
     --output_dir. Returns whether early stopping ends the run."""
     step = state["global_step"]
     metrics = task.evaluate(model, eval_loader, accelerator)
-    improved = state["best_metric"] is None or metrics["elbo_nll"] < state["best_metric"]
+    value = metrics[args.metric_for_best_model]
+    improved = state["best_metric"] is None or value < state["best_metric"]
     if improved:
-        state.update(best_metric=metrics["elbo_nll"], best_step=step, evaluations_without_improvement=0)
+        state.update(best_metric=value, best_step=step, evaluations_without_improvement=0)
         save_model(accelerator, model, tokenizer, output_dir, args, {"step": step, **metrics})
     else:
         state["evaluations_without_improvement"] += 1
