@@ -78,7 +78,22 @@ MODELS = {
     # not in Table 2: the collapsed model the others are measured against
     "VAE-LSTM": ("vae-lstm", []),
 }
-TABLE_2 = [name for name in MODELS if name != "VAE-LSTM"]
+# TWR-VAE's Table 3: the basic VAE and TWR-VAE with a vanilla RNN and with a GRU (the package's `rnn_type` sets the
+# cell of the encoder and the decoder alike), and TWR-VAE regularising only the last 25, 50 or 75% of the timesteps
+# (`kl_timestep_fraction`). name -> (preset, training arguments, config overrides)
+TABLE_3_MODELS = {
+    "VAE-RNN": ("vae-lstm", [], "rnn_type=rnn"),
+    "TWR-VAE-RNN": ("twr-vae", [], "rnn_type=rnn"),
+    "VAE-GRU": ("vae-lstm", [], "rnn_type=gru"),
+    "TWR-VAE-GRU": ("twr-vae", [], "rnn_type=gru"),
+    "TWR-VAE-last-25%": ("twr-vae", [], "kl_timestep_fraction=0.25"),
+    "TWR-VAE-last-50%": ("twr-vae", [], "kl_timestep_fraction=0.5"),
+    "TWR-VAE-last-75%": ("twr-vae", [], "kl_timestep_fraction=0.75"),
+}
+MODELS.update({name: (preset, extra) for name, (preset, extra, _) in TABLE_3_MODELS.items()})
+MODEL_OVERRIDES = {name: overrides for name, (_, _, overrides) in TABLE_3_MODELS.items()}
+TABLE_2 = [name for name in MODELS if name != "VAE-LSTM" and name not in TABLE_3_MODELS]
+DATASETS = ["e2e", "ptb", "yahoo", "yelp-sentiment"]
 COLUMNS = [
     ("iw_nll", "IW-NLL"),
     ("iw_ppl", "IW-PPL"),
@@ -119,13 +134,17 @@ def corpus_data(dataset: str, data_dir: str, folder: Path) -> tuple[list[str], l
         atomic_write_text(test, "\n".join(lines[-YAHOO_TEST_DOCUMENTS:]) + "\n")
         return ["--train_file", str(train)], ["--validation_file", str(test)]
     common = ["--dataset", dataset, "--data_dir", data_dir]
-    return [*common, "--train_split", "validation"], [*common, "--split", "test"]
+    if dataset == "yelp-sentiment":  # the corpus's own splits: train, validation (model selection), test
+        return [*common, "--train_split", "train", "--validation_split", "validation"], [*common, "--split", "test"]
+    return [*common, "--train_split", "validation", "--validation_split_percentage", "10"], [*common, "--split", "test"]
 
 
 def corpus_description(dataset: str) -> str:
     """A sentence saying what `corpus_data` trains and tests on."""
     if dataset == "yahoo":
         return f"trained on yahoo.valid.txt without its last {YAHOO_TEST_DOCUMENTS} documents (the test set)"
+    if dataset == "yelp-sentiment":
+        return "trained on the training split, selected on the validation split, tested on the test split"
     return f"trained on the {'development' if dataset == 'e2e' else 'validation'} split, tested on the test split"
 
 
@@ -134,7 +153,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     (`None` if it has not and `--only_existing` says to train nothing)."""
     preset, extra = MODELS[name]
     extra = [value.replace(HALF, str(max(1, args.budget // 2))) for value in extra]
-    overrides = args.config_overrides
+    overrides = ",".join(filter(None, [args.config_overrides, MODEL_OVERRIDES.get(name)]))
     if preset == "sa-vae" and args.sa_vae_steps != 20:
         overrides = ",".join(filter(None, [overrides, f"svi_steps={args.sa_vae_steps}"]))
     folder = output / dataset / f"{slug(name)}-seed{seed}"
@@ -147,11 +166,11 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
         train_data, test_data = corpus_data(dataset, args.data_dir, output / dataset)
         seconds = run(
             [
-                sys.executable, "training/train.py", *train_data, "--validation_split_percentage", "10",
+                sys.executable, "training/train.py", *train_data,
                 "--preset", preset, "--config_overrides", overrides, "--max_length", str(args.max_length),
                 "--per_device_train_batch_size", str(args.per_device_train_batch_size),
                 "--learning_rate", str(args.learning_rate), "--max_train_steps", str(args.budget),
-                "--eval_steps", str(max(1, args.budget // 8)), "--seed", str(seed),
+                "--eval_steps", str(max(1, args.budget // 10)), "--seed", str(seed),
                 *(["--max_grad_norm", str(args.max_grad_norm)] if args.max_grad_norm else []),
                 *(["--max_train_samples", str(args.max_train_samples)] if args.max_train_samples else []),
                 "--output_dir", str(folder), "--overwrite_output_dir", *extra,
@@ -224,7 +243,8 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
     header = (
         f"{dataset}: {data}"
         + (f", of which the first {' or '.join(map(str, subset))} texts" if subset else "")
-        + " (10% of the training text held out for model selection); "
+        + ("" if dataset == "yelp-sentiment" else " (10% of the training text held out for model selection)")
+        + "; "
         f"{' or '.join(shared['max_train_steps'])} updates of batch {' or '.join(shared['per_device_train_batch_size'])}"
         f", Adam, learning rate {' or '.join(shared['learning_rate'])}, embedding {' or '.join(shared['embedding_size'])}"
         f", hidden {' or '.join(shared['hidden_size'])}, texts cut at {' or '.join(shared['max_length'])} tokens"
@@ -302,7 +322,7 @@ def plot(path: Path, tables: dict) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", default=os.environ.get("TWRVAE_DATA_DIR", "../shared/data"))
-    parser.add_argument("--datasets", "--dataset", nargs="+", default=["e2e"], choices=["e2e", "ptb", "yahoo"])
+    parser.add_argument("--datasets", "--dataset", nargs="+", default=["e2e"], choices=DATASETS)
     parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[42])
     parser.add_argument("--budget", "--max_train_steps", type=int, default=2000, help="Updates of every model.")
     parser.add_argument("--learning_rate", type=float, default=1e-3)
