@@ -108,6 +108,11 @@ def check_tokenizer(tokenizer, config) -> None:
 
 def _check_vocabulary(source: str, vocab_size: int, token_ids: dict, config: dict, vocabulary=None) -> None:
     expected = config.get("vocab_size")
+    if expected is None:
+        raise ValueError(
+            "The model's config.json has no vocab_size: it is damaged or was not written by save_pretrained. Restore "
+            f'it, or add "vocab_size": {vocab_size} (the size of {source}, if it is the tokenizer saved with the model).'
+        )
     if vocab_size != expected:
         raise ValueError(
             f"{source} has {vocab_size} tokens but the model's config has vocab_size={expected}: they were not made "

@@ -116,16 +116,42 @@ def remove_temporary_leftovers(folder: str | Path) -> list[Path]:
     return removed
 
 
-def disk_full_error(error: OSError, path: str | Path) -> OSError:
-    """A full disk said in words, with what to do; other errors unchanged."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OSError(
-            error.errno,
-            f"The disk is full: could not write {path} ({error.strerror}). Nothing was half-written; free some space "
-            "(the temporary `.*.tmp` leftovers are removed at the next start) and run again, or resume with "
-            "`--resume_from_checkpoint latest`.",
-        )
-    return error
+class DiskFullError(OSError):
+    """A write that failed for want of space, said in words with what to do."""
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+# what torch's zip writer and safetensors say when a write runs out of space (neither raises an OSError)
+DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded", "unexpected pos", "file write failed")
+
+
+def is_disk_full(error: BaseException, path: str | Path | None = None) -> bool:
+    """Whether `error` is a write that ran out of space: an ENOSPC/EDQUOT `OSError`, or torch's or safetensors'
+    own error for it while the disk under `path` is (nearly) full."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if not any(words in str(error) for words in DISK_FULL_WORDS):
+        return False
+    if path is None or "unexpected pos" not in str(error):
+        return True
+    folder = next((p for p in (Path(path), *Path(path).parents) if p.exists()), None)
+    try:
+        return folder is None or shutil.disk_usage(folder).free < 64 << 20
+    except OSError:
+        return True
+
+
+def disk_full_error(error: BaseException, path: str | Path, advice: str = "run the command again") -> BaseException:
+    """A full disk said in words (`DiskFullError`), with what to do; other errors, and ones already said, unchanged."""
+    if isinstance(error, DiskFullError) or not is_disk_full(error, path):
+        return error
+    return DiskFullError(
+        errno.ENOSPC,
+        f"The disk is full: could not write {path}. Nothing was half-written; free some space (the temporary "
+        f"`.*.tmp` leftovers are removed at the next start) and {advice}.",
+    )
 
 
 def weights_fingerprint(folder: str | Path) -> str | None:
@@ -183,6 +209,7 @@ def locked_folder(folder: str | Path, command: str = "a twrvae command"):
 
 
 __all__ = [
+    "DiskFullError",
     "FolderInUseError",
     "LOCK_FILE",
     "LOCK_OWNER_FILE",
@@ -190,6 +217,7 @@ __all__ = [
     "atomic_write_text",
     "disk_full_error",
     "fsync_file",
+    "is_disk_full",
     "fsync_folder",
     "locked_folder",
     "move_files_into",

@@ -143,10 +143,8 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         self, num_samples: int, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """`num_samples` latents from the prior N(0, temperature^2 I)."""
-        if num_samples < 1:
-            raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
-        if temperature < 0:
-            raise ValueError(f"`temperature` must be >= 0, got {temperature}.")
+        check_count("num_samples", num_samples, 1)
+        check_temperature(temperature)
         noise = torch.randn(
             (num_samples, self.config.latent_size), generator=generator, device=self.device, dtype=self.dtype
         )
@@ -276,8 +274,8 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         if sampler not in SAMPLERS:
             raise ValueError(f"`sampler` must be one of {list(SAMPLERS)}, got {sampler!r}.")
         if sampler == "aggregate":
-            if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-                raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
+            check_count("num_samples", num_samples, 1)
+            check_temperature(temperature)
             return self.sample_aggregate_posterior(num_samples, generator=generator, temperature=temperature)
         return self.sample_prior(num_samples, temperature=temperature, generator=generator)
 
@@ -305,8 +303,7 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         White, 2016), which keeps intermediate points at the norm typical of the prior. Returns the alphas and the
         sentences.
         """
-        if steps < 2:
-            raise ValueError(f"`steps` must be >= 2 (both ends included), got {steps}.")
+        check_count("steps", steps, 2, "both ends included")
         batch = tokenizer([text_a, text_b], padding=True, return_tensors="pt").to(self.device)
         start, end = self.encode(batch["input_ids"], batch["attention_mask"]).mode()
         alphas = torch.linspace(0.0, 1.0, steps, device=self.device, dtype=start.dtype)
@@ -363,6 +360,25 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         z_a, z_b, z_c = self.posterior_modes([text_a, text_b, text_c], tokenizer)
         texts = self.decode_latents(analogy_latent(z_a, z_b, z_c, strength)[None], tokenizer, **generate_kwargs)
         return texts[0] if len(texts) == 1 else texts
+
+
+def check_count(name: str, value, minimum: int, why: str = "") -> None:
+    """`ValueError` unless `value` is a whole number (not a bool) of at least `minimum`."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"`{name}` must be a whole number >= {minimum}{f' ({why})' if why else ''}, got {value!r}.")
+
+
+def check_temperature(temperature) -> None:
+    """`ValueError` unless `temperature` is a finite number >= 0 (it scales the prior's or the mixture's spread)."""
+    import math
+    import numbers
+
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not math.isfinite(temperature):
+        raise ValueError(f"`temperature` must be a finite number >= 0, got {temperature!r}.")
+    if temperature < 0:
+        raise ValueError(f"`temperature` must be >= 0, got {temperature}.")
 
 
 def _text_list(texts, name: str) -> list[str]:

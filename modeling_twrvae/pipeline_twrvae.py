@@ -60,6 +60,16 @@ class TextVAEPipeline(Pipeline):
 
     _GENERATE_KEYS = ("max_new_tokens", "num_beams", "do_sample", "top_k", "top_p", "num_return_sequences")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.tokenizer is None:
+            source = getattr(self.model, "name_or_path", "") or "the model"
+            raise ValueError(
+                f"The text-vae pipeline needs the model's tokenizer, and none was found with {source} (no "
+                "tokenizer.json): save it there with `tokenizer.save_pretrained(folder)`, or pass "
+                "`tokenizer=` to `pipeline(...)`."
+            )
+
     def _sanitize_parameters(self, return_latent=None, generate_kwargs=None, **kwargs):
         forward = dict(generate_kwargs or {})
         for key in self._GENERATE_KEYS:

@@ -403,3 +403,131 @@ def test_ctrl_c_in_train_and_evaluate_is_one_line_and_status_130(tmp_path, token
     assert status == 130, stderr[-3000:]
     assert stderr.strip().splitlines()[-1] == "interrupted"
     assert "Traceback" not in stderr and not (tmp_path / "r.json").exists()
+
+
+# Nothing lost, round 2: a run inside another run's checkpoint, a full disk, a changed process count, a run with no
+# checkpoint, and settings whose errors named the wrong thing
+
+
+def test_a_run_is_never_trained_inside_another_run_s_checkpoint(earlier_run, tmp_path):
+    run_a = copy_run(earlier_run, tmp_path, "A")
+    checkpoint = sorted(run_a.glob("checkpoint-*"))[0]
+    with pytest.raises(ValueError, match=r"inside .*checkpoint-\d+, a checkpoint of another run"):
+        run(checkpoint, "B", max_train_steps=2)
+    assert not (checkpoint / "B").exists()
+
+
+def test_rotation_keeps_a_checkpoint_that_holds_what_train_py_did_not_write(tmp_path, caplog):
+    run(tmp_path, "A", max_train_steps=4, checkpointing_steps=2, save_total_limit=1)
+    first = tmp_path / "A" / "checkpoint-2"
+    assert not first.exists()  # rotated away: the limit is one
+    run(tmp_path, "C", max_train_steps=2, checkpointing_steps=2, save_total_limit=1)
+    (tmp_path / "C" / "checkpoint-2" / "mine").mkdir()
+    (tmp_path / "C" / "checkpoint-2" / "mine" / "notes.txt").write_text("keep me")
+    run(tmp_path, "C", max_train_steps=4, checkpointing_steps=2, save_total_limit=1, resume_from_checkpoint="latest")
+    assert (tmp_path / "C" / "checkpoint-2" / "mine" / "notes.txt").read_text() == "keep me"
+    assert "kept" in caplog.text and "mine" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "where, error",
+    [
+        ("checkpoint", RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos 64 vs 0")),
+        ("model", None),  # safetensors' own error
+    ],
+)
+def test_a_full_disk_while_saving_is_one_line_that_says_so(tmp_path, monkeypatch, capsys, where, error):
+    import shutil as shell
+    from collections import namedtuple
+
+    from accelerate import Accelerator
+    from safetensors import SafetensorError
+
+    from modeling_twrvae import TWRVAEModel
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shell, "disk_usage", lambda path: usage(10 << 30, 10 << 30, 0))
+
+    def full(*args, **kwargs):
+        raise error or SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                                       'message: "No space left on device" })')  # fmt: skip
+
+    if where == "checkpoint":
+        monkeypatch.setattr(Accelerator, "save_state", full)
+    else:
+        monkeypatch.setattr(TWRVAEModel, "save_pretrained", full)
+    argv = [*COMMON_ARGV, "--max_train_steps", "2", "--eval_steps", "2", "--checkpointing_steps", "2",
+            "--output_dir", str(tmp_path / "run")]  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        train.cli(argv)
+    message = str(stopped.value.code)
+    assert message.startswith("error: The disk is full") and message.count("The disk is full") == 1, message
+    assert "--resume_from_checkpoint latest" in message
+
+
+def test_evaluate_on_a_full_disk_says_so_once_without_train_s_advice(tokenizer, tmp_path, monkeypatch):
+    import errno
+
+    from modeling_twrvae.commands import evaluate
+
+    from saved_text_vaes import save_text_vae
+
+    folder = save_text_vae(tmp_path / "model", tokenizer)
+
+    def full(path, value):
+        from modeling_twrvae.file_utils import disk_full_error
+
+        raise disk_full_error(OSError(errno.ENOSPC, "No space left on device"), path)
+
+    monkeypatch.setattr(evaluate, "atomic_write_json", full)
+    argv = ["--model_name_or_path", str(folder), "--dataset", "ptb", "--split", "test", "--data_dir", str(DATA_DIR),
+            "--max_samples", "4", "--iw_samples", "2", "--num_prior_samples", "2", "--num_interpolation_pairs", "0",
+            "--max_new_tokens", "3", "--device", "cpu", "--no_progress", "--output_file", str(tmp_path / "r.json")]  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.cli(argv)
+    message = str(stopped.value.code)
+    assert message.count("The disk is full") == 1, message
+    assert "--resume_from_checkpoint" not in message
+
+
+def test_a_checkpoint_of_fewer_processes_resumes_under_more_with_the_same_batch(earlier_run, caplog):
+    from modeling_twrvae.trainer.checkpointing import read_checkpoint
+
+    checkpoint = sorted(earlier_run.glob("checkpoint-*"))[-1]
+    assert not (checkpoint / "random_states_1.pkl").exists()
+    state = read_checkpoint(checkpoint, earlier_run, num_processes=2)
+    assert state["global_step"] == int(checkpoint.name.split("-")[1])
+    assert "saved by 1 process(es) and is resumed by 2" in caplog.text
+
+
+def test_a_run_without_a_checkpoint_offers_a_way_that_keeps_its_model(tmp_path):
+    run(tmp_path, "run", max_train_steps=2, eval_steps=2)  # validated and saved, never checkpointed
+    folder = tmp_path / "run"
+    before = files(folder)
+    with pytest.raises(FileExistsError, match=r"before its first checkpoint.*--model_name_or_path .*run "
+                       r"--output_dir NEW_FOLDER \(it is kept\)"):  # fmt: skip
+        run(tmp_path, "run", max_train_steps=4, eval_steps=2)
+    with pytest.raises(FileNotFoundError, match=r"no complete checkpoint.*--model_name_or_path .*run"):
+        run(tmp_path, "run", max_train_steps=4, eval_steps=2, resume_from_checkpoint="latest")
+    assert files(folder) == before
+    run(tmp_path, "further", max_train_steps=2, model_name_or_path=folder)  # the offered way works
+    assert (tmp_path / "further" / "model.safetensors").is_file() and files(folder) == before
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--vocab_size", "2"], r"--vocab_size 2 leaves no room for words: .*4 special tokens"),
+        (["--seed", "1180591620717411303424"], r"--seed must be in \[0, 2\*\*32 - 1\]"),
+    ],
+)
+def test_settings_errors_name_the_setting(tmp_path, capsys, argv, words):
+    with pytest.raises(SystemExit):
+        train.parse_args([*COMMON_ARGV, "--output_dir", str(tmp_path / "run"), *argv])
+    assert re.search(words, capsys.readouterr().err)
+
+
+def test_a_dangling_symlink_output_dir_is_named(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match=r"symbolic link to .*missing, which does not exist"):
+        run(tmp_path, "link", max_train_steps=2)

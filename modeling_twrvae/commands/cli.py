@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..file_utils import atomic_write_bytes
 from ..texts import check_texts, load_tokenizer, posterior_means
+from .output_files import check_output_files
 
 EXIT_ERROR = 2
 # `twrvae train|evaluate|publish ARGS` is `python training/{train,evaluate,publish}.py ARGS`: the same main.
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--method", choices=["linear", "slerp"], default="linear")
     encode = commands.add_parser("encode", parents=[model], help="Texts on standard input -> posterior means.")
     encode.add_argument("--output", help="Write a .safetensors file (posterior_mean, posterior_logvar) instead.")
+    encode.add_argument("--overwrite", action="store_true", help="Replace --output if it exists.")
     encode.add_argument("--batch-size", type=int, default=64)
     score = commands.add_parser("score", parents=[model], help="Texts on standard input -> -ELBO or IW-NLL (nats).")
     score.add_argument("--iw-samples", type=int, help="Importance-weighted NLL with k samples (default: -ELBO).")
@@ -177,6 +179,14 @@ def load_model(args) -> Loaded:
     tokenizer = load_tokenizer(source, revision=args.revision)  # before the weights: a missing one fails at once
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        kind = torch.device(device).type
+    except RuntimeError as error:
+        raise CommandError(
+            f"--device {device} is not a device torch knows ({error}): use cpu, cuda or cuda:N."
+        ) from None
+    if kind == "meta":
+        raise CommandError("--device meta holds no values, so nothing can be computed on it: use cpu, cuda or cuda:N.")
+    try:
         model = AutoModel.from_pretrained(source, **hub)
     except (RuntimeError, MemoryError) as error:  # sizes in config.json that cannot be allocated
         message = " ".join(str(error).split()) or type(error).__name__
@@ -222,11 +232,26 @@ def _standard_input() -> str:
         ) from error
 
 
-def generate_kwargs(args) -> dict:
+# What one command decodes at once, refused above these before any work (all of it is held in memory, and a
+# request far beyond them would run until the machine's memory or patience ran out).
+MAX_SAMPLES = 10_000
+MAX_STEPS = 1_000
+MAX_IW_SAMPLES = 100_000
+
+
+def check_at_most(option: str, value: int, limit: int, advice: str) -> None:
+    if value > limit:
+        raise CommandError(f"{option} must be at most {limit:,}, got {value:,}: {advice}")
+
+
+def generate_kwargs(args, vae: Loaded | None = None) -> dict:
     kwargs = {}
     if args.max_new_tokens is not None:
         if args.max_new_tokens < 1:
             raise CommandError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}.")
+        limit = (vae.max_tokens if vae is not None else None) or MAX_STEPS
+        check_at_most("--max-new-tokens", args.max_new_tokens, limit,
+                      "the model writes sentences of at most that many tokens (its generation_config.max_length).")  # fmt: skip
         kwargs["max_new_tokens"] = args.max_new_tokens
     if args.top_p is not None:
         if not 0 < args.top_p <= 1:
@@ -263,10 +288,16 @@ def _no_mixture(model) -> str:
 
 
 def cmd_sample(args) -> None:
+    import math
+
     if args.num_samples < 1:
         raise CommandError(f"-n must be >= 1, got {args.num_samples}.")
+    check_at_most("-n", args.num_samples, MAX_SAMPLES,
+                  "one call decodes all its samples together; run it several times with other --seed values.")  # fmt: skip
+    if not math.isfinite(args.temperature) or args.temperature < 0:
+        raise CommandError(f"--temperature must be a finite number >= 0, got {args.temperature}.")
     vae = load_model(args)
-    options = generate_kwargs(args)
+    options = generate_kwargs(args, vae)
     if args.sampler == "aggregate" and vae.model.aggregate_posterior is None:
         raise CommandError(f"--sampler aggregate: {_no_mixture(vae.model)}")
     texts = vae.model.sample(args.num_samples, vae.tokenizer, temperature=args.temperature,
@@ -278,16 +309,19 @@ def cmd_reconstruct(args) -> None:
     texts = read_texts(args.texts)
     vae = load_model(args)
     check_texts(texts, vae.tokenizer, vae.max_tokens)
-    outputs = vae.model.reconstruct(texts, vae.tokenizer, **generate_kwargs(args))
+    outputs = vae.model.reconstruct(texts, vae.tokenizer, **generate_kwargs(args, vae))
     records = [{"text": text, "reconstruction": output} for text, output in zip(texts, outputs, strict=True)]
     emit(args, records, lambda r: r["reconstruction"])
 
 
 def cmd_interpolate(args) -> None:
+    if args.steps < 2:
+        raise CommandError(f"--steps must be >= 2 (both ends included), got {args.steps}.")
+    check_at_most("--steps", args.steps, MAX_STEPS, "one call decodes every point of the path together.")
     vae = load_model(args)
     check_texts([args.text_a, args.text_b], vae.tokenizer, vae.max_tokens)
     alphas, texts = vae.model.interpolate(args.text_a, args.text_b, vae.tokenizer, steps=args.steps,
-                                          method=args.method, **generate_kwargs(args))  # fmt: skip
+                                          method=args.method, **generate_kwargs(args, vae))  # fmt: skip
     records = [{"alpha": alpha, "text": text} for alpha, text in zip(alphas, texts, strict=True)]
     emit(args, records, lambda r: f"{r['alpha']:.2f}\t{r['text']}")
 
@@ -297,8 +331,17 @@ def _check_batch_size(args) -> None:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}.")
 
 
+def check_output(args) -> None:
+    """`--output`: a .safetensors file that replaces nothing the user saved (see output_files.py), checked first."""
+    if not args.output.endswith(".safetensors"):
+        raise CommandError(f"--output must name a .safetensors file, got {args.output!r}.")
+    check_output_files([args.output], "--output", args.overwrite, "--overwrite")
+
+
 def cmd_encode(args) -> None:
     _check_batch_size(args)
+    if args.output:
+        check_output(args)
     texts = read_texts()
     vae = load_model(args)
     means = posterior_means(vae.model, vae.tokenizer, texts, batch_size=args.batch_size)
@@ -313,28 +356,21 @@ def cmd_encode(args) -> None:
 def _save_means(path: str, means, texts: list[str]) -> None:
     from safetensors.torch import save
 
-    if not path.endswith(".safetensors"):
-        raise CommandError(f"--output must name a .safetensors file, got {path!r}.")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # written under a temporary name, then renamed: never a half-written file (as file_utils.atomic_write_text)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(save({"posterior_mean": means.contiguous()}, metadata={"texts": json.dumps(texts)}))
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write_bytes(Path(path), save({"posterior_mean": means.contiguous()}, metadata={"texts": json.dumps(texts)}))
 
 
 def cmd_score(args) -> None:
     from ..metrics.likelihood import likelihoods
 
     _check_batch_size(args)
+    if args.iw_samples is not None and args.iw_samples < 1:
+        raise CommandError(f"--iw-samples must be >= 1, got {args.iw_samples}.")
+    if args.iw_samples is not None:
+        check_at_most("--iw-samples", args.iw_samples, MAX_IW_SAMPLES,
+                      "k = 500 to 5,000 is what the literature reports; more changes the estimate little.")  # fmt: skip
     texts = read_texts()
     vae = load_model(args)
     check_texts(texts, vae.tokenizer, allow_unknown=True)
-    if args.iw_samples is not None and args.iw_samples < 1:
-        raise CommandError(f"--iw-samples must be >= 1, got {args.iw_samples}.")
     samples = args.iw_samples or 1
     ids = vae.tokenizer(texts)["input_ids"]
     result = likelihoods(vae.model, ids, iw_samples=samples, batch_size=args.batch_size,
@@ -366,6 +402,7 @@ def add_latent_arithmetic_commands(commands, model, decoding) -> None:
                         help="Texts that do not have it, one a line (UTF-8).")  # fmt: skip
     vector.add_argument("--output", required=True, metavar="VEC.safetensors",
                         help="Where the vector goes, with the SHA-256 of the model's weights in its metadata.")  # fmt: skip
+    vector.add_argument("--overwrite", action="store_true", help="Replace --output if it exists.")
     vector.add_argument("--batch-size", type=int, default=64)
     shift = commands.add_parser("shift", parents=[model, decoding], help="Reconstruct texts moved along a vector.")
     shift.add_argument("texts", nargs="*", metavar="TEXT", help="Default: one text a line on standard input.")
@@ -430,8 +467,6 @@ def model_fingerprint(args) -> str:
 def save_vector(path: str, vector, metadata: dict) -> None:
     from safetensors.torch import save
 
-    if not path.endswith(".safetensors"):
-        raise CommandError(f"--output must name a .safetensors file, got {path!r}.")
     values = {"format": VECTOR_FORMAT, **{key: str(value) for key, value in metadata.items()}}
     atomic_write_bytes(Path(path), save({VECTOR_TENSOR: vector.float().contiguous()}, metadata=values))
 
@@ -464,8 +499,7 @@ def load_vector(path: str):
 
 def cmd_attribute_vector(args) -> None:
     _check_batch_size(args)
-    if not args.output.endswith(".safetensors"):
-        raise CommandError(f"--output must name a .safetensors file, got {args.output!r}.")
+    check_output(args)
     texts_with = read_text_file(args.with_file, "--with")
     texts_without = read_text_file(args.without_file, "--without")
     vae = load_model(args)
@@ -501,7 +535,7 @@ def cmd_shift(args) -> None:
             "--with FILE --without FILE --output VEC.safetensors`."
         )
     check_texts(texts, vae.tokenizer, vae.max_tokens)
-    outputs = vae.model.shift(texts, vector, vae.tokenizer, strength=args.strength, **generate_kwargs(args))
+    outputs = vae.model.shift(texts, vector, vae.tokenizer, strength=args.strength, **generate_kwargs(args, vae))
     records = [{"text": text, "strength": args.strength, "shifted": output}
                for text, output in zip(texts, outputs, strict=True)]  # fmt: skip
     emit(args, records, lambda r: r["shifted"])
@@ -512,7 +546,7 @@ def cmd_analogy(args) -> None:
     vae = load_model(args)
     check_texts([args.text_a, args.text_b, args.text_c], vae.tokenizer, vae.max_tokens)
     text = vae.model.analogy(args.text_a, args.text_b, args.text_c, vae.tokenizer, strength=args.strength,
-                             **generate_kwargs(args))  # fmt: skip
+                             **generate_kwargs(args, vae))  # fmt: skip
     record = {"a": args.text_a, "b": args.text_b, "c": args.text_c, "strength": args.strength, "text": text}
     emit(args, [record], lambda r: r["text"])
 

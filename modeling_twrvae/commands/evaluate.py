@@ -1,4 +1,4 @@
-"""Measure a trained model on a corpus with honest metrics (see modeling_twrvae/evaluation.py).
+"""Measure a trained model on a corpus with honest metrics (modeling_twrvae/metrics/).
 
     python training/evaluate.py --model_name_or_path outputs/demo --dataset e2e --split test \
         --data_dir ../shared/data --iw_samples 500 --output_file outputs/demo/test_results.json --seed 0
@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoModel
 
 from modeling_twrvae import check_tokenizer
 from modeling_twrvae.commands import evaluate_dialogue
+from modeling_twrvae.commands.output_files import check_output_files
 from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus
 from modeling_twrvae.data.e2e import load_e2e, was_delexicalized
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
@@ -102,13 +103,25 @@ def parse_args(argv=None):
         "as the proposal of the IW-NLL and the ELBO. Default: the model's `svi_steps` (0 for every other preset).",
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--output_file", help="JSON results (default: eval_<split>.json in the model folder).")
+    parser.add_argument(
+        "--output_file",
+        help="JSON results, with a Markdown table (.md) and a plot (.png) of the same name beside them (default: "
+        "eval_<split>.json in the model folder).",
+    )
+    parser.add_argument(
+        "--overwrite_output_file",
+        action="store_true",
+        help="Replace --output_file (and its .md and .png) if they exist. A model's own files, the evaluated data "
+        "and anything inside a training checkpoint are never replaced.",
+    )
     parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
     args = parser.parse_args(argv)
     for name, minimum in MINIMUMS.items():
         value = getattr(args, name)
         if value is not None and value < minimum:
             parser.error(f"--{name} must be at least {minimum}, got {value}.")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be in [0, 2**32 - 1], got {args.seed}.")
     return args
 
 
@@ -172,6 +185,12 @@ def evaluate(args) -> dict:
     # which weights these results belong to (None for a Hub id): publish.py puts them only on their card
     fingerprint = weights_fingerprint(args.model_name_or_path)
     model = load_model(args.model_name_or_path, args.trust_remote_code).to(args.device).eval()
+    if weights_fingerprint(args.model_name_or_path) != fingerprint:
+        # train.py replaced the weights while they loaded: the results would carry another model's fingerprint
+        raise ValueError(
+            f"The weights in {args.model_name_or_path} changed while they were loaded (a training run is saving "
+            "into the folder): run the evaluation again once it has finished saving."
+        )
     tokenizer = load_tokenizer(tokenizer_source)
     check_tokenizer(tokenizer, model.config)
 
@@ -382,17 +401,32 @@ def _format(value) -> str:
     return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
 
 
+def output_paths(args) -> list[Path]:
+    """The JSON results, and the Markdown table and plot written beside them, checked before the evaluation runs."""
+    output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
+    if output.suffix != ".json":
+        raise ValueError(
+            f"--output_file {output} must end in .json: the results are JSON, and their Markdown table and plot are "
+            f"written beside them as {output.stem}.md and {output.stem}.png."
+        )
+    paths = [output, output.with_suffix(".md"), output.with_suffix(".png")]
+    check_output_files(
+        paths, "--output_file", args.overwrite_output_file, "--overwrite_output_file", inputs=(args.validation_file,)
+    )
+    return paths
+
+
 def main(argv=None) -> dict:
     if evaluate_dialogue.wanted(argv):  # a dialogue model: training/evaluate_dialogue.py has its own metrics
         return evaluate_dialogue.main(argv)
     args = parse_args(argv)
+    output = output_paths(args)[0]
     if args.device == "cpu":
         reuse_freed_memory()
     results = evaluate(args)
     bad = non_finite_metrics(results)
     if bad:
         raise NonFiniteMetricError(f"Non-finite results: {', '.join(bad)}; nothing was written.")
-    output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
     atomic_write_json(output, results)
     atomic_write_text(output.with_suffix(".md"), markdown(results))
     if results["interpolation"]["rouge"]:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoModel, AutoTokenizer
 
 from modeling_twrvae import check_tokenizer
+from modeling_twrvae.commands.output_files import check_output_files
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
 from modeling_twrvae.generation_twrvae import decode_text
@@ -87,7 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--word_vectors_size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--output_file", help="JSON results (default: eval_<split>.json in the model folder).")
+    parser.add_argument(
+        "--output_file",
+        help="JSON results, with a Markdown table (.md) of the same name beside them (default: eval_<split>.json in "
+        "the model folder).",
+    )
+    parser.add_argument(
+        "--overwrite_output_file",
+        action="store_true",
+        help="Replace --output_file (and its .md) if they exist; a model's own files, the evaluated data and "
+        "anything inside a training checkpoint are never replaced.",
+    )
     return parser
 
 
@@ -247,8 +258,20 @@ def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
     if not (args.dataset or args.validation_file):
         raise SystemExit("Pass --dataset (dailydialog or switchboard) with --data_dir, or --validation_file.")
-    results = evaluate(args)
     output = Path(args.output_file or Path(args.model_name_or_path) / f"eval_{args.split}.json")
+    if output.suffix != ".json":
+        raise ValueError(
+            f"--output_file {output} must end in .json: the results are JSON, and their Markdown table is written "
+            f"beside them as {output.stem}.md."
+        )
+    check_output_files(
+        [output, output.with_suffix(".md")],
+        "--output_file",
+        args.overwrite_output_file,
+        "--overwrite_output_file",
+        inputs=(args.validation_file,),
+    )
+    results = evaluate(args)
     atomic_write_json(output, results)
     atomic_write_text(output.with_suffix(".md"), markdown(results))
     print(markdown(results))

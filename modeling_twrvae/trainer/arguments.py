@@ -23,7 +23,7 @@ import yaml
 from modeling_twrvae import TWRCVAEConfig, TWRVAEConfig
 from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA
-from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS
+from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS, SPECIAL_TOKENS
 from modeling_twrvae.trainer.errors import brief
 from modeling_twrvae.trainer.kl_schedules import SCHEDULES
 from modeling_twrvae.trainer.output_folder import checkpoint_is_inside
@@ -491,6 +491,13 @@ def check_ranges(args, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--validation_split_percentage must be in (0, 100), got {args.validation_split_percentage}.")
     if args.max_length < 3:
         parser.error(f"--max_length must be >= 3 (<bos>, a word, <eos>), got {args.max_length}.")
+    if args.vocab_size is not None and args.vocab_size <= len(SPECIAL_TOKENS):
+        parser.error(
+            f"--vocab_size {args.vocab_size} leaves no room for words: the vocabulary holds the {len(SPECIAL_TOKENS)} "
+            f"special tokens ({', '.join(SPECIAL_TOKENS)}) first; ask for more than {len(SPECIAL_TOKENS)}."
+        )
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be in [0, 2**32 - 1] (numpy's and torch's seeds), got {args.seed}.")
     if args.word_dropout is not None and not 0 <= args.word_dropout <= 1:
         parser.error(f"--word_dropout must be in [0, 1], got {args.word_dropout}.")
     if not 0 <= args.kl_start_weight <= args.kl_weight:

@@ -32,12 +32,14 @@ from modeling_twrvae.trainer.output_folder import (
     CHECKPOINT_PATTERN,
     EVAL_RESULTS,
     LOG_FILE,
+    RESUME_ADVICE,
     TRAINER_STATE,
     WEIGHTS_KEY,
     list_checkpoints,
     model_files_in,
     plain_settings,
     remove_results,
+    without_checkpoint,
     write_marker,
 )
 
@@ -56,7 +58,9 @@ def resolve_checkpoint(value: str, output_dir: Path) -> Path:
     if value == "latest":
         checkpoints = list_checkpoints(output_dir)
         if not checkpoints:
-            raise FileNotFoundError(f"--resume_from_checkpoint latest: no complete checkpoint in {output_dir}.")
+            raise FileNotFoundError(
+                f"--resume_from_checkpoint latest: no complete checkpoint in {output_dir}. {without_checkpoint(output_dir)}"
+            )
         return checkpoints[-1][1]
     path = Path(value)
     if not (path / TRAINER_STATE).is_file():
@@ -72,7 +76,7 @@ def _previous_checkpoint(checkpoint: Path, output_dir: Path) -> str:
     ]
     if earlier:
         return f"Resume from the previous one instead: --resume_from_checkpoint {earlier[-1]}"
-    return "There is no earlier checkpoint: start afresh with --overwrite_output_dir"
+    return "There is no earlier checkpoint. " + without_checkpoint(output_dir).removesuffix(".")
 
 
 def _checkpoint_step(checkpoint: Path) -> int:
@@ -94,8 +98,18 @@ def read_checkpoint(checkpoint: Path, output_dir: Path, num_processes: int) -> d
         int(state["global_step"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise broken(f"{TRAINER_STATE} is unreadable ({error})") from error
+    saved_processes = len(list(checkpoint.glob(RNG_STATE.format("*"))))
     for index in range(num_processes):
         rng_file = checkpoint / RNG_STATE.format(index)
+        if not rng_file.is_file() and 0 < saved_processes <= index:
+            # saved by fewer processes (the total batch is checked with the settings): this process starts its random
+            # numbers afresh from --seed, so the resumed run cannot repeat the draws of an uninterrupted one
+            logger.warning(
+                f"{checkpoint} was saved by {saved_processes} process(es) and is resumed by {num_processes}: process "
+                f"{index} has no saved random-number state and starts from --seed; the run's later dropout and "
+                "sampling draws differ from an uninterrupted run's"
+            )
+            continue
         if not rng_file.is_file():
             raise broken(
                 f"its random-number state {rng_file.name} is missing (the resumed run would not repeat the "
@@ -152,6 +166,11 @@ def remove_later_checkpoints(output_dir: Path, step: int) -> None:
     """Resuming from step N abandons what came after it: later checkpoints would otherwise be taken for this run's
     by `--resume_from_checkpoint latest` (and their steps mixed into metrics.jsonl)."""
     for later_step, path in list_checkpoints(output_dir):
+        if later_step > step and foreign_entries(path):
+            raise CheckpointError(
+                f"resuming from step {step} would delete {path}, a later checkpoint, but it holds "
+                f"{', '.join(p.name for p in foreign_entries(path))}, which train.py did not write: move them out first."
+            )
         if later_step > step:
             logger.warning(f"removing {path}: it continues the run past step {step}, which this resume replaces")
             shutil.rmtree(path)
@@ -199,11 +218,29 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, state: dict, limit
             fsync_folder(output_dir)
             if limit:
                 for _, old in list_checkpoints(output_dir)[:-limit]:
-                    shutil.rmtree(old, ignore_errors=True)
-    except OSError as error:
-        raise disk_full_error(error, temporary) from error
+                    remove_checkpoint(old)
+    except Exception as error:  # torch's zip writer reports a full disk as a RuntimeError ("unexpected pos")
+        raise disk_full_error(error, temporary, RESUME_ADVICE) from error
     accelerator.wait_for_everyone()
     return final
+
+
+def foreign_entries(checkpoint: Path) -> list[Path]:
+    """What a checkpoint holds that train.py and accelerate did not write there (a folder someone made inside it,
+    say): rotation keeps such a checkpoint rather than delete it with them."""
+    ours = {CHECKPOINT_TOKENIZER, BEST_MODEL_COPY}
+    return sorted(p for p in checkpoint.iterdir() if (p.is_dir() or p.is_symlink()) and p.name not in ours)
+
+
+def remove_checkpoint(checkpoint: Path) -> None:
+    foreign = foreign_entries(checkpoint)
+    if foreign:
+        logger.warning(
+            f"kept {checkpoint} past --save_total_limit: it holds {', '.join(p.name for p in foreign)}, which train.py "
+            "did not write; move them out and delete the checkpoint yourself"
+        )
+        return
+    shutil.rmtree(checkpoint, ignore_errors=True)
 
 
 def link_or_copy_files(source: Path, target: Path, names) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import yaml
 from accelerate.logging import get_logger
 
 from modeling_twrvae.aggregate_posterior import AGGREGATE_POSTERIOR_FILE, save_mixture
+from modeling_twrvae.commands.output_files import enclosing_checkpoint
 from modeling_twrvae.file_utils import (
     LOCK_FILE,
     LOCK_OWNER_FILE,
@@ -58,6 +60,7 @@ RESULT_FILE = re.compile(r"^(test_results|eval_[\w.-]+)\.(json|md|png)$")
 # The folder's checkpoints (checkpointing.py reads and writes them): only complete ones, which hold TRAINER_STATE.
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.json"
+RESUME_ADVICE = "resume with `--resume_from_checkpoint latest`"
 OVERWRITE_REMOVES = (
     "--overwrite_output_dir removes only what train.py writes there (its model, checkpoints, metrics.jsonl, plot, "
     "tracker logs and the evaluation results of its model); any other file is kept"
@@ -200,8 +203,20 @@ def prepare_output_dir(args, output_dir: Path) -> str:
 def refuse_a_foreign_folder(args, output_dir: Path) -> None:
     """Before the lock: a folder that holds something but no run of train.py is refused without being touched
     (the lock's hidden files are not even created in it). prepare_output_dir checks again under the lock."""
+    if output_dir.is_symlink() and not output_dir.exists():
+        raise FileNotFoundError(
+            f"--output_dir {output_dir} is a symbolic link to {os.readlink(output_dir)}, which does not exist: create "
+            "that folder, or choose another --output_dir."
+        )
     if output_dir.exists() and not output_dir.is_dir():
         raise NotADirectoryError(f"--output_dir {output_dir} is a file, not a folder: choose a new or empty folder.")
+    checkpoint = enclosing_checkpoint(output_dir)
+    if checkpoint is not None:
+        raise ValueError(
+            f"--output_dir {output_dir} is inside {checkpoint}, a checkpoint of another run, which that run replaces "
+            "or deletes as a whole (with everything in it) when it saves newer checkpoints: choose a folder outside "
+            "it. To train that checkpoint's model further, pass --model_name_or_path with its saved model."
+        )
     if args.overwrite_output_dir or (args.resume_from_checkpoint and checkpoint_is_inside(args)):
         return
     contents = FolderContents(output_dir)
@@ -217,6 +232,11 @@ def _refusal(args, output_dir: Path, contents: FolderContents) -> str:
             "set of checkpoints. Use a new or empty --output_dir (the run continues there; the other folder's log and "
             f"checkpoints stay where they are), or --overwrite_output_dir to remove this folder's earlier run first "
             f"({OVERWRITE_REMOVES})."
+        )
+    if contents.earlier_run and not list_checkpoints(output_dir):
+        return (
+            f"{output_dir} holds an earlier run that stopped before its first checkpoint, so it cannot be resumed. "
+            f"{without_checkpoint(output_dir)} Or choose another --output_dir."
         )
     if contents.earlier_run:
         return (
@@ -244,6 +264,18 @@ def remove_results(output_dir: Path, why: str) -> None:
         path.unlink()
     if stale:
         logger.warning(f"removed {names(stale)}: they are the results of the model that {why}")
+
+
+def without_checkpoint(output_dir: Path) -> str:
+    """What to do with a run folder that has no checkpoint to resume from, keeping the model it saved if any."""
+    saved = model_files_in(output_dir) if output_dir.is_dir() else []
+    if any(p.name == "config.json" for p in saved):
+        return (
+            f"The best model the run saved is in {output_dir}: train it further in a new folder with "
+            f"--model_name_or_path {output_dir} --output_dir NEW_FOLDER (it is kept), or start afresh with "
+            "--overwrite_output_dir, which removes it."
+        )
+    return "Start afresh with --overwrite_output_dir (the run saved no model yet)."
 
 
 def model_files_in(output_dir: Path) -> list[Path]:
@@ -280,8 +312,8 @@ def save_model(accelerator, model, tokenizer, output_dir: Path, args, metrics: d
         for path in old:  # files of the previous best model that this one does not have
             path.unlink(missing_ok=True)
         remove_results(output_dir, "was replaced by a better one")
-    except OSError as error:
-        raise disk_full_error(error, output_dir) from error
+    except Exception as error:  # safetensors reports a full disk as its own SafetensorError
+        raise disk_full_error(error, output_dir, RESUME_ADVICE) from error
 
 
 def fit_aggregate_posterior(output_dir: Path, texts, tokenizer, args, device=None) -> dict | None:
