@@ -20,8 +20,8 @@ TEMPORARY_SUFFIX = ".tmp"
 LOCK_FILE = ".twrvae.lock"  # held (flock) by the command writing into a folder
 LOCK_OWNER_FILE = ".twrvae.lock.owner"  # who holds it: pid, command line, start time
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
-# not weights: the aggregate-posterior mixture (aggregate_posterior.py), fitted to the weights after training
-NOT_WEIGHTS = ("aggregate_posterior.safetensors",)
+# not weights: the aggregate-posterior mixture and the attribute vectors, made with the weights after training
+NOT_WEIGHTS = ("aggregate_posterior.safetensors", "attribute_vectors.safetensors")
 
 
 class FolderInUseError(OSError):

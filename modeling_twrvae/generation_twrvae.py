@@ -337,14 +337,53 @@ class TWRVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         without_modes = self.posterior_modes(texts_without, tokenizer, batch_size)
         return latent_attribute_vector(with_modes, without_modes).float().cpu()
 
+    @property
+    def attribute_vectors(self) -> dict[str, torch.Tensor]:
+        """The model's named attribute vectors (e.g. the Yelp model's `"positive"`), saved beside the weights by
+        `save_pretrained` (attribute_vectors.safetensors) and loaded with them; `shift` takes their names."""
+        return self.__dict__.setdefault("_attribute_vectors", {})
+
+    def add_attribute_vector(self, name: str, vector: torch.Tensor) -> None:
+        """Keep `vector` (from `attribute_vector`) under `name`, so that it is saved with these weights and
+        `shift(texts, name, ...)` finds it. A vector made with other weights is not saved (the weights changed)."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"`name` must be a non-empty string, got {name!r}.")
+        self.attribute_vectors[name] = check_vector(vector, self.config.latent_size).detach().float().cpu()
+        self.__dict__["_attribute_vectors_weights"] = parameters_digest(self)
+
+    def attribute_vectors_to_save(self) -> dict[str, torch.Tensor]:
+        """The named vectors if they still belong to the weights (made with them), else none, with a warning."""
+        if self.attribute_vectors and self.__dict__.get("_attribute_vectors_weights") != parameters_digest(self):
+            import warnings
+
+            warnings.warn(
+                f"The attribute vectors {sorted(self.attribute_vectors)} were made with other weights (they changed "
+                "since): they are not saved. Make them again with `model.attribute_vector(...)`.",
+                stacklevel=3,
+            )
+            return {}
+        return dict(self.attribute_vectors)
+
+    def _vector(self, vector) -> torch.Tensor:
+        if isinstance(vector, str):
+            if vector not in self.attribute_vectors:
+                known = sorted(self.attribute_vectors) or "none"
+                raise ValueError(
+                    f"The model has no attribute vector {vector!r} (it has: {known}). Make one with "
+                    "`model.attribute_vector(texts_with, texts_without, tokenizer)`."
+                )
+            return self.attribute_vectors[vector]
+        return check_vector(vector, self.config.latent_size)
+
     def shift(
-        self, texts: Sequence[str], vector: torch.Tensor, tokenizer, strength: float = 1.0, **generate_kwargs
+        self, texts: Sequence[str], vector: torch.Tensor | str, tokenizer, strength: float = 1.0, **generate_kwargs
     ) -> list[str]:
-        """Reconstruct each text with its posterior mode moved by `strength` * `vector` (an `attribute_vector`):
-        strength 0 is the plain reconstruction, 1 the whole vector, a negative strength moves away from the
-        property. Greedy unless told otherwise; one text (or `num_return_sequences`) per input."""
+        """Reconstruct each text with its posterior mode moved by `strength` * `vector` (an `attribute_vector`, or
+        the name of one of the model's `attribute_vectors`): strength 0 is the plain reconstruction, 1 the whole
+        vector, a negative strength moves away from the property. Greedy unless told otherwise; one text (or
+        `num_return_sequences`) per input."""
         texts = _text_list(texts, "texts")
-        vector = check_vector(vector, self.config.latent_size)
+        vector = self._vector(vector)
         strength = check_strength(strength)
         batch = tokenizer(texts, padding=True, return_tensors="pt").to(self.device)
         latents = self.encode(batch["input_ids"], batch["attention_mask"]).mode()

@@ -6,9 +6,11 @@ is the property's *attribute vector*. Adding it to a sentence's latent, scaled b
 sentence towards the property while (ideally) keeping the rest; an analogy a : b :: c : ? decodes z_c + (z_b - z_a),
 c moved by the difference that turns a into b.
 
-Pure tensor functions (the model's `attribute_vector`, `shift` and `analogy` methods encode and decode around them).
-Latents are the posterior modes (= means) of the decoded latent, (batch, latent_size); a vector is (latent_size,).
-This file travels to the Hub beside the model's code, so it imports only torch.
+Pure tensor functions (the model's `attribute_vector`, `shift` and `analogy` methods encode and decode around them),
+and the file that ships a model's named vectors beside its weights (`attribute_vectors.safetensors`, with the SHA-256
+of the weights they were made with, so that a vector never moves the latents of other weights). Latents are the
+posterior modes (= means) of the decoded latent, (batch, latent_size); a vector is (latent_size,). This file travels
+to the Hub beside the model's code, so it imports only torch and safetensors.
 """
 
 from __future__ import annotations
@@ -91,4 +93,39 @@ def analogy_latent(z_a: torch.Tensor, z_b: torch.Tensor, z_c: torch.Tensor, stre
     return z_c + strength * (z_b - z_a)
 
 
-__all__ = ["analogy_latent", "attribute_vector", "check_strength", "check_vector", "shift_latents"]
+ATTRIBUTE_VECTORS_FILE = "attribute_vectors.safetensors"
+VECTORS_FORMAT = "twrvae-attribute-vectors"
+
+
+def save_attribute_vectors(vectors: dict[str, torch.Tensor], path, weights_sha256: str | None) -> None:
+    """Write named vectors (each (latent_size,)) to `path` (safetensors), with the weights' fingerprint."""
+    from safetensors.torch import save_file
+
+    metadata = {"format": VECTORS_FORMAT, "weights_sha256": weights_sha256 or ""}
+    save_file(
+        {name: check_vector(v, name=name).float().contiguous() for name, v in vectors.items()}, str(path), metadata
+    )
+
+
+def load_attribute_vectors(path) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The named vectors of `path` and the fingerprint of the weights they were made with (None if unrecorded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        if metadata.get("format") != VECTORS_FORMAT:
+            raise ValueError(f"{path} is not a file of attribute vectors (no format {VECTORS_FORMAT!r} in it).")
+        vectors = {name: check_vector(handle.get_tensor(name), name=name) for name in handle.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
+    return vectors, metadata.get("weights_sha256") or None
+
+
+__all__ = [
+    "ATTRIBUTE_VECTORS_FILE",
+    "analogy_latent",
+    "attribute_vector",
+    "check_strength",
+    "check_vector",
+    "load_attribute_vectors",
+    "save_attribute_vectors",
+    "shift_latents",
+]

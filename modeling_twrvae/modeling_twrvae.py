@@ -37,6 +37,7 @@ from .distributions import DiagonalGaussianDistribution
 from .dropout import Dropout
 from .file_utils import disk_full_error, move_files_into, weights_fingerprint
 from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
+from .latent_arithmetic import ATTRIBUTE_VECTORS_FILE, load_attribute_vectors, save_attribute_vectors
 from .output_layer_nll import at_least_fp32, output_layer_logits_and_nll, output_layer_nll
 from .recurrence import lstm_hidden_and_cell_states, run_rnn
 from .semi_amortized import refine_posterior as refine_gaussian_posterior
@@ -447,6 +448,8 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
             model.generation_config.max_length = DEFAULT_MAX_LENGTH
         if getattr(model.config, "aggregate_posterior", None) is not None:
             _load_aggregate_posterior(model, pretrained_model_name_or_path, kwargs)
+        if hasattr(model, "add_attribute_vector"):
+            _load_attribute_vectors(model, pretrained_model_name_or_path, kwargs)
         return (model, info) if wants_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -469,15 +472,20 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
         if temporary.exists():
             shutil.rmtree(temporary)
         mixture = _aggregate_posterior_to_save(self)
+        vectors = self.attribute_vectors_to_save() if hasattr(self, "attribute_vectors_to_save") else {}
         try:
             result = super().save_pretrained(temporary, *args, **kwargs)
-            if mixture is not None:  # beside the weights, with the fingerprint of the weights just written
+            # beside the weights, with the fingerprint of the weights just written
+            if mixture is not None:
                 save_mixture(mixture, temporary / AGGREGATE_POSTERIOR_FILE, weights_fingerprint(temporary))
+            if vectors:
+                save_attribute_vectors(vectors, temporary / ATTRIBUTE_VECTORS_FILE, weights_fingerprint(temporary))
             written = {path.name for path in temporary.iterdir()}
             move_files_into(temporary, save_directory)
             _remove_stale_shards(save_directory, written)
-            if AGGREGATE_POSTERIOR_FILE not in written:  # no mixture now: none of an earlier save stays beside it
-                (save_directory / AGGREGATE_POSTERIOR_FILE).unlink(missing_ok=True)
+            for name in (AGGREGATE_POSTERIOR_FILE, ATTRIBUTE_VECTORS_FILE):  # none now: none of an earlier save stays
+                if name not in written:
+                    (save_directory / name).unlink(missing_ok=True)
         except OSError as error:
             raise disk_full_error(error, save_directory) from error
         finally:
@@ -943,6 +951,39 @@ def _load_aggregate_posterior(model, name_or_path, kwargs: dict) -> None:
     )
     model.set_aggregate_posterior(None)
     model._aggregate_posterior_refused = refused
+
+
+def _load_attribute_vectors(model, name_or_path, kwargs: dict) -> None:
+    """Attach the folder's named attribute vectors when they were made with the weights loaded; warn otherwise."""
+    from transformers.utils import cached_file
+
+    options = {
+        key: kwargs[key] for key in ("cache_dir", "token", "revision", "local_files_only", "subfolder") if key in kwargs
+    }
+    path = cached_file(
+        str(name_or_path),
+        ATTRIBUTE_VECTORS_FILE,
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+        **options,
+    )
+    if path is None:
+        return
+    try:
+        vectors, made_with = load_attribute_vectors(path)
+    except Exception as error:  # a torn or foreign file: the weights themselves are still usable
+        warnings.warn(f"{path} could not be read ({type(error).__name__}: {error}): it is not loaded.", stacklevel=3)
+        return
+    loaded = weights_fingerprint(Path(path).parent)
+    if made_with is None or made_with != loaded:
+        warnings.warn(
+            f"{path} was made with other weights (sha256 {str(made_with)[:12]}, these are {str(loaded)[:12]}): it "
+            "is not loaded.",
+            stacklevel=3,
+        )
+        return
+    for name, vector in vectors.items():
+        model.add_attribute_vector(name, vector)
 
 
 def _remove_stale_shards(folder: Path, written: set[str]) -> None:

@@ -315,7 +315,7 @@ def test_attribute_vector_command_writes_the_vector_and_the_weights_fingerprint(
     assert metadata["format"] == "twrvae-attribute-vector" and metadata["num_with"] == "3"
     assert [path.name for path in target.parent.iterdir()] == ["v.safetensors"]  # no temporary file left
     status, out, _ = call(["attribute-vector", folder, "--with", text_files[0], "--without", text_files[1],
-                           "--output", target], capsys, monkeypatch)  # fmt: skip
+                           "--output", target, "--overwrite"], capsys, monkeypatch)  # fmt: skip
     assert status == 0 and out.startswith(f"wrote {target}: attribute vector of 6 values, norm ")
 
     status, out, err = call(["shift", folder, "--vector", target, "--strength", 2, "--max-new-tokens", 8, *texts],

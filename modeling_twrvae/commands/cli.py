@@ -5,9 +5,9 @@
     twrvae interpolate MODEL TEXT_A TEXT_B [--steps K] [--method slerp|linear]
     twrvae encode MODEL [--output FILE.safetensors]      (texts on standard input -> posterior means)
     twrvae score MODEL [--iw-samples K]                  (texts on standard input -> -ELBO, or IW-NLL with k samples)
-    twrvae attribute-vector MODEL --with FILE --without FILE --output VEC.safetensors
+    twrvae attribute-vector MODEL --with FILE --without FILE (--output VEC.safetensors | --into-model NAME)
                                                          (mean posterior mode of texts with a property minus without)
-    twrvae shift MODEL --vector VEC.safetensors [--strength S] [TEXT ...]   (reconstructions moved along a vector)
+    twrvae shift MODEL --vector VEC.safetensors|NAME [--strength S] [TEXT ...]   (reconstructions moved along it)
     twrvae analogy MODEL TEXT_A TEXT_B TEXT_C [--strength S]                 (a : b :: c : ?, z_c + S (z_b - z_a))
     twrvae evaluate ARGS...                              (training/evaluate.py, same arguments)
     twrvae train ARGS...                                 (training/train.py, same arguments)
@@ -400,14 +400,19 @@ def add_latent_arithmetic_commands(commands, model, decoding) -> None:
                         help="Texts that have the property, one a line (UTF-8).")  # fmt: skip
     vector.add_argument("--without", dest="without_file", required=True, metavar="FILE",
                         help="Texts that do not have it, one a line (UTF-8).")  # fmt: skip
-    vector.add_argument("--output", required=True, metavar="VEC.safetensors",
+    vector.add_argument("--output", metavar="VEC.safetensors",
                         help="Where the vector goes, with the SHA-256 of the model's weights in its metadata.")  # fmt: skip
+    vector.add_argument("--into-model", metavar="NAME",
+                        help="Instead of --output: keep the vector in the model folder under NAME "
+                             "(attribute_vectors.safetensors, loaded with the model; `shift --vector NAME`).")  # fmt: skip
     vector.add_argument("--overwrite", action="store_true", help="Replace --output if it exists.")
     vector.add_argument("--batch-size", type=int, default=64)
     shift = commands.add_parser("shift", parents=[model, decoding], help="Reconstruct texts moved along a vector.")
     shift.add_argument("texts", nargs="*", metavar="TEXT", help="Default: one text a line on standard input.")
     _texts_may_follow_options(shift)
-    shift.add_argument("--vector", required=True, metavar="VEC.safetensors", help="From `twrvae attribute-vector`.")
+    shift.add_argument("--vector", required=True, metavar="VEC.safetensors|NAME",
+                       help="From `twrvae attribute-vector`, or the name of one of the model's own vectors "
+                            "(the Yelp model's `positive`).")  # fmt: skip
     shift.add_argument("--strength", type=float, default=1.0,
                        help="How far along the vector (default 1: all of it; negative: away from the property).")  # fmt: skip
     analogy = commands.add_parser("analogy", parents=[model, decoding], help="a : b :: c : ? in latent space.")
@@ -499,7 +504,12 @@ def load_vector(path: str):
 
 def cmd_attribute_vector(args) -> None:
     _check_batch_size(args)
-    check_output(args)
+    if (args.output is None) == (args.into_model is None):
+        raise CommandError("pass either --output VEC.safetensors or --into-model NAME.")
+    if args.output:
+        check_output(args)
+    elif not Path(args.model).is_dir():
+        raise CommandError(f"--into-model writes into the model folder: {args.model} is not a local folder.")
     texts_with = read_text_file(args.with_file, "--with")
     texts_without = read_text_file(args.without_file, "--without")
     vae = load_model(args)
@@ -509,9 +519,35 @@ def cmd_attribute_vector(args) -> None:
     record = {"output": args.output, "latent_size": int(vector.shape[0]), "norm": float(vector.norm()),
               "num_with": len(texts_with), "num_without": len(texts_without),
               "weights_sha256": model_fingerprint(args)}  # fmt: skip
+    if args.into_model:
+        add_vector_to_model(args, vae, vector, record)
+        return
     save_vector(args.output, vector, {"model": args.model, **{k: v for k, v in record.items() if k != "output"}})
     emit(args, [record], lambda r: (f"wrote {r['output']}: attribute vector of {r['latent_size']} values, norm "
                                     f"{r['norm']:.3f}, from {r['num_with']} texts with and {r['num_without']} without"))  # fmt: skip
+
+
+def add_vector_to_model(args, vae: Loaded, vector, record: dict) -> None:
+    """`--into-model NAME`: the model's vectors file rewritten with NAME added, under the folder's lock, bound to
+    the weights by their fingerprint (the weights themselves are not touched)."""
+    from ..file_utils import locked_folder, weights_fingerprint
+    from ..latent_arithmetic import ATTRIBUTE_VECTORS_FILE, save_attribute_vectors
+
+    folder = Path(args.model)
+    with locked_folder(folder, "twrvae attribute-vector"):
+        if weights_fingerprint(folder) != record["weights_sha256"]:
+            raise CommandError(f"the weights in {folder} changed while the vector was made: run it again.")
+        vae.model.add_attribute_vector(args.into_model, vector)
+        temporary = folder / f".{ATTRIBUTE_VECTORS_FILE}.{os.getpid()}.tmp"
+        try:
+            save_attribute_vectors(vae.model.attribute_vectors, temporary, record["weights_sha256"])
+            os.replace(temporary, folder / ATTRIBUTE_VECTORS_FILE)
+        finally:
+            temporary.unlink(missing_ok=True)
+    record = {**record, "output": str(folder / ATTRIBUTE_VECTORS_FILE), "name": args.into_model}
+    emit(args, [record], lambda r: (f"added {r['name']!r} to {r['output']}: attribute vector of {r['latent_size']} "
+                                    f"values, norm {r['norm']:.3f}, from {r['num_with']} texts with and "
+                                    f"{r['num_without']} without"))  # fmt: skip
 
 
 def _check_strength(strength: float) -> None:
@@ -523,9 +559,30 @@ def _check_strength(strength: float) -> None:
 
 def cmd_shift(args) -> None:
     _check_strength(args.strength)
-    vector, metadata = load_vector(args.vector)
-    texts = read_texts(args.texts)
-    vae = load_model(args)
+    if not (args.vector.endswith(".safetensors") or "/" in args.vector or Path(args.vector).exists()):
+        # the name of one of the model's own vectors
+        texts = read_texts(args.texts)
+        vae = load_model(args)
+        if args.vector not in vae.model.attribute_vectors:
+            known = ", ".join(sorted(vae.model.attribute_vectors)) or "none"
+            raise CommandError(
+                f"--vector {args.vector}: the model has no attribute vector of that name (it has: {known}); pass a "
+                "file from `twrvae attribute-vector`, or add one with `twrvae attribute-vector MODEL ... --into-model NAME`."
+            )
+        vector = args.vector
+    else:
+        vector, metadata = load_vector(args.vector)
+        texts = read_texts(args.texts)
+        vae = load_model(args)
+        check_vector_weights(args, metadata)
+    check_texts(texts, vae.tokenizer, vae.max_tokens)
+    outputs = vae.model.shift(texts, vector, vae.tokenizer, strength=args.strength, **generate_kwargs(args, vae))
+    records = [{"text": text, "strength": args.strength, "shifted": output}
+               for text, output in zip(texts, outputs, strict=True)]  # fmt: skip
+    emit(args, records, lambda r: r["shifted"])
+
+
+def check_vector_weights(args, metadata: dict) -> None:
     fingerprint = model_fingerprint(args)
     if metadata["weights_sha256"] != fingerprint:
         raise CommandError(
@@ -534,11 +591,6 @@ def cmd_shift(args) -> None:
             f"something in the latent space it was measured in. Make it again with `twrvae attribute-vector {args.model} "
             "--with FILE --without FILE --output VEC.safetensors`."
         )
-    check_texts(texts, vae.tokenizer, vae.max_tokens)
-    outputs = vae.model.shift(texts, vector, vae.tokenizer, strength=args.strength, **generate_kwargs(args, vae))
-    records = [{"text": text, "strength": args.strength, "shifted": output}
-               for text, output in zip(texts, outputs, strict=True)]  # fmt: skip
-    emit(args, records, lambda r: r["shifted"])
 
 
 def cmd_analogy(args) -> None:

@@ -50,7 +50,7 @@ RUN_FILES = (RUN_MARKER, LOG_FILE, CURVES_FILE)
 MODEL_FILES = {
     "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
     "pytorch_model.bin.index.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-    "added_tokens.json", "training_config.yaml", EVAL_RESULTS, AGGREGATE_POSTERIOR_FILE,
+    "added_tokens.json", "training_config.yaml", EVAL_RESULTS, AGGREGATE_POSTERIOR_FILE, "attribute_vectors.safetensors",
 }  # fmt: skip
 # the remote code save_pretrained copies beside config.json: a model's files only where there is a model
 CODE_FILES = {path.name for path in Path(__file__).resolve().parents[1].glob("*.py")}
