@@ -159,10 +159,12 @@ class TextVAEPipeline(Pipeline):
         return self.model.attribute_vector(texts_with, texts_without, self.tokenizer, batch_size=batch_size)
 
     def shift(
-        self, texts: Sequence[str] | str, vector: torch.Tensor, strength: float = 1.0, **generate_kwargs
+        self, texts: Sequence[str] | str, vector: torch.Tensor | str, strength: float = 1.0, **generate_kwargs
     ) -> list[dict]:
-        """Each text reconstructed with its latent moved by `strength` * `vector`: dicts of `text`, `strength` and
-        `shifted` (one per text, in order; with `num_return_sequences` > 1 also `shifted_all`)."""
+        """Each text reconstructed with its latent moved by `strength` * `vector` (a tensor, or the name of one of
+        the model's own vectors: `vae.shift(texts, "positive", strength=1.5)` makes Yelp reviews positive, a
+        negative strength negative): dicts of `text`, `strength` and `shifted` (one per text, in order; with
+        `num_return_sequences` > 1 also `shifted_all`)."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         check_texts(texts, self.tokenizer, self.max_tokens)
         outputs = self.model.shift(texts, vector, self.tokenizer, strength=strength, **generate_kwargs)

@@ -130,7 +130,8 @@ def test_card_parses_and_its_model_index_holds_the_json_numbers(published):
     data = card.data
     assert data.library_name == "transformers" and data.pipeline_tag == "feature-extraction"
     assert {"text-vae", "twr-vae", "posterior-collapse"} <= set(data.tags)
-    assert data.datasets == ["ptb_text_only"] and data.language == ["en"] and data.license == "apache-2.0"
+    assert data.datasets == ["ptb_text_only"] and data.language == ["en"]
+    assert data.license == "other" and data.license_name.startswith("ldc-user-agreement")  # PTB's terms
     results = published["results"]
     by_type = {entry.metric_type: entry for entry in data.eval_results}
     assert list(by_type)[:6] == ["iw_nll", "iw_ppl", "elbo_nll", "kl_decoded", "mutual_information", "active_units"]

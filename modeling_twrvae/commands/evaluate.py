@@ -19,7 +19,8 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 from modeling_twrvae import check_tokenizer
-from modeling_twrvae.commands import evaluate_dialogue
+from modeling_twrvae.commands import evaluate_dialogue, evaluate_sentiment
+from modeling_twrvae.commands.evaluate_sentiment import measure_sentiment
 from modeling_twrvae.commands.output_files import check_output_files
 from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus
 from modeling_twrvae.data.e2e import load_e2e, was_delexicalized
@@ -290,6 +291,24 @@ def evaluate(args) -> dict:
         words = [sample.split() for sample in aggregate_samples]
         metrics.update(aggregate_distinct_1=distinct_n(words, 1), aggregate_distinct_2=distinct_n(words, 2))
 
+    sentiment = None
+    if args.dataset == "yelp-sentiment" and not args.validation_file:  # labelled: what the latent does for sentiment
+        sentiment = measure_sentiment(
+            model,
+            tokenizer,
+            data_dir=args.data_dir,
+            texts=texts,
+            labels=list(data["label"][: len(texts)]),
+            references=references,
+            reconstructions=reconstructions,
+            posterior_means=result.posterior_mean,
+            samples={"prior": samples, **({"aggregate_posterior": aggregate_samples} if aggregate_samples else {})},
+            decode=lambda latents: _generate_text(
+                model, tokenizer, latents, args.generation_batch_size, args.max_new_tokens
+            ),
+            seed=args.seed,
+        )
+
     pairs = choose_pairs(len(ids), args.num_interpolation_pairs, args.seed)
     alphas = torch.linspace(0, 1, args.interpolation_steps)
     paths = []
@@ -308,6 +327,7 @@ def evaluate(args) -> dict:
         "num_truncated": truncated,
         "conventions": CONVENTIONS,
         **metrics,
+        "sentiment": sentiment,
         "interpolation": {
             "alphas": alphas.tolist(),
             "rouge": rouge,
@@ -347,6 +367,8 @@ def markdown(results: dict) -> str:
         ]
     if results.get("facts_kept"):
         lines += ["", facts_table(results["facts_kept"])]
+    if results.get("sentiment"):
+        lines += ["", evaluate_sentiment.markdown(results["sentiment"])]
     rouge = results["interpolation"]["rouge"]
     if rouge:
         lines += [
@@ -410,10 +432,16 @@ def output_paths(args) -> list[Path]:
             f"written beside them as {output.stem}.md and {output.stem}.png."
         )
     paths = [output, output.with_suffix(".md"), output.with_suffix(".png")]
+    if args.dataset == "yelp-sentiment" and not args.validation_file:
+        paths.append(transfer_plot(output))
     check_output_files(
         paths, "--output_file", args.overwrite_output_file, "--overwrite_output_file", inputs=(args.validation_file,)
     )
     return paths
+
+
+def transfer_plot(output: Path) -> Path:
+    return output.with_name(f"{output.stem}-transfer.png")
 
 
 def main(argv=None) -> dict:
@@ -431,6 +459,8 @@ def main(argv=None) -> dict:
     atomic_write_text(output.with_suffix(".md"), markdown(results))
     if results["interpolation"]["rouge"]:
         plot_interpolation_rouge(results["interpolation"], output.with_suffix(".png"))
+    if results.get("sentiment"):
+        evaluate_sentiment.plot_transfer(results["sentiment"], transfer_plot(output))
 
     print(markdown(results))
     examples = results["examples"]

@@ -58,7 +58,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--eval_data_description",
         help="How the card names the evaluation data when it is a file, e.g. 'the last 1,000 documents of ...'.",
     )
-    parser.add_argument("--license", default="apache-2.0", help="The card's licence id (default: apache-2.0).")
+    parser.add_argument(
+        "--license",
+        help="The card's licence id. Default: the training corpus's terms (e.g. cc-by-sa-4.0 for E2E, `other` with "
+        "the terms named for PTB and Yelp), apache-2.0 for your own data; another is used with a warning.",
+    )
     parser.add_argument("--push", action="store_true", help="Upload the verified folder to the Hub.")
     parser.add_argument("--private", action="store_true", help="Create the repository private (with --push).")
     parser.add_argument("--revision", help="Branch to upload to (created if needed; default: main).")

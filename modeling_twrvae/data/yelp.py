@@ -8,7 +8,8 @@ of at most 15 tokens, one a line, in four files whose digit is the label (0 nega
 training files are not part of that release, so the package cuts the four files into its own splits, the same every
 time (no shuffling, no seed):
 
-- `test`: the last 1,000 sentences of `test0.txt` and of `test1.txt` (2,000 sentences, negative first);
+- `test`: the last 1,000 sentences of `test0.txt` and of `test1.txt` (2,000 sentences), alternating negative and
+  positive, so that its first N sentences (`evaluate.py --max_samples N`) are balanced too;
 - `validation`: the last 500 sentences of `valid0.txt` and of `valid1.txt` (1,000 sentences), for model selection;
 - `train`: every other sentence of the four files, less any sentence that also occurs in `validation` or `test`.
 
@@ -74,6 +75,9 @@ def _split_rows(folder: Path) -> dict[str, tuple[list[str], list[int]]]:
             held_out[source][1].extend([label] * keep)
             rest[0].extend(lines[:-keep])
             rest[1].extend([label] * (len(lines) - keep))
+    texts, labels = held_out["test"]
+    order = [i for pair in zip(range(len(texts) // 2), range(len(texts) // 2, len(texts)), strict=True) for i in pair]
+    held_out["test"] = ([texts[i] for i in order], [labels[i] for i in order])
     evaluated = set(held_out["validation"][0]) | set(held_out["test"][0])
     kept = [i for i, text in enumerate(rest[0]) if text not in evaluated]
     train = ([rest[0][i] for i in kept], [rest[1][i] for i in kept])

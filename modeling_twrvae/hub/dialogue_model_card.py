@@ -11,7 +11,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from modeling_twrvae.configuration_twrcvae import CVAE_PRESETS, TWRCVAEConfig
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA
-from modeling_twrvae.hub.model_card import _format, describe_corpus, describe_training
+from modeling_twrvae.hub.model_card import _format, card_license, describe_corpus, describe_training
 
 CARD_TEMPLATE = Path(__file__).resolve().parent / "templates" / "twrcvae.md"
 CORPUS_NAMES = {"dailydialog": "DailyDialog", "switchboard": "Switchboard"}
@@ -170,7 +170,7 @@ def render_dialogue_model_card(
     num_parameters: int | None = None,
     example_contexts: list[list[str]] | None = None,
     has_training_curves: bool = False,
-    license: str = "apache-2.0",
+    license: str | None = None,
     template_path: str | Path = CARD_TEMPLATE,
 ) -> ModelCard:
     """The card of a dialogue model, from its config.json, training_config.yaml and evaluation JSON."""
@@ -189,7 +189,7 @@ def render_dialogue_model_card(
         pipeline_tag=None,
         tags=["dialogue", "conditional-variational-autoencoder", model["tag"], "response-generation"],
         language=["en"],
-        license=license,
+        **card_license(corpus, license),
         eval_results=eval_results_for_model_index(eval_results, corpus) if eval_results else None,
     )
     turns = [turn for context in (example_contexts or []) for turn in context][-2:]

@@ -308,7 +308,7 @@ def build_hub_folder(
     output_dir: str | Path | None = None,
     eval_results: str | Path | None = None,
     eval_data_description: str | None = None,
-    license: str = "apache-2.0",
+    license: str | None = None,
 ) -> Path:
     """Build, verify and atomically put in place the Hub folder of a checkpoint; returns its path.
 

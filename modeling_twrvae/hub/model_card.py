@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import warnings
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -18,7 +20,42 @@ from modeling_twrvae.data.corpora import CORPORA
 
 CARD_TEMPLATE = Path(__file__).resolve().parent / "templates" / "twrvae.md"
 
-CORPUS_NAMES = {"ptb": "Penn Treebank", "yahoo": "Yahoo Answers", "yelp": "Yelp reviews", "e2e": "E2E NLG"}
+CORPUS_NAMES = {
+    "ptb": "Penn Treebank",
+    "yahoo": "Yahoo Answers",
+    "yelp": "Yelp reviews",
+    "yelp-sentiment": "Yelp review sentences",
+    "e2e": "E2E NLG",
+}
+# The Hub licence id of a model trained on a corpus: the corpus's own where the Hub knows it, else "other" with the
+# corpus's terms as license_name. A model of the user's own data gets the package's licence unless told otherwise.
+CORPUS_LICENSES = {
+    "e2e": "cc-by-sa-4.0",
+    "dailydialog": "cc-by-nc-sa-4.0",
+    "ptb": "other",
+    "yahoo": "other",
+    "yelp": "other",
+    "yelp-sentiment": "other",
+    "switchboard": "other",
+}
+DEFAULT_LICENSE = "apache-2.0"
+
+
+def card_license(corpus: dict, license: str | None) -> dict:
+    """`license` (and `license_name`) of the card's metadata: the corpus's terms, or `license` when the user gives
+    one, with a warning when it differs from what the corpus allows."""
+    derived = CORPUS_LICENSES.get(corpus.get("key"), DEFAULT_LICENSE)
+    if license and license != derived and corpus.get("key"):
+        warnings.warn(
+            f"--license {license}: the model was trained on {corpus['name']}, whose terms are {corpus['license']} "
+            f"(the card would say {derived!r}); a model trained on it is bound by them.",
+            stacklevel=3,
+        )
+    chosen = license or derived
+    if chosen == "other":
+        return {"license": "other", "license_name": re.sub(r"[^a-z0-9]+", "-", corpus["license"].lower()).strip("-")}
+    return {"license": chosen}
+
 
 # The honest numbers first, then the papers' convention, then text quality: (key, name in the card, what it is).
 RESULT_METRICS = [
@@ -467,10 +504,11 @@ def render_model_card(
     num_parameters: int | None = None,
     example_texts: list[str] | None = None,
     has_training_curves: bool = False,
-    license: str = "apache-2.0",
+    license: str | None = None,
     template_path: str | Path = CARD_TEMPLATE,
 ) -> ModelCard:
-    """The card of a model, from its config.json, training_config.yaml and evaluation JSON (any may be missing)."""
+    """The card of a model, from its config.json, training_config.yaml and evaluation JSON (any may be missing).
+    `license`: the Hub licence id; default: the training corpus's (`card_license`)."""
     model = describe_model(config, training_config)
     model["parameters"] = f"{num_parameters:,}" if num_parameters else "unknown"
     corpus = describe_corpus(training_config)
@@ -487,7 +525,7 @@ def render_model_card(
         tags=list(dict.fromkeys(tags)),
         datasets=[corpus["hub"]] if corpus["hub"] else None,
         language=["en"],
-        license=license,
+        **card_license(corpus, license),
         eval_results=eval_results_for_model_index(eval_results, corpus, eval_data_description)
         if eval_results
         else None,
@@ -534,4 +572,4 @@ def _format(value) -> str:
     return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3f}"
 
 
-__all__ = ["CARD_TEMPLATE", "describe_model", "identify_preset", "render_model_card"]
+__all__ = ["CARD_TEMPLATE", "card_license", "describe_model", "identify_preset", "render_model_card"]
