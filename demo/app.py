@@ -246,6 +246,27 @@ class LatentArithmetic:
             f"{float(vector.norm()):.2f}); strength {float(strength):g}, greedy decoding."
         )
 
+    def shift_own(self, name, texts, strength=1.0, max_new_tokens=40):
+        """Table rows (text, reconstruction, shifted) along one of the model's own vectors (the Yelp model's
+        `positive`), and a message."""
+        try:
+            vectors = self.app.vae.model.attribute_vectors
+            if name not in vectors:
+                raise ValueError(f"The model has no vector {name!r} (it has: {sorted(vectors) or 'none'}).")
+            inputs = _lines(texts)
+            if not inputs:
+                raise ValueError("Write the text(s) to shift, one a line.")
+            options = {"max_new_tokens": int(max_new_tokens)}
+            plain = self.app.vae.shift(inputs, name, strength=0.0, **options)
+            moved = self.app.vae.shift(inputs, name, strength=float(strength), **options)
+        except Exception as error:
+            return [], self.app._failure("shift", error)
+        rows = [[a["text"], a["shifted"], b["shifted"]] for a, b in zip(plain, moved, strict=True)]
+        return (
+            rows,
+            f"The model's vector {name!r} (norm {float(vectors[name].norm()):.2f}), strength {float(strength):g}.",
+        )
+
     def analogy(self, text_a, text_b, text_c, strength=1.0, max_new_tokens=40) -> tuple[str, str]:
         try:
             text = self.app.vae.analogy(text_a, text_b, text_c, strength=float(strength),
@@ -290,6 +311,17 @@ def add_arithmetic_tab(app: DemoApp) -> None:
     arithmetic = LatentArithmetic(app)
     app.arithmetic = arithmetic
     with gr.Tab("Attribute shift", id="attribute-shift"):
+        own_vectors = sorted(app.vae.model.attribute_vectors)
+        if own_vectors:  # vectors that ship with the model: the Yelp model's `positive` (negative strength: negative)
+            gr.Markdown("**The model's own vectors**: a negative strength moves away from the property.")
+            own = gr.Dropdown(own_vectors, value=own_vectors[0], label="vector", elem_id="own-vector")
+            own_texts = gr.Textbox(label="text(s) to shift, one a line", lines=2, elem_id="own-input")
+            own_strength = gr.Slider(-3.0, 3.0, value=1.5, step=0.1, label="strength", elem_id="own-strength")
+            own_button = gr.Button("Shift along it", variant="primary", elem_id="own-button")
+            own_table = gr.Dataframe(headers=["text", "reconstruction", "shifted"], elem_id="own-table")
+            own_message = gr.Markdown(elem_id="own-message")
+            own_button.click(arithmetic.shift_own, [own, own_texts, own_strength], [own_table, own_message])
+            gr.Markdown("**A vector of your own**")
         source = gr.Radio(SHIFT_SOURCES, value=SHIFT_SOURCES[0], label="attribute vector from")
         with gr.Row():
             texts_with = gr.Textbox(label="texts with the property, one a line", lines=4, elem_id="shift-with")

@@ -95,6 +95,22 @@ def test_bad_input_is_a_message_not_a_stack_trace(app, text, message):
     assert rows == [] and shown.startswith(message.replace("The text", "Text 2"))
 
 
+def test_the_model_s_own_vector_has_its_control(app_module, tokenizer, texts, tmp_path):
+    folder = save_text_vae(tmp_path / "with-vector", tokenizer)
+    model = AutoModel.from_pretrained(folder).eval()
+    model.add_attribute_vector("positive", model.attribute_vector(texts[:6], texts[6:], tokenizer))
+    model.save_pretrained(folder)
+    app = app_module.DemoApp(app_module.load_pipeline(folder, device="cpu"), evaluation_texts=texts)
+    demo = app_module.build_demo(app)  # which builds the page's latent-arithmetic tab, and its own-vector control
+    assert "own-strength" in str(demo.config)
+    rows, message = app.arithmetic.shift_own("positive", texts[0], strength=2.0)
+    expected = model.shift(texts[:1], "positive", tokenizer, strength=2.0, max_new_tokens=40)[0]
+    assert rows == [[texts[0], model.reconstruct(texts[:1], tokenizer, max_new_tokens=40)[0], expected]]
+    assert "'positive'" in message and "strength 2" in message
+    rows, message = app.arithmetic.shift_own("negative", texts[0])
+    assert rows == [] and "no vector 'negative' (it has: ['positive'])" in message
+
+
 def test_latent_map(app, app_module, texts):
     figure, message = app.latent_map("pasted sentences", "\n".join(texts[:5]) + "\n\n")
     offsets = figure.axes[0].collections[0].get_offsets()

@@ -303,7 +303,14 @@ def describe_training(
         )
         rows.insert(4, ("dropout: embeddings / decoder output / words", dropouts))
     best = None
-    if validation and "elbo_nll" in validation:
+    if validation and t.get("metric_for_best_model") == "reconstruction_loss":
+        best = (
+            f"The weights are those of the best validation reconstruction loss (chosen for reconstructing and editing "
+            f"sentences, not likelihood): update {validation.get('step')}, reconstruction "
+            f"{validation['reconstruction_loss']:.2f} nats per {unit}, KL {validation['kl_decoded']:.2f}, -ELBO "
+            f"{validation['elbo_nll']:.2f} on {validation.get('num_sentences', '?'):,} validation {units}."
+        )
+    elif validation and "elbo_nll" in validation:
         measured = (
             f"update {validation.get('step')}, -ELBO {validation['elbo_nll']:.2f} nats per {unit} (reconstruction "
             f"{validation['reconstruction_loss']:.2f} + KL {validation['kl_decoded']:.2f}) on "
@@ -369,6 +376,41 @@ def describe_results(results: dict | None, config: dict, corpus: dict, file_name
         "facts": facts_rows(results.get("facts_kept")),
         "examples": results.get("examples") or {},
         "interpolation": interpolation_rows(results),
+        "sentiment": sentiment_rows(results.get("sentiment")),
+    }
+
+
+def sentiment_rows(section: dict | None) -> dict | None:
+    """evaluate.py's sentiment section in the card's words and rounded numbers."""
+    if not section:
+        return None
+    point = section["transfer"]["operating_point"]
+    return {
+        "judge": f"{section['judge']['model']}; it gives {_share(section['judge']['test_accuracy'])} of the test "
+        "sentences their label",
+        "kept": _share(section["reconstruction_label_kept"]),
+        "vector": section["vector"]["source"],
+        "transfer": [
+            {"strength": f"{r['strength']:g}", "accuracy": _share(r["accuracy"]), "bleu": f"{r['content_bleu']:.1f}"}
+            for r in section["transfer"]["rows"]
+        ],
+        "point": {
+            "strength": f"{point['strength']:g}",
+            "accuracy": _share(point["accuracy"]),
+            "bleu": f"{point['content_bleu']:.1f}",
+            "rule": point["rule"],
+        },  # fmt: skip
+        "samples": [
+            {
+                "name": name.replace("_", " "),
+                "count": f"{row['num_samples']:,}",
+                "distinct_2": f"{row['distinct_2']:.3f}",
+                "copies": _share(row["copies_of_training"]),
+                "fluency": f"{row['fluency_perplexity']:.1f}",
+            }
+            for name, row in section["samples"].items()
+        ],  # fmt: skip
+        "examples": section.get("examples") or [],
     }
 
 
