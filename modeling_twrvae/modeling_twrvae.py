@@ -529,7 +529,16 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             outputs.append((self.bow_head, "2"))  # its last layer scores every word
         return outputs
 
+    # Set by a caller that has checked its batches on the host before they reached the device (train.py's
+    # collator, `check_batch`): the checks below read device values, which makes a GPU step wait for the host.
+    inputs_checked_by_caller = False
+    # Set for a step whose shapes depend on the batch's size and padded length only (train.py --pad_to_multiple_of):
+    # the reconstruction loss then runs the output layer on every position rather than select the real ones.
+    static_shapes = False
+
     def _check_inputs(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor) -> torch.LongTensor:
+        if self.inputs_checked_by_caller and attention_mask is not None:
+            return attention_mask.long().sum(dim=1)
         if input_ids.dim() != 2:
             raise ValueError(
                 f"`input_ids` must have shape (batch_size, sequence_length), got {tuple(input_ids.shape)}."
@@ -815,6 +824,8 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         than the fused, once-differentiable loss).
         """
         batch, length = features.shape[:2]  # length: the decoded positions, all of input_ids or all but the last
+        if self.static_shapes and not return_logits:
+            return self._reconstruction_loss_static(features, input_ids, loss_mask, fused), None
         rows, positions = loss_mask[:, 1:].bool().nonzero(as_tuple=True)
         targets = input_ids[rows, positions + 1]
         flat = rows * length + positions
@@ -836,6 +847,23 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
                 else F.cross_entropy(at_least_fp32(self.decoder.lm_head(selected)), targets, reduction="none")
             )
         return token_nll.new_zeros(batch).index_add_(0, rows, token_nll), logits
+
+    def _reconstruction_loss_static(
+        self, features: torch.Tensor, input_ids: torch.LongTensor, loss_mask: torch.Tensor, fused: bool
+    ) -> torch.Tensor:
+        """`_reconstruction_loss` with shapes that depend on the batch's size and padded length only: every position
+        goes through the output layer and the padding's -log p is multiplied by zero, so nothing is read back from
+        the device (the selection of real rows, `nonzero`, is). Equal to it up to float rounding."""
+        batch, length = features.shape[:2]
+        targets = F.pad(input_ids[:, 1:], (0, 1))[:, :length]  # the position after the last predicts padding
+        weights = F.pad(loss_mask[:, 1:], (0, 1))[:, :length].reshape(-1)
+        flat = features.reshape(batch * length, -1)
+        token_nll = (
+            output_layer_nll(flat, self.decoder.lm_head, targets.reshape(-1))
+            if fused
+            else F.cross_entropy(at_least_fp32(self.decoder.lm_head(flat)), targets.reshape(-1), reduction="none")
+        )
+        return (token_nll * weights.to(token_nll.dtype)).view(batch, length).sum(1)
 
     def _decode(
         self,
@@ -994,6 +1022,19 @@ def _remove_stale_shards(folder: Path, written: set[str]) -> None:
     for name in set(json.loads(index.read_text()).get("weight_map", {}).values()) - written:
         (folder / name).unlink(missing_ok=True)
     index.unlink()
+
+
+def check_batch(batch: dict, vocab_size: int) -> dict:
+    """What `forward` checks of `input_ids` and `attention_mask`, on a batch still on the host: a loop that checks
+    here sets `model.inputs_checked_by_caller` so that the step on the device reads nothing back."""
+    input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
+    if input_ids.dim() != 2 or 0 in input_ids.shape:
+        raise ValueError(
+            f"`input_ids` must be a non-empty (batch_size, sequence_length) batch, got {tuple(input_ids.shape)}."
+        )
+    check_token_ids(input_ids, vocab_size, "input_ids")
+    right_padded_lengths(input_ids, attention_mask, "sequence")
+    return batch
 
 
 def check_token_ids(ids: torch.LongTensor, vocab_size: int, name: str) -> None:

@@ -77,7 +77,7 @@ from modeling_twrvae.trainer.output_folder import (
 )
 from modeling_twrvae.trainer.plots import plot_training_curves
 from modeling_twrvae.trainer.precision import trained_precision, usable_mixed_precision
-from modeling_twrvae.trainer.tasks import get_tokenizer
+from modeling_twrvae.trainer.tasks import CheckedCollator, get_tokenizer
 
 logger = get_logger(__name__)
 INTERRUPTED = "interrupted; resume with --resume_from_checkpoint latest"
@@ -156,8 +156,9 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
     collator = task.collator(tokenizer)
     smallest = min_train_batch_size(model)  # BN-VAE: no batch of 1 (trainer/loop.py)
     train_loader, train_sampler = make_loader(
-        train_data, args.per_device_train_batch_size * processes, True, args.seed, collator, smallest
-    )
+        train_data, args.per_device_train_batch_size * processes, True, args.seed, collator, smallest,
+        drop_last=args.dataloader_drop_last,
+    )  # fmt: skip
     eval_loader, _ = make_loader(eval_data, args.per_device_eval_batch_size * processes, False, args.seed, collator)
 
     # The optimiser and the schedules of the learning rate and of the KL weight.
@@ -212,7 +213,12 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
             args.seed, collator, accelerator.device, smallest,
         )  # fmt: skip
         extra.load_state(state)
-    running = RunningAverage(state)  # the losses since the last logged step
+    if isinstance(collator, CheckedCollator):  # its batches are checked on the host: the device step reads nothing
+        accelerator.unwrap_model(model).inputs_checked_by_caller = True
+        # padded to a few lengths: the loss keeps the shapes too (every position through the output layer)
+        accelerator.unwrap_model(model).static_shapes = bool(args.pad_to_multiple_of)
+    # the losses since the last logged step, summed on the device and averaged over processes when read
+    running = RunningAverage(state, gather=accelerator.gather)
     # what the run is: a resume is checked against it (check_resume_settings, check_resume_data)
     state.update(settings=run_settings(args, processes), data_sha256=data, total_steps=max_train_steps)
 
@@ -251,25 +257,31 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
                     state["aggressive_encoder_updates"] += updates
                 else:
                     values = train_step(args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight)
-                check_finite(values, state["global_step"] + 1, last_checkpoint)
                 running.add(values)
                 if not accelerator.sync_gradients:
                     continue  # the update is not complete until the accumulated micro-batches are
                 state["global_step"] += 1
                 step = state["global_step"]
                 progress.update(1)
-                if step % args.logging_steps == 0 or step == max_train_steps:
+                end_of_epoch = step % updates_per_epoch == 0
+                logging = step % args.logging_steps == 0 or step == max_train_steps
+                validating = bool(
+                    (args.eval_steps and step % args.eval_steps == 0)
+                    or (not args.eval_steps and end_of_epoch)
+                    or step == max_train_steps
+                )
+                checkpointing = bool(args.checkpointing_steps) and (
+                    step % args.checkpointing_steps == 0 or step == max_train_steps
+                )
+                if logging or validating or checkpointing:  # reads the device: only where the run reports or saves
+                    check_finite(running, step, last_checkpoint)
+                if logging:
                     log_step(
                         accelerator, output_dir, progress, running.pop(), step=step,
                         epoch=round(step / updates_per_epoch, 4), kl_weight=kl_weight,
                         learning_rate=lr_scheduler.get_last_lr()[0],
                     )  # fmt: skip
-                end_of_epoch = step % updates_per_epoch == 0
-                if (
-                    (args.eval_steps and step % args.eval_steps == 0)
-                    or (not args.eval_steps and end_of_epoch)
-                    or (step == max_train_steps)
-                ):
+                if validating:
                     stop = validate(task, args, accelerator, model, eval_loader, tokenizer, output_dir, state)
                 if extra is not None and state["aggressive"] and end_of_epoch:
                     mi = aggressive.end_of_epoch(model, eval_loader, accelerator, args.seed, state)
@@ -278,9 +290,7 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
                             "step": step, "aggressive_mi": mi, "aggressive": state["aggressive"],
                             "aggressive_encoder_updates": state["aggressive_encoder_updates"],
                         })  # fmt: skip
-                if args.checkpointing_steps and (
-                    step % args.checkpointing_steps == 0 or stop or step == max_train_steps
-                ):
+                if checkpointing or (args.checkpointing_steps and stop):
                     # the sums of the next logged average: a resume continues them, as if the run had never stopped
                     state.update(running.state())
                     if extra is not None:

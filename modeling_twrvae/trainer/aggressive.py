@@ -160,7 +160,7 @@ def aggressive_step(args, accelerator, model, optimizer, lr_scheduler, batch, kl
     values = torch.stack(
         [output.loss.mean(), output.reconstruction_loss.mean(), output.kl_regularizer.mean(), output.kl_decoded.mean()]
     ).detach()
-    return accelerator.gather(values[None]).double().mean(0).cpu(), updates
+    return values.detach(), updates
 
 
 @torch.no_grad()

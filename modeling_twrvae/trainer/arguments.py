@@ -48,6 +48,19 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     )
     data.add_argument("--data_dir", default=None, help=f"Folder of the named corpora (default: ${DATA_DIR_ENV}).")
     data.add_argument("--train_split", default="train", help="Split of --dataset to train on.")
+    data.add_argument(
+        "--pad_to_multiple_of",
+        type=int,
+        help="Pad each batch to a multiple of N tokens (transformers' DataCollatorWithPadding option): a few fixed "
+        "lengths instead of one per batch, the static shapes a captured graph or a compiled step needs. The loss, "
+        "gradients and updates are those of padding to the longest sentence. Language models only.",
+    )
+    data.add_argument(
+        "--dataloader_drop_last",
+        action="store_true",
+        help="Drop each epoch's last, smaller training batch (transformers' TrainingArguments option), so that every "
+        "batch has the same size.",
+    )
     data.add_argument("--validation_split", default="validation", help="Split of --dataset to validate on.")
     data.add_argument("--dataset_name", help="A Hub dataset, for text not known by name.")
     data.add_argument("--dataset_config_name", help="The configuration of --dataset_name.")
@@ -467,7 +480,7 @@ POSITIVE = (
     "per_device_train_batch_size", "per_device_eval_batch_size", "num_train_epochs", "max_train_steps",
     "gradient_accumulation_steps", "logging_steps", "eval_steps", "checkpointing_steps", "early_stopping_patience",
     "max_train_samples", "max_eval_samples", "kl_anneal_steps", "kl_cycles", "vocab_size", "min_frequency",
-    "aggressive_max_sub_iter", "aggressive_burn_interval", "lr_scheduler_cycles",
+    "aggressive_max_sub_iter", "aggressive_burn_interval", "lr_scheduler_cycles", "pad_to_multiple_of",
 )  # fmt: skip
 NON_NEGATIVE = ("learning_rate", "weight_decay", "adam_epsilon", "num_warmup_steps", "save_total_limit", "kl_weight",
                 "free_bits", "max_grad_norm", "aggregate_posterior_components")  # fmt: skip

@@ -336,29 +336,43 @@ def truncate_log(path: Path, step: int) -> None:
 
 
 class RunningAverage:
-    """The sums of the losses since the last logged step, and their count: a checkpoint keeps them, so that a resume
-    continues the next logged average as if the run had never stopped."""
+    """The sums of the losses since the last logged step, and their count, kept on the device where the losses are
+    (adding them up needs no copy to the host). `pop` and `state` read them, averaged over processes (`gather`, a
+    collective that every process calls); a checkpoint keeps them, so that a resume continues the next logged
+    average as if the run had never stopped."""
 
-    def __init__(self, state: dict | None = None):
+    def __init__(self, state: dict | None = None, gather=None):
+        self.gather = gather or (lambda tensor: tensor)
         self.sums = torch.zeros(4, dtype=torch.float64)
         self.count = 0
+        self.checked_step = int((state or {}).get("global_step", 0))
         if state and "running_sums" in state:
             self.sums = torch.tensor(state["running_sums"], dtype=torch.float64)
             self.count = int(state["running_count"])
 
     def add(self, values: torch.Tensor) -> None:
-        self.sums += values
+        dtype = torch.float32 if values.device.type == "mps" else torch.float64  # MPS has no float64
+        self.sums = self.sums.to(device=values.device, dtype=dtype) + values.to(dtype)
         self.count += 1
+
+    def _averaged_sums(self) -> torch.Tensor:
+        return self.gather(self.sums[None]).mean(0)
+
+    def first_non_finite(self) -> float | None:
+        """The loss's sum since the last check if it is NaN or infinite (any of the four), else None."""
+        if bool(torch.isfinite(self.sums).all()):
+            return None
+        return float(self.sums[0])
 
     def pop(self) -> list[float]:
         """The averages since the last call, and a fresh start."""
-        averages = (self.sums / self.count).tolist()
-        self.sums.zero_()
+        averages = (self._averaged_sums().double().cpu() / self.count).tolist()
+        self.sums = torch.zeros_like(self.sums)
         self.count = 0
         return averages
 
     def state(self) -> dict:
-        return {"running_sums": self.sums.tolist(), "running_count": self.count}
+        return {"running_sums": self._averaged_sums().double().cpu().tolist(), "running_count": self.count}
 
 
 def set_learning_rate(optimizer, lr_scheduler, learning_rate: float) -> None:

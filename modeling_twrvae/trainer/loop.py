@@ -42,9 +42,16 @@ def compile_model(model, args) -> None:
         model.compile(dynamic=True)
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool, seed: int, collator, min_batch_size: int = 1):
+def make_loader(
+    dataset, batch_size: int, shuffle: bool, seed: int, collator, min_batch_size: int = 1, drop_last: bool = False
+):
     sampler = LengthGroupedBatchSampler(
-        dataset["length"], batch_size=batch_size, shuffle=shuffle, seed=seed, min_batch_size=min_batch_size
+        dataset["length"],
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        min_batch_size=min_batch_size,
+        drop_last=drop_last,
     )
     # A generator of its own: a DataLoader otherwise draws from the global RNG each time it starts an epoch, which
     # would shift the dropout and sampling noise of a resumed run.
@@ -72,7 +79,9 @@ def loss_scale(args, accelerator, batch_size: int) -> float:
 
 def train_step(args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight: float) -> torch.Tensor:
     """One micro-batch forward and backward, and the optimiser update once the accumulated ones are complete.
-    Returns the loss, reconstruction loss, KL regulariser and KL of the decoded latent, averaged over processes."""
+    Returns this process's loss, reconstruction loss, KL regulariser and KL of the decoded latent as a tensor on the
+    device: nothing in the step waits for the device (no `.item()`, no copy to the host, no collective), so that a
+    GPU runs ahead; `RunningAverage` adds them up there and reads them when the run logs."""
     with accelerator.accumulate(model):
         output = model(
             **batch,
@@ -87,17 +96,21 @@ def train_step(args, accelerator, model, optimizer, lr_scheduler, batch, kl_weig
         optimizer.step()
         lr_scheduler.step()
         optimizer.zero_grad()
-    values = torch.stack([output.loss, output.reconstruction_loss, output.kl_regularizer, output.kl_decoded]).detach()
-    return accelerator.gather(values[None]).double().mean(0).cpu()
+    return torch.stack([output.loss, output.reconstruction_loss, output.kl_regularizer, output.kl_decoded]).detach()
 
 
-def check_finite(values: torch.Tensor, update: int, last_checkpoint: Path | None) -> None:
-    if not torch.isfinite(values).all():
+def check_finite(running, update: int, last_checkpoint: Path | None) -> None:
+    """Stop a run whose losses since the last check hold NaN or infinity (they carry into the running sums): called
+    where the run logs, validates or checkpoints, so that no checkpoint or best model holds a diverged update."""
+    value = running.first_non_finite()
+    if value is not None:
+        first = running.checked_step + 1
+        when = f"at update {update}" if first >= update else f"between updates {first} and {update}"
         raise NonFiniteLossError(
-            f"The loss became {values[0].item()} at update {update}. Last good checkpoint: "
-            f"{last_checkpoint or 'none yet'}. Resume from it with a lower --learning_rate, with "
-            "--max_grad_norm, or without fp16."
+            f"The loss became {value} {when}. Last good checkpoint: {last_checkpoint or 'none yet'}. Resume from it "
+            "with a lower --learning_rate, with --max_grad_norm, or without fp16."
         )
+    running.checked_step = update
 
 
 def log_line(path: Path, record: dict) -> None:

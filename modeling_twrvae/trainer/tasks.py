@@ -23,6 +23,7 @@ from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pai
 from modeling_twrvae.data.e2e import load_e2e
 from modeling_twrvae.metrics.likelihood import elbo_summary
 from modeling_twrvae.modeling_twrcvae import pad_contexts
+from modeling_twrvae.modeling_twrvae import check_batch
 from modeling_twrvae.trainer.checkpointing import CHECKPOINT_TOKENIZER
 
 logger = get_logger(__name__)
@@ -190,7 +191,23 @@ class LanguageTask(Task):
         return encoded.remove_columns("truncated"), count
 
     def collator(self, tokenizer):
-        return DataCollatorWithPadding(tokenizer, padding="longest")
+        return CheckedCollator(
+            DataCollatorWithPadding(
+                tokenizer, padding="longest", pad_to_multiple_of=getattr(self.args, "pad_to_multiple_of", None)
+            ),
+            len(tokenizer),
+        )
+
+
+class CheckedCollator:
+    """Pads a batch and checks it on the host (`check_batch`: ids in the vocabulary, right padding, no empty row),
+    so that the model need not read its inputs back from the device (`inputs_checked_by_caller`)."""
+
+    def __init__(self, pad, vocab_size: int):
+        self.pad, self.vocab_size = pad, vocab_size
+
+    def __call__(self, features: list[dict]) -> dict:
+        return check_batch(self.pad(features), self.vocab_size)
 
 
 class DialogueTask(Task):
@@ -285,6 +302,10 @@ class DialogueTask(Task):
         return encoded.remove_columns("truncated"), sum(encoded["truncated"])
 
     def collator(self, tokenizer):
+        if getattr(self.args, "pad_to_multiple_of", None):
+            raise ValueError(
+                "--pad_to_multiple_of pads the language models' batches; the dialogue models pad their own."
+            )
         return DialogueCollator(tokenizer)
 
 
