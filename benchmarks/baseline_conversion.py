@@ -1,4 +1,4 @@
-"""The BN-VAE and SA-VAE options against their authors' code, by weight conversion (issue 19).
+"""The BN-VAE and SA-VAE options against their authors' code, by weight conversion.
 
     python benchmarks/baseline_conversion.py [--model_dir DIR] [--reference_dir .reference] [--batch_size 32]
         [--num_batches 4] [--quick]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The wheel check (issue 18): what a `pip install` user gets runs every `twrvae` command that trains, evaluates and
+# The wheel check: what a `pip install` user gets runs every `twrvae` command that trains, evaluates and
 # publishes, from a folder outside the clone.
 #
 #   bash scripts/check_wheel.sh [DATA_DIR]

@@ -1,4 +1,4 @@
-"""Bad inputs get a clear error that names the problem (issue 9, "Clear errors instead of tracebacks")."""
+"""Bad inputs get a clear error that names the problem, not a traceback."""
 
 import errno
 import os

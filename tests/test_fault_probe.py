@@ -1,4 +1,4 @@
-"""Issue 17, the fault probe's findings in the pipeline, the command line, the data readers and evaluate.py: batched
+"""The pipeline, the command line, the data readers and evaluate.py under faults and odd inputs: batched
 pipelines, feature extraction, the remote-code path, byte-order marks, JSON rows, one-sentence metrics, and the
 one-line errors the README promises."""
 

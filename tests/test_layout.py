@@ -1,4 +1,4 @@
-"""The layout's two rules (issue 18): no file outside tests/ changes `sys.path`, and the model (the flat files at the
+"""The layout's two rules: no file outside tests/ changes `sys.path`, and the model (the flat files at the
 package's top, which `save_pretrained` copies beside the weights) never imports the library around it."""
 
 import ast

@@ -1,5 +1,5 @@
 """training/publish.py never loses what a user saved, puts only the checkpoint's own results on its card, and fails
-with one `error: ...` line (issue 17, items 1 and 9, and its publish.py tracebacks).
+with one `error: ...` line, never a traceback.
 
 The command-line cases run training/publish.py as a real process: its stderr must be one line starting `error:`, its
 exit status non-zero, and the folders it was given exactly as they were.

@@ -1,5 +1,5 @@
-"""training/train.py never loses what a user saved and never mixes runs (issue 17, items 2, 3, 4, 9, 10, 11 and the
-command lines' errors): what it refuses to write into, what --overwrite_output_dir removes, resumes from other folders
+"""training/train.py never loses what a user saved and never mixes runs, and its command line's errors: what it
+refuses to write into, what --overwrite_output_dir removes, resumes from other folders
 and with other settings, the folder lock, the best model after a rewind, and Ctrl-C."""
 
 import json

@@ -1,4 +1,4 @@
-"""The failures that used to pass silently (issue 9, "Wrong results that pass silently"), one test each."""
+"""Wrong results that could pass silently, one test each."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""The transformers contract (issue 17, items 7, 8, 11-15): configs checked on every path, `forward` refusing unknown
+"""The transformers contract: configs checked on every path, `forward` refusing unknown
 keywords and taking `labels`, resizing the vocabulary, `ignore_mismatched_sizes`, `Trainer`, generation configs,
 tokenizer pairs and a saved tokenizer that needs no custom code."""
 

@@ -1,4 +1,4 @@
-"""The wheel check (issue 18): `bash scripts/check_wheel.sh` builds the wheel, installs it into a fresh virtual
+"""The wheel check: `bash scripts/check_wheel.sh` builds the wheel, installs it into a fresh virtual
 environment and runs `twrvae train`, `twrvae evaluate` and `twrvae publish` from a folder outside the clone."""
 
 import os
