@@ -115,3 +115,22 @@ def test_importing_the_package_loads_no_library_module():
     assert done.returncode == 0, done.stderr
     loaded = eval(done.stdout.strip())
     assert loaded and not [name for name in loaded if name.split(".")[1] in LIBRARY], loaded
+
+
+def test_every_repository_path_named_in_the_code_and_the_docs_exists():
+    """A docstring or page that names a file of the repository names one that is there (placeholders such as NAME
+    or DEVICE, globs and the generated outputs/ aside)."""
+    listed = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.split()
+    folders = "modeling_twrvae|training|benchmarks|scripts|docs|tests|demo|model_cards"
+    pattern = re.compile(rf"(?<![\w/.-])((?:{folders})/[\w/.-]*\w\.(?:py|md|sh|yaml|json|png|txt))")
+    missing = []
+    for name in listed:
+        if not name.endswith((".py", ".md", ".sh", ".yaml", ".yml", ".toml")) or name == "CHANGELOG.md":
+            continue
+        for match in pattern.finditer((REPO_ROOT / name).read_text(errors="ignore")):
+            path = match.group(1)
+            if re.search(r"[A-Z]{4,}", path):  # a placeholder: benchmarks/NAME.py, ...-DEVICE.json
+                continue
+            if not (REPO_ROOT / path).exists() and not (REPO_ROOT / "docs" / path).exists():
+                missing.append(f"{name}: {path}")
+    assert not missing, "\n".join(missing)

@@ -51,7 +51,9 @@ def test_forward_and_backward_read_nothing_from_the_device(tok, preset):
     """On the meta device a tensor has no values: an op that needs one (`nonzero`, a boolean index, `.item()`, an
     `if` on a tensor) fails there, as it would make a GPU step wait for the host and break a captured graph."""
     model = tiny_model(preset, len(tok), word_dropout=0.5, bow_loss_weight=1.0).train()
-    batch = {k: v.to("meta") for k, v in tok(SENTENCES, padding="longest", pad_to_multiple_of=8, return_tensors="pt").items()}
+    batch = {
+        k: v.to("meta") for k, v in tok(SENTENCES, padding="longest", pad_to_multiple_of=8, return_tensors="pt").items()
+    }
     model = model.to("meta")
     with pytest.raises((NotImplementedError, RuntimeError)):  # the default step selects the real rows: it reads
         model(**batch, kl_weight=1.0, return_logits=False)
@@ -65,7 +67,13 @@ def test_forward_and_backward_read_nothing_from_the_device(tok, preset):
 def test_the_step_and_its_running_sums_stay_on_the_device(tok, monkeypatch):
     class Arguments:
         learning_rate, adam_beta1, adam_beta2, adam_epsilon, weight_decay = 1e-3, 0.9, 0.999, 1e-8, 0.0
-        sample_posterior, free_bits, loss_reduction, gradient_accumulation_steps, max_grad_norm = True, 0.0, "mean", 1, 1.0
+        sample_posterior, free_bits, loss_reduction, gradient_accumulation_steps, max_grad_norm = (
+            True,
+            0.0,
+            "mean",
+            1,
+            1.0,
+        )
 
     model = tiny_model("twr-vae", len(tok), word_dropout=0.5, bow_loss_weight=1.0)
     model.inputs_checked_by_caller = model.static_shapes = True

@@ -5,7 +5,7 @@
 
 Writes the JSON results, a Markdown table beside them (`.md`), and a PNG of interpolation ROUGE (like TWR-VAE's
 Figure 2), and prints a summary with reconstructions, prior samples and one interpolation. A dialogue model
-(`twr-cvae`, `cvae`) is evaluated by training/evaluate_dialogue.py instead (see there for its arguments).
+(`twr-cvae`, `cvae`) is evaluated by modeling_twrvae/commands/evaluate_dialogue.py instead (see there for its arguments).
 """
 
 from __future__ import annotations
@@ -445,7 +445,7 @@ def transfer_plot(output: Path) -> Path:
 
 
 def main(argv=None) -> dict:
-    if evaluate_dialogue.wanted(argv):  # a dialogue model: training/evaluate_dialogue.py has its own metrics
+    if evaluate_dialogue.wanted(argv):  # a dialogue model: commands/evaluate_dialogue.py has its own metrics
         return evaluate_dialogue.main(argv)
     args = parse_args(argv)
     output = output_paths(args)[0]

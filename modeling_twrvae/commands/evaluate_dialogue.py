@@ -6,7 +6,7 @@
 For each (context, response) pair: the honest -ELBO (reconstruction from one sample of q(z | x, c) plus
 KL(q(z | x, c) || p(z | c)) of the decoded latent) and `num_responses` responses, each decoded greedily from its own
 sample of the prior p(z | c) (the papers' setting). The responses are scored against the reference with the metrics
-of modeling_twrvae/dialogue_metrics.py; BOW embedding metrics need word vectors: a word2vec/GloVe text file
+of modeling_twrvae/metrics/dialogue.py; BOW embedding metrics need word vectors: a word2vec/GloVe text file
 (`--word_vectors`), or vectors trained with gensim on a split of the corpus (`--word_vectors_split`, e.g. the one the
 model was trained on). Writes JSON and a Markdown table beside it.
 """

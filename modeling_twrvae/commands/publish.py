@@ -5,7 +5,7 @@
 
 The folder (default `hub/` inside CHECKPOINT_DIR) holds `model.safetensors`, `config.json` with `auto_map`, the
 modeling source files for `trust_remote_code`, the tokenizer, `generation_config.json`, the card as `README.md`
-(model_cards/twrvae.md), `training_curves.png`, `training_config.yaml` and the evaluation JSON. It is built under a
+(modeling_twrvae/hub/templates/twrvae.md), `training_curves.png`, `training_config.yaml` and the evaluation JSON. It is built under a
 temporary name and renamed into place only once it has been loaded back in a fresh Python process where this package
 cannot be imported, with `trust_remote_code=True`, and has produced the same greedy text as the checkpoint; otherwise
 nothing is written and nothing is pushed. `--push` uploads with `HfApi` (`create_repo`, `upload_folder`), with the
@@ -19,7 +19,7 @@ holds it, a folder with other files) is refused. The folder that holds `--output
 writing there, cannot interleave. Results reach the card only when they were measured on these weights: the
 `weights_sha256` of the evaluation JSON and of `eval_results.json` must be the checkpoint's (see
 `modeling_twrvae.file_utils.weights_fingerprint`); other or unmarked results are refused. Every failure is one
-`error: ...` line (training/errors.py) and writes nothing.
+`error: ...` line (modeling_twrvae/trainer/errors.py) and writes nothing.
 """
 
 from __future__ import annotations
