@@ -377,7 +377,33 @@ def describe_results(results: dict | None, config: dict, corpus: dict, file_name
         "examples": results.get("examples") or {},
         "interpolation": interpolation_rows(results),
         "sentiment": sentiment_rows(results.get("sentiment")),
+        "headline": headline(results),
     }
+
+
+def headline(results: dict) -> str:
+    """What the model does and does not do, in two sentences from the measured numbers, for the card's top."""
+    own, other = results.get("reconstruction_bleu"), results.get("reconstruction_bleu_other_input")
+    if own is None or other is None:
+        return ""
+    if own < 10:
+        return (
+            f"This model does not reconstruct its inputs (BLEU {own:.1f} against the input, {other:.1f} against "
+            "another): it writes text of its corpus's style, and its latent carries little of a given text."
+        )
+    text = (
+        f"This model reconstructs its inputs approximately (BLEU {own:.1f} against the input, {other:.1f} against "
+        f"another; {_share(results.get('reconstruction_exact_match'))} exact), samples and interpolates."
+    )
+    sentiment = results.get("sentiment")
+    if sentiment:
+        point = sentiment["transfer"]["operating_point"]
+        text += (
+            f" Its `positive` vector changes a sentence's sentiment ({_share(point['accuracy'])} judged transferred at "
+            f"strength {point['strength']:g}) but keeps little of its content (BLEU {point['content_bleu']:.1f}): it "
+            "is not a style-transfer system."
+        )
+    return text
 
 
 def sentiment_rows(section: dict | None) -> dict | None:
@@ -526,7 +552,7 @@ def eval_results_for_model_index(results: dict, corpus: dict, data: str | None) 
                 dataset_split=split or None,
                 metric_type=key,
                 metric_name=title,
-                metric_value=value,
+                metric_value=round(value, 4) if isinstance(value, float) else value,
                 metric_config=f"k={k}" if key.startswith("iw_") else None,
                 metric_args={"num_texts": results.get("num_sentences")},
             )
