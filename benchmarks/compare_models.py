@@ -106,8 +106,12 @@ COLUMNS = [
     ("reconstruction_bleu", "rec. BLEU"),
     ("reconstruction_bleu_other_input", "rec. BLEU vs another input"),
     ("reconstruction_distinct", "rec. distinct"),
+    ("transfer_accuracy", "transfer acc. (strength 1.5)"),
+    ("transfer_bleu", "transfer BLEU (strength 1.5)"),
+    ("last_fifth_improvement", "-ELBO gain, last fifth"),
     ("train_minutes", "training (min)"),
 ]
+TRANSFER_STRENGTH = 1.5  # the one strength of the Yelp comparison's transfer columns (the twrvae-yelp operating point)
 YAHOO_TEST_DOCUMENTS = 1000
 
 
@@ -191,7 +195,44 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     row = json.loads(results_file.read_text())
     row["settings"] = run_settings(folder)
     row["train_minutes"] = float(timing_file.read_text()) / 60 if timing_file.is_file() else None
+    row["validation_curve"] = validation_curve(folder)
+    row["last_fifth_improvement"] = last_fifth_improvement(row["validation_curve"])
+    transfer = transfer_at(row.get("sentiment"), TRANSFER_STRENGTH)
+    row["transfer_accuracy"], row["transfer_bleu"] = transfer if transfer else (None, None)
     return row
+
+
+def validation_curve(folder: Path) -> list[dict]:
+    """The run's validations (update, -ELBO, reconstruction, KL), from its metrics.jsonl."""
+    log = folder / "metrics.jsonl"
+    if not log.is_file():
+        return []
+    curve = []
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        if "eval_elbo_nll" in record:
+            curve.append({"step": record["step"], "elbo_nll": record["eval_elbo_nll"],
+                          "reconstruction_loss": record["eval_reconstruction_loss"],
+                          "kl_decoded": record["eval_kl_decoded"]})  # fmt: skip
+    return curve
+
+
+def last_fifth_improvement(curve: list[dict]) -> float | None:
+    """How much validation -ELBO improved over the run's last fifth, as a share of its value there (the protocol's
+    convergence test: under 1%); negative when it got worse."""
+    if len(curve) < 2:
+        return None
+    end = curve[-1]["step"]
+    start = min(curve, key=lambda point: abs(point["step"] - 0.8 * end))
+    return (start["elbo_nll"] - curve[-1]["elbo_nll"]) / start["elbo_nll"]
+
+
+def transfer_at(sentiment: dict | None, strength: float) -> tuple[float, float] | None:
+    """(accuracy, content BLEU) of evaluate.py's sentiment transfer at `strength`, where it was measured."""
+    for row in (sentiment or {}).get("transfer", {}).get("rows", []):
+        if row["strength"] == strength:
+            return row["accuracy"], row["content_bleu"]
+    return None
 
 
 def run_settings(folder: Path) -> dict:
@@ -262,7 +303,12 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
             "mean": {key: value[0] for key, value in statistics.items()},
             "std": {key: value[1] for key, value in statistics.items()},
             "seeds": {
-                str(seed): {**{key: row.get(key) for key, _ in COLUMNS}, "settings": row["settings"]}
+                str(seed): {
+                    **{key: row.get(key) for key, _ in COLUMNS},
+                    "settings": row["settings"],
+                    "validation_curve": row.get("validation_curve"),
+                    "interpolation": row.get("interpolation"),
+                }
                 for seed, row in seeds.items()
             },
         }
@@ -314,6 +360,67 @@ def plot(path: Path, tables: dict) -> None:
         axis.set_ylabel("IW-NLL (nats per sentence; ▲ off the scale)")
         axis.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_curves(path: Path, tables: dict) -> None:
+    """Validation -ELBO against updates, a panel per corpus, a line per model and seed: whether the runs had
+    converged (the protocol asks for under 1% over the last fifth)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4.5), squeeze=False)
+    colours = plt.get_cmap("tab20")
+    for axis, (dataset, table) in zip(axes[0], tables.items(), strict=True):
+        for index, (name, result) in enumerate(table["results"].items()):
+            for number, run in enumerate(result["seeds"].values()):
+                curve = run.get("validation_curve") or []
+                if curve:
+                    axis.plot([p["step"] for p in curve], [p["elbo_nll"] for p in curve], color=colours(index % 20),
+                              label=name if number == 0 else None, linewidth=1)  # fmt: skip
+        axis.set_title(dataset)
+        axis.set_xlabel("update")
+        axis.set_ylabel("validation -ELBO (nats per sentence)")
+        axis.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_interpolation(path: Path, tables: dict, models: tuple[str, ...] = ("TWR-VAE", "BN-VAE (0.7)")) -> None:
+    """TWR-VAE's Figure 2: ROUGE-1/2/L F1 of each point of an interpolation against its start and its end, over the
+    mixture weight, for TWR-VAE and BN-VAE (mean over seeds); a panel per corpus."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4.5), squeeze=False)
+    styles = {"rouge1": "-", "rouge2": "--", "rougeL": ":"}
+    for axis, (dataset, table) in zip(axes[0], tables.items(), strict=True):
+        for colour, name in zip(("tab:blue", "tab:orange"), models, strict=True):
+            runs = [r["interpolation"] for r in table["results"].get(name, {}).get("seeds", {}).values()]
+            runs = [r for r in runs if r and r.get("rouge")]
+            if not runs:
+                continue
+            alphas = runs[0]["alphas"]
+            for metric, style in styles.items():
+                for side, marker in (("start", "o"), ("end", "s")):
+                    values = [
+                        sum(r["rouge"][i][f"{metric}_{side}"] for r in runs) / len(runs) for i in range(len(alphas))
+                    ]
+                    axis.plot(alphas, values, style, marker=marker, markersize=3, color=colour,
+                              label=f"{name} {metric} vs {side}")  # fmt: skip
+        axis.set_title(f"{dataset}: interpolation ROUGE F1 (mean over seeds)")
+        axis.set_xlabel("mixture weight (0: start, 1: end)")
+        axis.set_ylabel("ROUGE F1")
+        axis.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=6)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -385,6 +492,8 @@ def main(argv=None):
         atomic_write_text(folder / f"{stem}.md", "\n".join(t["table"] for t in tables.values()))
         atomic_write_json(folder / f"{stem}.json", summary)
         plot(folder / f"{stem}.png", tables)
+        plot_curves(folder / f"{stem}-curves.png", tables)
+        plot_interpolation(folder / f"{stem}-interpolation.png", tables)
     print("\n" + "\n".join(t["table"] for t in tables.values()))
 
 
