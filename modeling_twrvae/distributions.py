@@ -37,9 +37,13 @@ class DiagonalGaussianDistribution:
     def mode(self) -> torch.Tensor:
         return self.mean
 
+    def kl_per_dimension(self) -> torch.Tensor:
+        """KL(self || N(0, I)) of each dimension, not summed: the terms the timestep-wise regulariser averages."""
+        return 0.5 * (self.mean.pow(2) + self.var - 1.0 - self.logvar)
+
     def kl(self, other: DiagonalGaussianDistribution | None = None) -> torch.Tensor:
         if other is None:
-            return 0.5 * torch.sum(self.mean.pow(2) + self.var - 1.0 - self.logvar, dim=-1)
+            return self.kl_per_dimension().sum(dim=-1)
         return 0.5 * torch.sum(
             (self.mean - other.mean).pow(2) / other.var + self.var / other.var - 1.0 - self.logvar + other.logvar,
             dim=-1,

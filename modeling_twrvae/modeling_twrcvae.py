@@ -40,6 +40,7 @@ from .modeling_twrvae import (
     reject_unknown_keywords,
     right_padded_lengths,
 )
+from .output_layer_nll import bag_of_words_nll
 from .recurrence import run_rnn
 
 
@@ -513,9 +514,7 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         logits = self.lm_head(decoder_output)
         reconstruction = _sequence_nll(logits, input_ids, loss_mask)
         if config.bow_loss_weight > 0:
-            bow_log_probs = F.log_softmax(self.bow_head(condition), dim=-1)
-            targets = bow_log_probs.gather(1, input_ids[:, 1:])
-            bow_loss = -(targets * loss_mask[:, 1:].to(targets.dtype)).sum(1)
+            bow_loss = bag_of_words_nll(self.bow_head, condition, input_ids, loss_mask)
         else:
             bow_loss = torch.zeros_like(reconstruction)
         if reduction == "mean":

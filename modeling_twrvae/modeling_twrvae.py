@@ -38,7 +38,7 @@ from .dropout import Dropout
 from .file_utils import disk_full_error, move_files_into, weights_fingerprint
 from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
 from .latent_arithmetic import ATTRIBUTE_VECTORS_FILE, load_attribute_vectors, save_attribute_vectors
-from .output_layer_nll import at_least_fp32, output_layer_logits_and_nll, output_layer_nll
+from .output_layer_nll import at_least_fp32, bag_of_words_nll, output_layer_logits_and_nll, output_layer_nll
 from .recurrence import lstm_hidden_and_cell_states, run_rnn
 from .semi_amortized import refine_posterior as refine_gaussian_posterior
 
@@ -586,7 +586,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         Sum over the last dimension for the regulariser of each sequence.
         """
         config = self.config
-        kl = 0.5 * (posterior_mean.pow(2) + posterior_logvar.exp() - 1.0 - posterior_logvar)
+        kl = DiagonalGaussianDistribution(posterior_mean, posterior_logvar).kl_per_dimension()
         if config.kl_regularizer == "last":
             counts = torch.ones_like(lengths)
         else:
@@ -721,7 +721,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
 
         reconstruction, logits = self._reconstruction_loss(features, input_ids, loss_mask, return_logits)
         if refined is not None:  # the regulariser is the decoded latent's KL (check_refinable), now of q_K
-            kl_dimensions = 0.5 * (refined.mean.pow(2) + refined.var - 1.0 - refined.logvar)
+            kl_dimensions = refined.kl_per_dimension()
         else:
             kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
         kl_regularizer = kl_dimensions.sum(dim=-1)
@@ -733,9 +733,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         loss = reconstruction + kl_weight * kl_term if return_loss else None
         bow_loss = None
         if self.config.bow_loss_weight > 0:
-            bow_log_probs = F.log_softmax(at_least_fp32(self.bow_head(latents)), dim=-1)
-            token_log_probs = bow_log_probs.gather(1, input_ids[:, 1:])
-            bow_loss = -(token_log_probs * loss_mask[:, 1:].to(token_log_probs.dtype)).sum(1)
+            bow_loss = bag_of_words_nll(self.bow_head, latents, input_ids, loss_mask)
             bow_loss = bow_loss.mean() if reduction == "mean" else bow_loss
             loss = loss + self.config.bow_loss_weight * bow_loss if return_loss else None
 

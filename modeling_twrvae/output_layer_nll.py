@@ -262,4 +262,13 @@ def output_layer_nll(features: torch.Tensor, lm_head: torch.nn.Linear, targets: 
     return F.cross_entropy(at_least_fp32(lm_head(features)), targets, reduction="none")
 
 
-__all__ = ["at_least_fp32", "output_layer_logits_and_nll", "output_layer_nll"]
+def bag_of_words_nll(head, inputs: torch.Tensor, input_ids: torch.LongTensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """The bag-of-words loss of Zhao et al. (2017): -log of every predicted token (after `<bos>`, those of
+    `loss_mask`) under one softmax that `head` computes from `inputs` (the decoded z, or [z; c]), summed per
+    sequence. The log-softmax runs in fp32 at least, as the reconstruction's does."""
+    log_probs = torch.log_softmax(at_least_fp32(head(inputs)), dim=-1)
+    token_log_probs = log_probs.gather(1, input_ids[:, 1:])
+    return -(token_log_probs * loss_mask[:, 1:].to(token_log_probs.dtype)).sum(1)
+
+
+__all__ = ["bag_of_words_nll", "at_least_fp32", "output_layer_logits_and_nll", "output_layer_nll"]
