@@ -1,12 +1,14 @@
-"""Write the Yelp model's measured numbers into the pages that show them, from its one results file.
+"""Write the Yelp numbers into the pages that show them, each from its one results file.
 
     python scripts/render_yelp_results.py [--check]
 
-Reads `benchmarks/results/yelp/test_results.json` (training/evaluate.py's output for the published twrvae-yelp,
-copied there by `bash scripts/build_hub_models.sh yelp` users, see docs/yelp.md) and rewrites the block between
-`<!-- yelp-results:begin -->` and `<!-- yelp-results:end -->` in docs/yelp.md and in the README. `--check` writes
-nothing and exits 1 when a page differs from what the file gives (the tests run it), so that the pages never
-disagree with the file or with each other.
+- `benchmarks/results/yelp/test_results.json` (training/evaluate.py's output for twrvae-yelp, see docs/yelp.md) fills
+  the `<!-- yelp-results:begin -->` ... `<!-- yelp-results:end -->` blocks of docs/yelp.md and the README;
+- `benchmarks/results/table2-yelp-sentiment.md` (benchmarks/compare_models.py's table) fills the
+  `<!-- table2-yelp:begin -->` ... `<!-- table2-yelp:end -->` block of docs/table2.md.
+
+`--check` writes nothing and exits 1 when a page differs from what its file gives (the tests run it), so that the
+pages never disagree with the files or with each other.
 """
 
 from __future__ import annotations
@@ -19,8 +21,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "yelp" / "test_results.json"
-PAGES = {ROOT / "docs" / "yelp.md": "page", ROOT / "README.md": "summary"}
-BLOCK = re.compile(r"(<!-- yelp-results:begin -->\n).*?(<!-- yelp-results:end -->)", re.S)
+TABLE = ROOT / "benchmarks" / "results" / "table2-yelp-sentiment.md"
+# page -> (block name, what fills it)
+PAGES = {
+    ROOT / "docs" / "yelp.md": ("yelp-results", "page"),
+    ROOT / "README.md": ("yelp-results", "summary"),
+    ROOT / "docs" / "table2.md": ("table2-yelp", "table"),
+}
+
+
+def block(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
 
 
 def cell(text: str) -> str:
@@ -109,7 +120,10 @@ def page(results: dict) -> str:
     return "\n".join(lines)
 
 
-def render(results: dict, kind: str) -> str:
+def render(kind: str) -> str:
+    if kind == "table":
+        return TABLE.read_text(encoding="utf-8").strip()
+    results = json.loads(RESULTS.read_text(encoding="utf-8"))
     return page(results) if kind == "page" else summary(results)
 
 
@@ -117,19 +131,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="Write nothing; exit 1 if a page is out of date.")
     args = parser.parse_args(argv)
-    results = json.loads(RESULTS.read_text(encoding="utf-8"))
     stale = []
-    for path, kind in PAGES.items():
+    for path, (name, kind) in PAGES.items():
         text = path.read_text(encoding="utf-8")
-        if not BLOCK.search(text):
-            raise SystemExit(f"{path} has no <!-- yelp-results:begin --> ... <!-- yelp-results:end --> block.")
-        new = BLOCK.sub(lambda match, kind=kind: match.group(1) + render(results, kind) + "\n" + match.group(2), text)
+        if not block(name).search(text):
+            raise SystemExit(f"{path} has no <!-- {name}:begin --> ... <!-- {name}:end --> block.")
+        filled = render(kind)
+        new = block(name).sub(lambda match, filled=filled: match.group(1) + filled + "\n" + match.group(2), text)
         if new != text:
             stale.append(path)
             if not args.check:
                 path.write_text(new, encoding="utf-8")
     if args.check and stale:
-        print(f"out of date with {RESULTS}: {', '.join(map(str, stale))}; run python scripts/render_yelp_results.py")
+        print(f"out of date with their results files: {', '.join(map(str, stale))}; run scripts/render_yelp_results.py")
         return 1
     return 0
 

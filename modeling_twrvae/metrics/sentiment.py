@@ -47,7 +47,8 @@ class SentimentJudge:
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     import sacrebleu
 
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="none").score)
+    # force: the corpus is tokenised on purpose (sacrebleu would warn that it looks un-detokenised)
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="none", force=True).score)
 
 
 def transfer_curve(
