@@ -401,7 +401,6 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         cache: TWRVAEDecoderCache | None = None,
         kl_weight: float = 1.0,
         sample_posterior: bool | None = None,
-        free_bits: float = 0.0,
         reduction: str = "mean",
         return_dict: bool | None = None,
         *,
@@ -437,8 +436,6 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
                 Weight of the KL regulariser in `loss`.
             sample_posterior (`bool`, *optional*):
                 Decode from a sample of q(z_J | x, c_J) or its mean; defaults to sampling in training mode only.
-            free_bits (`float`, *optional*, defaults to 0.0):
-                Not supported by the dialogue model; must be 0.
             reduction (`str`, *optional*, defaults to `"mean"`):
                 `"mean"` averages the losses over the batch; `"none"` gives one value per dialogue.
             return_dict (`bool`, *optional*):
@@ -461,8 +458,6 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         config = self.config
         if reduction not in ("mean", "none"):
             raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
-        if free_bits:
-            raise ValueError("`free_bits` is not supported by the dialogue model; use KL annealing (--kl_schedule).")
         check_no_attentions(self, output_attentions)
         return_dict = return_dict if return_dict is not None else config.return_dict
         if output_hidden_states is None:

@@ -112,3 +112,11 @@ def test_one_rule_picks_the_task_for_the_argument_checks_and_the_run(tmp_path):
         (["--preset", "cvae"], DialogueTask),
     ):
         assert type(choose_task(train.parse_args([*argv, "--output_dir", "x"]))) is task, argv
+
+
+def test_free_bits_is_a_language_model_option_refused_for_dialogue_at_parse_time(tmp_path, capsys):
+    from modeling_twrvae.commands import train as train_command
+
+    with pytest.raises(SystemExit):
+        train_command.parse_args(["--dataset", "dailydialog", "--free_bits", "0.5", "--output_dir", str(tmp_path)])
+    assert "--free_bits applies to the text VAEs" in capsys.readouterr().err

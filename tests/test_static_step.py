@@ -91,7 +91,7 @@ def test_the_step_and_its_running_sums_stay_on_the_device(tok, monkeypatch):
         for name in ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__"):
             patch.setattr(torch.Tensor, name, read)
         for _ in range(2):
-            running.add(train_step(Arguments, accelerator, model, optimizer, scheduler, batch, 1.0))
+            running.add(train_step(Arguments, accelerator, model, optimizer, scheduler, batch, 1.0, {"free_bits": 0.0}))
     averages = running.pop()
     assert len(averages) == 4 and all(value == value for value in averages) and running.count == 0
 

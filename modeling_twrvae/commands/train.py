@@ -217,6 +217,7 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
         accelerator.unwrap_model(model).inputs_checked_by_caller = True
         # padded to a few lengths: the loss keeps the shapes too (every position through the output layer)
         accelerator.unwrap_model(model).static_shapes = bool(args.pad_to_multiple_of)
+    forward_kwargs = task.forward_kwargs()  # the training options this model family takes
     # the losses since the last logged step, summed on the device and averaged over processes when read
     running = RunningAverage(state, gather=accelerator.gather)
     # what the run is: a resume is checked against it (check_resume_settings, check_resume_data)
@@ -256,7 +257,9 @@ def train_in_folder(args, task, accelerator, output_dir: Path, use: str | None) 
                     )
                     state["aggressive_encoder_updates"] += updates
                 else:
-                    values = train_step(args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight)
+                    values = train_step(
+                        args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight, forward_kwargs
+                    )
                 running.add(values)
                 if not accelerator.sync_gradients:
                     continue  # the update is not complete until the accumulated micro-batches are

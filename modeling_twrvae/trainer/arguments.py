@@ -298,6 +298,8 @@ def parse_args_and_task(argv=None, description: str | None = None) -> tuple[argp
             "--aggregate_posterior_components fits a mixture to a text VAE's latents; the dialogue models have no "
             "aggregate-posterior sampler: leave it at 0."
         )
+    if args.free_bits and "free_bits" not in task.forward_kwargs():
+        parser.error("--free_bits applies to the text VAEs; the dialogue models take KL annealing (--kl_schedule).")
     if args.overwrite_output_dir and args.resume_from_checkpoint and checkpoint_is_inside(args):
         parser.error(
             f"--overwrite_output_dir would remove the earlier run in {args.output_dir} whose checkpoint "

@@ -77,19 +77,16 @@ def loss_scale(args, accelerator, batch_size: int) -> float:
     return float(batch_size * accelerator.num_processes * args.gradient_accumulation_steps)
 
 
-def train_step(args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight: float) -> torch.Tensor:
+def train_step(
+    args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight: float, forward_kwargs: dict
+) -> torch.Tensor:
     """One micro-batch forward and backward, and the optimiser update once the accumulated ones are complete.
     Returns this process's loss, reconstruction loss, KL regulariser and KL of the decoded latent as a tensor on the
     device: nothing in the step waits for the device (no `.item()`, no copy to the host, no collective), so that a
-    GPU runs ahead; `RunningAverage` adds them up there and reads them when the run logs."""
+    GPU runs ahead; `RunningAverage` adds them up there and reads them when the run logs. `forward_kwargs` are the
+    training options the task's model takes (`Task.forward_kwargs`)."""
     with accelerator.accumulate(model):
-        output = model(
-            **batch,
-            kl_weight=kl_weight,
-            sample_posterior=args.sample_posterior,
-            free_bits=args.free_bits,
-            return_logits=False,
-        )
+        output = model(**batch, kl_weight=kl_weight, return_logits=False, **forward_kwargs)
         accelerator.backward(output.loss * loss_scale(args, accelerator, batch["input_ids"].shape[0]))
         if accelerator.sync_gradients and args.max_grad_norm:
             accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)

@@ -70,6 +70,10 @@ class Task:
         """The `train` and `validation` datasets of the run's data."""
         raise NotImplementedError
 
+    def forward_kwargs(self) -> dict:
+        """The training options of the run that the model's `forward` takes, besides the batch and the KL weight."""
+        return {"sample_posterior": self.args.sample_posterior}
+
     def tokenizer_texts(self, train_split):
         """The texts a new tokenizer learns its vocabulary from."""
         raise NotImplementedError
@@ -168,6 +172,9 @@ class LanguageTask(Task):
 
     def tokenizer_texts(self, train_split):
         return train_split["text"]
+
+    def forward_kwargs(self) -> dict:
+        return {**super().forward_kwargs(), "free_bits": self.args.free_bits}
 
     @staticmethod
     def tokenize(dataset, tokenizer, max_length: int, name: str):
