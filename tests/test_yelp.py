@@ -180,3 +180,31 @@ def test_the_pages_show_the_numbers_of_the_one_results_file():
     results = json.loads((REPO_ROOT / "benchmarks" / "results" / "yelp" / "test_results.json").read_text())
     page = (REPO_ROOT / "docs" / "yelp.md").read_text()
     assert f"{results['reconstruction_bleu']:.1f}" in page and results["weights_sha256"][:12] in page
+
+
+def test_a_tiny_trained_model_s_vector_moves_the_judge_s_label(yelp, tmp_path):
+    """A small TWR-VAE trained for 2,000 updates on the short training sentences (at most 5 words): moving each
+    short test sentence along its `positive` vector towards the other label makes the judge give that label more
+    often the further it goes."""
+    from test_training import run
+    from transformers import AutoModel, AutoTokenizer
+
+    short = [(t, y) for t, y in zip(yelp["train"]["text"], yelp["train"]["label"], strict=True) if len(t.split()) <= 5]
+    (tmp_path / "short.txt").write_text("\n".join(text for text, _ in short) + "\n")
+    run(tmp_path, "model", dataset=None, data_dir=None, train_split=None, train_file=tmp_path / "short.txt",
+        validation_split_percentage=5, max_train_samples=None, max_eval_samples=200, max_length=8,
+        config_overrides="embedding_size=64,hidden_size=128,latent_size=8,word_dropout=0.6,bow_loss_weight=3.0",
+        per_device_train_batch_size=64, learning_rate=0.003, max_train_steps=2000, eval_steps=2000,
+        logging_steps=500, seed=0)  # fmt: skip
+    model = AutoModel.from_pretrained(tmp_path / "model").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
+    judge = SentimentJudge([t for t, _ in short], [y for _, y in short])
+    test = [(t, y) for t, y in zip(yelp["test"]["text"], yelp["test"]["label"], strict=True) if len(t.split()) <= 5]
+    texts, labels = [t for t, _ in test[:200]], [y for _, y in test[:200]]
+    vector = model.attribute_vector([t for t, y in short if y == 1][:2000], [t for t, y in short if y == 0][:2000],
+                                    tokenizer)  # fmt: skip
+    curve = transfer_curve(model.posterior_modes(texts, tokenizer), labels, texts, vector,
+                           lambda z: model.decode_latents(z, tokenizer, max_new_tokens=8), judge,
+                           strengths=(0.0, 1.0, 3.0))  # fmt: skip
+    accuracy = [row["accuracy"] for row in curve["rows"]]
+    assert accuracy[0] < 0.4 and accuracy[1] > accuracy[0] and accuracy[2] > accuracy[0] + 0.4, accuracy
