@@ -70,6 +70,8 @@ def page(results: dict) -> str:
         f"{results['reconstruction_bleu_other_input']:.1f} | {share(results['reconstruction_exact_match'])} | "
         f"{share(sentiment['reconstruction_label_kept'])} |",
         "",
+        *goals(results),
+        "",
         f"The judge ({sentiment['judge']['model']}) gives {share(sentiment['judge']['test_accuracy'])} of the test "
         "sentences their own label.",
         "",
@@ -118,6 +120,39 @@ def page(results: dict) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def goals(results: dict) -> list[str]:
+    """The model's goals on the test split, each with what it reached."""
+    sentiment = results["sentiment"]
+    point = sentiment["transfer"]["operating_point"]
+    samples = sentiment["samples"]
+    held_out, aggregate, prior = samples["held_out"], samples.get("aggregate_posterior"), samples["prior"]
+    rows = [
+        ("reconstruction BLEU against the input", ">= 60", f"{results['reconstruction_bleu']:.1f}",
+         results["reconstruction_bleu"] >= 60),
+        ("reconstruction BLEU against another input", "<= 10", f"{results['reconstruction_bleu_other_input']:.1f}",
+         results["reconstruction_bleu_other_input"] <= 10),
+        ("input's label kept by reconstructions (judge)", ">= 90%", share(sentiment["reconstruction_label_kept"]),
+         sentiment["reconstruction_label_kept"] >= 0.9),
+        ("transfer accuracy at content BLEU >= 40", ">= 85%",
+         f"{share(point['accuracy'])} at BLEU {point['content_bleu']:.1f} (strength {point['strength']:g})",
+         point["accuracy"] >= 0.85 and point["content_bleu"] >= 40),
+    ]  # fmt: skip
+    if aggregate:
+        ratio = aggregate["distinct_2"] / held_out["distinct_2"]
+        rows += [
+            ("aggregate-posterior samples' distinct-2, against held-out sentences", "within 20%",
+             f"{aggregate['distinct_2']:.3f} against {held_out['distinct_2']:.3f}", abs(ratio - 1) <= 0.2),
+            ("aggregate-posterior samples that copy a training sentence", "<= 5%",
+             share(aggregate["copies_of_training"]), aggregate["copies_of_training"] <= 0.05),
+            ("aggregate-posterior samples' fluency, against the prior's", "no worse",
+             f"{aggregate['fluency_perplexity']:.1f} against {prior['fluency_perplexity']:.1f}",
+             aggregate["fluency_perplexity"] <= prior["fluency_perplexity"]),
+        ]  # fmt: skip
+    lines = ["| goal | target | reached | met |", "|---|---|---|---|"]
+    lines += [f"| {name} | {target} | {value} | {'yes' if met else '**no**'} |" for name, target, value, met in rows]
+    return lines
 
 
 def render(kind: str) -> str:
