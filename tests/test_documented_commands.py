@@ -139,8 +139,10 @@ def test_every_documented_command_runs(tmp_path, monkeypatch):
             cheap = {"TWRVAE_HUB_ROOT": f"{tmp_path}/outputs/hub-models", "TWRVAE_TRAIN_ARGS": " ".join(TINY_TRAINING),
                      "TWRVAE_EVAL_ARGS": " ".join(TINY_EVALUATION)}  # fmt: skip
             in_shell(command, tmp_path, env=cheap)
-            for name in ("e2e", "ptb", "yahoo"):
+            for name in ("yelp", "e2e", "ptb", "yahoo"):
                 assert (tmp_path / "outputs" / "hub-models" / f"{name}-twr-vae" / "hub" / "README.md").is_file()
+            yelp = tmp_path / "outputs" / "hub-models" / "yelp-twr-vae"
+            assert (yelp / "hub" / "attribute_vectors.safetensors").is_file()  # the sentiment vector ships
             seen.add("hub models")
         elif words[:2] == ["bash", "scripts/dialogue_demo.sh"]:
             cheap = {"TWRVAE_TRAIN_ARGS": " ".join(TINY_DIALOGUE_TRAINING),
