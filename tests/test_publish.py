@@ -379,3 +379,16 @@ def test_card_says_plainly_when_reconstructions_do_not_reconstruct():
     good = {"reconstruction_bleu": 44.3, "reconstruction_bleu_other_input": 8.3, "reconstruction_distinct": 0.94}
     said = " ".join(what_reconstructions_keep(good))
     assert "closer to their own input than to another" in said and "does not reconstruct" not in said
+
+
+def test_a_card_warns_when_the_model_trained_on_part_of_the_test_split():
+    from modeling_twrvae.hub.model_card import describe_corpus, describe_training
+
+    settings = {"dataset": "e2e", "train_split": "validation+test[1012:]", "validation_split_percentage": 10,
+                "max_length": 64, "max_train_steps": 10, "per_device_train_batch_size": 2}  # fmt: skip
+    warning = describe_training(settings, None, describe_corpus(settings), {})["small_data"]
+    assert "trained on part of the test split (`validation+test[1012:]`)" in warning
+    settings["train_split"] = "validation"
+    assert (
+        "part of the test split" not in describe_training(settings, None, describe_corpus(settings), {})["small_data"]
+    )

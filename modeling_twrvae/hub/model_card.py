@@ -327,6 +327,12 @@ def describe_training(
             "less text than the papers trained on. Its numbers are not comparable with the papers' tables, and "
             "its vocabulary and style are those of this small sample: expect many `<unk>` on other text."
         )
+    split = str(t.get("train_split") or "")
+    if "test" in split:  # the main job's E2E models train on part of the test split
+        small = (small + " " if small else "") + (
+            f"It also trained on part of the test split (`{split}`): evaluate it only on test texts outside that "
+            "part (the card's results are), and do not compare it with numbers measured on the whole test split."
+        )
     return {"data": data, "rows": rows, "validation": best, "small_data": small}
 
 
