@@ -164,10 +164,19 @@ def test_forward_refuses_an_unknown_keyword_naming_it_and_the_close_match(batch,
 
 
 def test_the_training_scripts_call_works_on_both_models(batch, dialogue):
-    """training/train.py's call, on the language model's and the dialogue collator's batches."""
+    """training/train.py's call (the options its task gives each model family), on the language model's and the
+    dialogue collator's batches."""
+    from types import SimpleNamespace
+
+    from modeling_twrvae.trainer.tasks import DialogueTask, LanguageTask
+
     tokenizer, dialogue_batch = dialogue
-    for model, inputs in ((tiny_model("twr-vae", 1200), batch), (tiny_cvae("cvae", len(tokenizer)), dialogue_batch)):
-        weighted = model(**inputs, kl_weight=0.25, sample_posterior=False, free_bits=0.0, return_logits=False)
+    args = SimpleNamespace(sample_posterior=False, free_bits=0.0)
+    for model, inputs, task in (
+        (tiny_model("twr-vae", 1200), batch, LanguageTask(args)),
+        (tiny_cvae("cvae", len(tokenizer)), dialogue_batch, DialogueTask(args)),
+    ):
+        weighted = model(**inputs, kl_weight=0.25, return_logits=False, **task.forward_kwargs())
         assert weighted.logits is None
         torch.testing.assert_close(
             weighted.loss,
