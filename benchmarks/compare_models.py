@@ -382,11 +382,22 @@ def plot_curves(path: Path, tables: dict) -> None:
                 if curve:
                     axis.plot([p["step"] for p in curve], [p["elbo_nll"] for p in curve], color=colours(index % 20),
                               label=name if number == 0 else None, linewidth=1)  # fmt: skip
-        axis.set_title(dataset)
-        axis.set_xlabel("update")
-        axis.set_ylabel("validation -ELBO (nats per sentence)")
-        axis.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
+        label_axis(axis, dataset, "update", "validation -ELBO (nats per sentence)")
+    save_figure(figure, axes, path, legend_size=7)
+
+
+def label_axis(axis, title: str, xlabel: str, ylabel: str) -> None:
+    axis.set_title(title)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+
+
+def save_figure(figure, axes, path: Path, legend_size: int) -> None:
+    """The legend in the last panel, then the PNG."""
+    import matplotlib.pyplot as plt
+
+    axes[0][-1].legend(fontsize=legend_size)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -416,14 +427,9 @@ def plot_interpolation(path: Path, tables: dict, models: tuple[str, ...] = ("TWR
                     ]
                     axis.plot(alphas, values, style, marker=marker, markersize=3, color=colour,
                               label=f"{name} {metric} vs {side}")  # fmt: skip
-        axis.set_title(f"{dataset}: interpolation ROUGE F1 (mean over seeds)")
-        axis.set_xlabel("mixture weight (0: start, 1: end)")
-        axis.set_ylabel("ROUGE F1")
-        axis.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=6)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+        label_axis(axis, f"{dataset}: interpolation ROUGE F1 (mean over seeds)", "mixture weight (0: start, 1: end)",
+                   "ROUGE F1")  # fmt: skip
+    save_figure(figure, axes, path, legend_size=6)
 
 
 def main(argv=None):

@@ -70,6 +70,7 @@ def measure_sentiment(
 
     chosen = sorted(random.Random(seed).sample(range(len(texts)), min(NUM_EXAMPLES, len(texts))))
     point = str(transfer["operating_point"]["strength"])
+    judged = judge.predict([transfer["outputs"][point][i] for i in chosen])  # one call for the examples
     return {
         "judge": {
             "model": "tf-idf (word 1-2-grams) + logistic regression, trained on the training split",
@@ -88,9 +89,9 @@ def measure_sentiment(
                 "label": LABEL_NAMES[labels[i]],
                 "reconstruction": reconstructions[i],
                 "transferred": transfer["outputs"][point][i],
-                "judged": LABEL_NAMES[judge.predict([transfer["outputs"][point][i]])[0]],
+                "judged": LABEL_NAMES[verdict],
             }
-            for i in chosen
+            for i, verdict in zip(chosen, judged, strict=True)
         ],
     }
 
