@@ -14,8 +14,9 @@ and --results_dir, and a plot of IW-NLL against MI (one panel per corpus, every 
 The data of each corpus, as ../shared/data has it: E2E trains on the development split (10% held out for model
 selection) and is tested on the test split; PTB trains on the validation split (10% held out) and is tested on the
 test split; Yahoo trains on the validation split but its last 1,000 documents (10% of the rest held out), which are
-the test set. A model already trained and evaluated in --output_dir is reused, so an interrupted comparison
-continues where it stopped.
+the test set. A model already trained and evaluated in --output_dir is reused, and so is a run whose row is kept in
+--results_dir (table2-<corpus>-runs/, one JSON per model and seed), so an interrupted comparison continues where it
+stopped, on this machine or another.
 
 What each baseline adds to the shared settings is in MODELS, with its source: the annealing its authors' code uses
 (the budget's half for the linear and sigmoid ramps), the option of the package that is the method.
@@ -163,6 +164,9 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     folder = output / dataset / f"{slug(name)}-seed{seed}"
     results_file = folder / "test_results.json"
     timing_file = folder / "train_seconds.txt"
+    record = run_record(args, dataset, name, seed)
+    if not results_file.is_file() and record.is_file():
+        return json.loads(record.read_text())
     if not results_file.is_file() and getattr(args, "only_existing", False):
         return None
     if not results_file.is_file():
@@ -199,7 +203,15 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     row["last_fifth_improvement"] = last_fifth_improvement(row["validation_curve"])
     transfer = transfer_at(row.get("sentiment"), TRANSFER_STRENGTH)
     row["transfer_accuracy"], row["transfer_bleu"] = transfer if transfer else (None, None)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(record, row)
     return row
+
+
+def run_record(args, dataset: str, name: str, seed: int) -> Path:
+    """Where a finished run's row is kept beside the tables: the comparison reuses it when the trained model is gone
+    (a fresh checkout, another machine), so the results of a long comparison survive the models they came from."""
+    return Path(args.results_dir) / f"table2-{dataset}-runs" / f"{slug(name)}-seed{seed}.json"
 
 
 def validation_curve(folder: Path) -> list[dict]:

@@ -35,7 +35,7 @@ def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path
     # the gathering call's own command line says 2,000 updates of batch 32: the runs say otherwise, and win
     args = compare.main.__globals__["argparse"].Namespace(
         data_dir="unused", output_dir=str(tmp_path), budget=2000, per_device_train_batch_size=32, iw_samples=100,
-        config_overrides="embedding_size=256", sa_vae_steps=20,
+        config_overrides="embedding_size=256", sa_vae_steps=20, results_dir=str(tmp_path / "results"),
     )  # fmt: skip
     rows = {
         name: {seed: compare.train_and_evaluate(args, "e2e", name, seed, tmp_path) for seed in (1, 2)}
@@ -71,7 +71,7 @@ def test_training_commands_share_settings_and_sa_vae_steps(compare, tmp_path, mo
         data_dir=str(tmp_path), output_dir=str(tmp_path), budget=400, per_device_train_batch_size=32,
         learning_rate=1e-3, config_overrides="embedding_size=64", max_grad_norm=None, max_train_samples=None,
         max_length=50, sa_vae_steps=5, max_eval_samples=10, iw_samples=3, num_prior_samples=2,
-        num_interpolation_pairs=1,
+        num_interpolation_pairs=1, results_dir=str(tmp_path / "results"),
     )  # fmt: skip
     for name in ("SA-VAE", "TWR-VAE", "Lagging VAE"):
         compare.train_and_evaluate(args, "ptb", name, 3, tmp_path)
@@ -105,3 +105,19 @@ def test_only_existing_gathers_what_was_run_and_trains_nothing(compare, tmp_path
     assert "SA-VAE" not in table  # never run: left out, not trained
     summary = json.loads((tmp_path / "results" / "table2-e2e.json").read_text())
     assert set(summary["corpora"]["e2e"]["results"]) == {"BN-VAE (0.7)", "TWR-VAE"}
+
+
+def test_a_finished_run_is_kept_beside_the_tables_and_reused_without_its_model(compare, tmp_path, monkeypatch):
+    fake_run(tmp_path / "models" / "e2e" / "twr-vae-seed1", 1, 10.0, steps=300)
+    fake_run(tmp_path / "models" / "e2e" / "twr-vae-seed2", 2, 12.0, steps=300)
+    monkeypatch.setattr(compare, "run", lambda command, log: pytest.fail(f"trained: {command}"))
+    common = ["--data_dir", str(tmp_path), "--results_dir", str(tmp_path / "results"), "--seeds", "1", "2",
+              "--models", "TWR-VAE"]  # fmt: skip
+    compare.main([*common, "--output_dir", str(tmp_path / "models"), "--only_existing"])
+    records = sorted(path.name for path in (tmp_path / "results" / "table2-e2e-runs").iterdir())
+    assert records == ["twr-vae-seed1.json", "twr-vae-seed2.json"]
+    first = (tmp_path / "results" / "table2-e2e.md").read_text()
+    # the models are gone (another machine, a fresh checkout): the kept rows make the same table, and nothing trains
+    compare.main([*common, "--output_dir", str(tmp_path / "elsewhere")])
+    assert (tmp_path / "results" / "table2-e2e.md").read_text() == first
+    assert "| TWR-VAE | 2 | 11.00 ± 1.41 |" in first
