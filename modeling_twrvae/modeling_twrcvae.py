@@ -34,13 +34,14 @@ from .modeling_twrvae import (
     DEFAULT_MAX_LENGTH,
     TWRVAEPreTrainedModel,
     _sequence_nll,
-    check_no_attentions,
     check_token_ids,
+    combined_loss,
+    forward_options,
     loss_mask_from_labels,
     reject_unknown_keywords,
     right_padded_lengths,
 )
-from .output_layer_nll import bag_of_words_nll
+from .output_layer_nll import bag_of_words_loss
 from .recurrence import run_rnn
 
 
@@ -61,8 +62,8 @@ class TWRCVAEOutput(ModelOutput):
         KL(q(z_J | x, c_J) || p(z_J | c_J)) of the latent the decoder read; the honest ELBO is
         `-(reconstruction_loss + kl_decoded)`.
     bow_loss (`torch.FloatTensor`):
-        The bag-of-words loss of Zhao et al. (-log of every response word under one softmax from [z; c]); 0 when
-        `bow_loss_weight` is 0.
+        The bag-of-words loss of Zhao et al. (-log of every response word under one softmax from [z; c]); `None`
+        when `bow_loss_weight` is 0.
     logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
         Decoder scores; position t predicts token t + 1.
     latents (`torch.FloatTensor` of shape `(batch_size, latent_size)`):
@@ -456,12 +457,9 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
                 A GRU has no attention weights: only `None` or `False` are accepted.
         """
         config = self.config
-        if reduction not in ("mean", "none"):
-            raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
-        check_no_attentions(self, output_attentions)
-        return_dict = return_dict if return_dict is not None else config.return_dict
-        if output_hidden_states is None:
-            output_hidden_states = bool(getattr(config, "output_hidden_states", False))
+        return_dict, output_hidden_states = forward_options(
+            self, reduction, output_attentions, return_dict, output_hidden_states
+        )
         check_token_ids(input_ids, config.vocab_size, "input_ids")
         if latents is not None:
             output = self._decode_from(
@@ -490,16 +488,9 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         sample_posterior = self.training if sample_posterior is None else sample_posterior
 
         context_states, counts = self.encode_context(context_input_ids, context_attention_mask, context_speakers)
-        response = self.encode_utterances(input_ids, attention_mask.sum(1))
-        posterior = self._recognition(response, context_states)
+        posterior = self._recognition(self.encode_utterances(input_ids, attention_mask.sum(1)), context_states)
         prior = self._prior(context_states)
-        step_kl = posterior.kl(prior)  # (batch, J)
-        valid = (torch.arange(step_kl.shape[1], device=step_kl.device) < counts[:, None]).to(step_kl.dtype)
-        kl_last = _last_step(step_kl.unsqueeze(-1), counts).squeeze(-1)
-        if config.kl_regularizer == "timestep_wise":
-            kl_regularizer = (step_kl * valid).sum(1) / counts.to(step_kl.dtype)
-        else:
-            kl_regularizer = kl_last
+        kl_regularizer, kl_last = self._kl_terms(posterior, prior, counts)
 
         decoded = DiagonalGaussianDistribution(_last_step(posterior.mean, counts), _last_step(posterior.logvar, counts))
         latents = decoded.sample() if sample_posterior else decoded.mode()
@@ -508,18 +499,14 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         decoder_output, _ = self.decoder_outputs(input_ids, condition)
         logits = self.lm_head(decoder_output)
         reconstruction = _sequence_nll(logits, input_ids, loss_mask)
-        if config.bow_loss_weight > 0:
-            bow_loss = bag_of_words_nll(self.bow_head, condition, input_ids, loss_mask)
-        else:
-            bow_loss = torch.zeros_like(reconstruction)
+        bow_loss = bag_of_words_loss(self, condition, input_ids, loss_mask, reduction)
         if reduction == "mean":
-            reconstruction, kl_regularizer, kl_last, bow_loss = (
-                reconstruction.mean(),
-                kl_regularizer.mean(),
-                kl_last.mean(),
-                bow_loss.mean(),
-            )
-        loss = reconstruction + kl_weight * kl_regularizer + config.bow_loss_weight * bow_loss if return_loss else None
+            reconstruction, kl_regularizer, kl_last = reconstruction.mean(), kl_regularizer.mean(), kl_last.mean()
+        loss = (
+            combined_loss(reconstruction, kl_weight, kl_regularizer, bow_loss, config.bow_loss_weight)
+            if return_loss
+            else None
+        )
         output = TWRCVAEOutput(
             loss=loss,
             reconstruction_loss=reconstruction,
@@ -536,6 +523,18 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
             hidden_states=(decoder_output,) if output_hidden_states else None,
         )
         return output if return_dict else output.to_tuple()
+
+    def _kl_terms(
+        self, posterior: DiagonalGaussianDistribution, prior: DiagonalGaussianDistribution, counts: torch.LongTensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per dialogue: the regulariser (KL(q || p) averaged over the context's utterances, or the last one's with
+        `kl_regularizer="last"`) and the KL of the decoded latent, the last utterance's."""
+        step_kl = posterior.kl(prior)  # (batch, J)
+        kl_last = _last_step(step_kl.unsqueeze(-1), counts).squeeze(-1)
+        if self.config.kl_regularizer != "timestep_wise":
+            return kl_last, kl_last
+        valid = (torch.arange(step_kl.shape[1], device=step_kl.device) < counts[:, None]).to(step_kl.dtype)
+        return (step_kl * valid).sum(1) / counts.to(step_kl.dtype), kl_last
 
     def _response_mask(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         if input_ids.dim() != 2:

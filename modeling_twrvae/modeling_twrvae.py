@@ -38,7 +38,7 @@ from .dropout import Dropout
 from .file_utils import disk_full_error, move_files_into, weights_fingerprint
 from .generation_twrvae import TWRVAEDecoderCache, TWRVAEGenerationMixin, check_latents
 from .latent_arithmetic import ATTRIBUTE_VECTORS_FILE, load_attribute_vectors, save_attribute_vectors
-from .output_layer_nll import at_least_fp32, bag_of_words_nll, output_layer_logits_and_nll, output_layer_nll
+from .output_layer_nll import at_least_fp32, bag_of_words_loss, output_layer_logits_and_nll, output_layer_nll
 from .recurrence import lstm_hidden_and_cell_states, run_rnn
 from .semi_amortized import refine_posterior as refine_gaussian_posterior
 
@@ -578,7 +578,7 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             latents = latents / lengths.to(latents.dtype).unsqueeze(-1)
         return latents
 
-    def kl_regularizer(
+    def timestep_kl_per_dimension(
         self, posterior_mean: torch.Tensor, posterior_logvar: torch.Tensor, lengths: torch.LongTensor
     ) -> torch.Tensor:
         """Per sequence and latent dimension: the KL to N(0, I) averaged over the regularised last timesteps.
@@ -673,12 +673,9 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
                 steps still run (on detached copies). The refined posterior comes back as
                 `refined_posterior_mean` / `refined_posterior_logvar`.
         """
-        if reduction not in ("mean", "none"):
-            raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
-        check_no_attentions(self, output_attentions)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if output_hidden_states is None:
-            output_hidden_states = bool(getattr(self.config, "output_hidden_states", False))
+        return_dict, output_hidden_states = forward_options(
+            self, reduction, output_attentions, return_dict, output_hidden_states
+        )
         if latents is not None:
             output = self._decode(
                 input_ids,
@@ -701,47 +698,30 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
         loss_mask = loss_mask_from_labels(input_ids, attention_mask, labels)
         sample_posterior = self.training if sample_posterior is None else sample_posterior
 
-        steps = self._refinement_steps(refine_steps)
         posterior_mean, posterior_logvar = self.encoder(input_ids, lengths)
         # under autocast the posterior layers give bf16; the KL terms and the sampled latent want the model's own
         posterior_mean, posterior_logvar = posterior_mean.to(self.dtype), posterior_logvar.to(self.dtype)
-        posterior = self.posterior(posterior_mean, posterior_logvar, lengths)
-        refined = None
-        if steps:
-            refined = posterior = self.refine_posterior(posterior, input_ids, loss_mask, steps, kl_weight)
-            latents = posterior.sample() if sample_posterior else posterior.mode()
-        elif sample_posterior:
-            latents = self.sample_latents(posterior_mean, posterior_logvar, lengths)
-        else:
-            latents = posterior.mode()
+        posterior, refined, latents = self._draw_latents(
+            posterior_mean, posterior_logvar, lengths, sample_posterior, self._refinement_steps(refine_steps),
+            input_ids, loss_mask, kl_weight,
+        )  # fmt: skip
         # without logits, the last position (which predicts nothing) is not decoded at all
         decoded = input_ids if return_logits or input_ids.shape[1] < 2 else input_ids[:, :-1]
         top_layer, _ = self.decoder.hidden_states(decoded, latents)
-        features = self.decoder.output_dropout(top_layer)
-
-        reconstruction, logits = self._reconstruction_loss(features, input_ids, loss_mask, return_logits)
+        reconstruction, logits = self._reconstruction_loss(
+            self.decoder.output_dropout(top_layer), input_ids, loss_mask, return_logits
+        )
         if refined is not None:  # the regulariser is the decoded latent's KL (check_refinable), now of q_K
             kl_dimensions = refined.kl_per_dimension()
         else:
-            kl_dimensions = self.kl_regularizer(posterior_mean, posterior_logvar, lengths)
-        kl_regularizer = kl_dimensions.sum(dim=-1)
-        kl_decoded = posterior.kl()
-        if reduction == "mean":
-            reconstruction, kl_regularizer, kl_decoded = reconstruction.mean(), kl_regularizer.mean(), kl_decoded.mean()
-            kl_dimensions = kl_dimensions.mean(dim=0)
-        kl_term = kl_dimensions.clamp(min=free_bits).sum(dim=-1) if free_bits > 0 else kl_regularizer
-        loss = reconstruction + kl_weight * kl_term if return_loss else None
-        bow_loss = None
-        if self.config.bow_loss_weight > 0:
-            bow_loss = bag_of_words_nll(self.bow_head, latents, input_ids, loss_mask)
-            bow_loss = bow_loss.mean() if reduction == "mean" else bow_loss
-            loss = loss + self.config.bow_loss_weight * bow_loss if return_loss else None
+            kl_dimensions = self.timestep_kl_per_dimension(posterior_mean, posterior_logvar, lengths)
+        losses = self._losses(
+            reconstruction, kl_dimensions, posterior.kl(), kl_weight, free_bits, reduction, return_loss,
+            bag_of_words_loss(self, latents, input_ids, loss_mask, reduction),
+        )  # fmt: skip
 
         output = TWRVAEOutput(
-            loss=loss,
-            reconstruction_loss=reconstruction,
-            kl_regularizer=kl_regularizer,
-            kl_decoded=kl_decoded,
+            **losses,
             logits=logits,
             latents=latents,
             posterior_mean=posterior_mean,
@@ -749,9 +729,43 @@ class TWRVAEModel(TWRVAEPreTrainedModel, TWRVAEGenerationMixin):
             hidden_states=(top_layer,) if output_hidden_states else None,
             refined_posterior_mean=refined.mean if refined is not None else None,
             refined_posterior_logvar=refined.logvar if refined is not None else None,
-            bow_loss=bow_loss,
         )
         return output if return_dict else output.to_tuple()
+
+    def _draw_latents(
+        self, posterior_mean, posterior_logvar, lengths, sample_posterior, refine_steps, input_ids, loss_mask, kl_weight
+    ) -> tuple[DiagonalGaussianDistribution, DiagonalGaussianDistribution | None, torch.Tensor]:
+        """q(z | x) of the decoded latent (SA-VAE's refined q_K after `refine_steps`, which comes back second too, or
+        None) and the latent the decoder reads: a sample of it, or its mode."""
+        posterior = self.posterior(posterior_mean, posterior_logvar, lengths)
+        if refine_steps:
+            refined = self.refine_posterior(posterior, input_ids, loss_mask, refine_steps, kl_weight)
+            return refined, refined, refined.sample() if sample_posterior else refined.mode()
+        if sample_posterior:
+            return posterior, None, self.sample_latents(posterior_mean, posterior_logvar, lengths)
+        return posterior, None, posterior.mode()
+
+    def _losses(
+        self, reconstruction, kl_dimensions, kl_decoded, kl_weight, free_bits, reduction, return_loss, bow_loss
+    ) -> dict[str, torch.Tensor | None]:
+        """The output's losses from per-sequence terms: `kl_dimensions` is the regulariser per sequence and latent
+        dimension, which free bits clamp (averaged over the batch first) in `loss` only."""
+        kl_regularizer = kl_dimensions.sum(dim=-1)
+        if reduction == "mean":
+            reconstruction, kl_regularizer, kl_decoded = reconstruction.mean(), kl_regularizer.mean(), kl_decoded.mean()
+            kl_dimensions = kl_dimensions.mean(dim=0)
+        kl_term = kl_dimensions.clamp(min=free_bits).sum(dim=-1) if free_bits > 0 else kl_regularizer
+        return {
+            "loss": (
+                combined_loss(reconstruction, kl_weight, kl_term, bow_loss, self.config.bow_loss_weight)
+                if return_loss
+                else None
+            ),
+            "reconstruction_loss": reconstruction,
+            "kl_regularizer": kl_regularizer,
+            "kl_decoded": kl_decoded,
+            "bow_loss": bow_loss,
+        }
 
     def _refinement_steps(self, refine_steps: int | None) -> int:
         """How many SA-VAE steps this forward pass takes: `refine_steps`, else the config's in training, else 0."""
@@ -1070,6 +1084,23 @@ def loss_mask_from_labels(
             "where no loss is wanted (DataCollatorForLanguageModeling(tokenizer, mlm=False) makes it)."
         )
     return counted
+
+
+def forward_options(model, reduction: str, output_attentions, return_dict, output_hidden_states) -> tuple[bool, bool]:
+    """The checks and defaults every forward pass of the package starts with: `(return_dict, output_hidden_states)`."""
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
+    check_no_attentions(model, output_attentions)
+    return_dict = return_dict if return_dict is not None else model.config.return_dict
+    if output_hidden_states is None:
+        output_hidden_states = bool(getattr(model.config, "output_hidden_states", False))
+    return return_dict, output_hidden_states
+
+
+def combined_loss(reconstruction, kl_weight, kl_term, bow_loss=None, bow_loss_weight: float = 0.0) -> torch.Tensor:
+    """The objective: reconstruction + kl_weight * KL term (+ the weighted bag-of-words loss when there is one)."""
+    loss = reconstruction + kl_weight * kl_term
+    return loss if bow_loss is None else loss + bow_loss_weight * bow_loss
 
 
 def check_no_attentions(model, output_attentions) -> None:

@@ -271,4 +271,15 @@ def bag_of_words_nll(head, inputs: torch.Tensor, input_ids: torch.LongTensor, lo
     return -(token_log_probs * loss_mask[:, 1:].to(token_log_probs.dtype)).sum(1)
 
 
-__all__ = ["bag_of_words_nll", "at_least_fp32", "output_layer_logits_and_nll", "output_layer_nll"]
+def bag_of_words_loss(
+    model, inputs: torch.Tensor, input_ids: torch.LongTensor, loss_mask: torch.Tensor, reduction: str
+) -> torch.Tensor | None:
+    """The forward pass's `bow_loss`: `bag_of_words_nll` of `model.bow_head`, averaged over the batch unless
+    `reduction="none"`; None when `config.bow_loss_weight` turns it off (the model then has no head)."""
+    if model.config.bow_loss_weight <= 0:
+        return None
+    nll = bag_of_words_nll(model.bow_head, inputs, input_ids, loss_mask)
+    return nll.mean() if reduction == "mean" else nll
+
+
+__all__ = ["bag_of_words_loss", "bag_of_words_nll", "at_least_fp32", "output_layer_logits_and_nll", "output_layer_nll"]

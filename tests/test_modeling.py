@@ -291,12 +291,12 @@ def test_partial_kl_keeps_the_references_round_of_each_length(fraction, tokenize
     mean = torch.zeros(20, 20, model.config.latent_size)
     logvar = torch.zeros_like(mean)
     mean[:, :, 0] = 1.0  # KL 0.5 at every timestep, so each sequence's sum counts its regularised steps
-    kl = model.kl_regularizer(mean, logvar, lengths).sum(-1)
+    kl = model.timestep_kl_per_dimension(mean, logvar, lengths).sum(-1)
     counts = [max(1, round(length * fraction)) for length in range(1, 21)]  # the papers' code: Python's round
     # The average over the kept steps is 0.5 whatever their count; which steps are kept shows in the gradient.
     torch.testing.assert_close(kl, torch.full((20,), 0.5))
     mean.requires_grad_(True)
-    model.kl_regularizer(mean, logvar, lengths).sum().backward()
+    model.timestep_kl_per_dimension(mean, logvar, lengths).sum().backward()
     kept = (mean.grad[:, :, 0] != 0).sum(1).tolist()
     assert kept == counts
     for row, length in enumerate(range(1, 21)):  # the kept steps end at each sentence's own last one
@@ -350,7 +350,7 @@ def test_free_bits_clamp_each_dimension_of_the_batch_mean_regulariser(tokenizer,
     plain = model(**batch, sample_posterior=False)
     per_sequence = model(**batch, sample_posterior=False, reduction="none")
     lengths = batch["attention_mask"].sum(1)
-    dims = model.kl_regularizer(plain.posterior_mean, plain.posterior_logvar, lengths)  # (batch, latent)
+    dims = model.timestep_kl_per_dimension(plain.posterior_mean, plain.posterior_logvar, lengths)  # (batch, latent)
     torch.testing.assert_close(dims.sum(-1), per_sequence.kl_regularizer)
     threshold = float(dims.mean(0).median().detach())  # some dimensions below it, some above
     clamped = model(**batch, sample_posterior=False, free_bits=threshold)

@@ -112,8 +112,9 @@ def likelihoods(model, encoded, collator, batch_size: int, seed: int) -> dict:
     for batch in loader:
         batch = {key: value.to(model.device) for key, value in batch.items()}
         output = model(**batch, sample_posterior=True, reduction="none")
+        bow_loss = output.bow_loss if output.bow_loss is not None else torch.zeros_like(output.kl_decoded)
         sums += (
-            torch.stack([output.reconstruction_loss, output.kl_decoded, output.kl_regularizer, output.bow_loss])
+            torch.stack([output.reconstruction_loss, output.kl_decoded, output.kl_regularizer, bow_loss])
             .double()
             .sum(1)
             .cpu()
