@@ -12,7 +12,7 @@ from test_training import TINY, run, weights
 
 from modeling_twrvae.data.length_grouping import LengthGroupedBatchSampler
 from modeling_twrvae.trainer import aggressive
-from modeling_twrvae.trainer.loop import make_loader, min_train_batch_size
+from modeling_twrvae.trainer.steps import make_loader, min_train_batch_size
 
 from helpers import tiny_model
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from modeling_twrvae.trainer.loop import build_optimizer
+from modeling_twrvae.trainer.steps import build_optimizer
 
 from helpers import informative, tiny_model
 

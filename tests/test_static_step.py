@@ -11,7 +11,7 @@ from test_training import TINY, run
 
 from modeling_twrvae import train_tokenizer
 from modeling_twrvae.trainer.checkpointing import RunningAverage
-from modeling_twrvae.trainer.loop import build_optimizer, train_step
+from modeling_twrvae.trainer.steps import build_optimizer, train_step
 
 from helpers import tiny_model
 

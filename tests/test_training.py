@@ -15,7 +15,7 @@ from modeling_twrvae import TWRVAEModel
 from modeling_twrvae.commands import train
 from modeling_twrvae.trainer import precision
 from modeling_twrvae.trainer.checkpointing import unshare_flattened_weights
-from modeling_twrvae.trainer.loop import loss_scale
+from modeling_twrvae.trainer.steps import loss_scale
 from modeling_twrvae.trainer.tasks import LanguageTask
 
 from helpers import DATA_DIR, REPO_ROOT

@@ -25,7 +25,7 @@ from accelerate.logging import get_logger
 
 from modeling_twrvae.data.length_grouping import LengthGroupedBatchSampler
 from modeling_twrvae.metrics.likelihood import mutual_information
-from modeling_twrvae.trainer.loop import loss_scale
+from modeling_twrvae.trainer.steps import loss_scale
 
 logger = get_logger(__name__)
 SEED_OFFSET = 7_919  # the extra batches' generator is seeded with --seed + this, apart from every other stream
