@@ -6,11 +6,16 @@ into a temporary folder; nothing else of the command changes. The training comma
 under torchrun are tested in test_training.py); the main job runs as a script.
 """
 
+import importlib.metadata
+import importlib.util
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 from accelerate.state import AcceleratorState, GradientState
@@ -83,87 +88,180 @@ def in_shell(command: str, tmp_path, env=None, extra: str = "") -> subprocess.Co
     return done
 
 
-def test_every_documented_command_runs(tmp_path, monkeypatch):
+def run_setup(command, words, folder, number):
+    """The installer is what CI ran before this suite: check that it is valid bash and that what it pins is what the
+    suite runs on (running it here would reinstall the package under test)."""
+    script = REPO_ROOT / words[1]
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    assert '"torch==2.13.0"' in script.read_text() and ".[train,dev,demo]" in script.read_text()
+    assert importlib.metadata.version("torch").startswith("2.13.0")
+    for extra_package in ("accelerate", "sklearn", "matplotlib", "gradio", "pytest", "ruff"):
+        assert importlib.util.find_spec(extra_package), extra_package
+
+
+def run_pytest(command, words, folder, number):
+    """This suite itself: the documented command line collects every test without an error."""
+    done = subprocess.run([sys.executable, *words[1:], "--collect-only", "-p", "no:cacheprovider"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "test_documented_command_runs" in done.stdout
+
+
+def run_demo_script(command, words, folder, number):
+    env = {**os.environ, "TWRVAE_DEMO_TRAIN_ARGS": " ".join(TINY_TRAINING),
+           "TWRVAE_DEMO_EVAL_ARGS": " ".join(TINY_EVALUATION), "OMP_NUM_THREADS": "1"}  # fmt: skip
+    done = subprocess.run([*as_written(words, folder), f"{folder}/outputs/demo"], env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Latent at work" in done.stdout and "Interpolation" in done.stdout
+
+
+def run_training(command, words, folder, number):
+    argv = as_written(words[words.index("training/train.py") + 1 :], folder)
+    if "--output_dir" not in argv:  # the config's own output folder, moved
+        name = "dialogue/dailydialog-twr-cvae" if "dialogue" in command else f"run-{number}"
+        argv += ["--output_dir", f"{folder}/outputs/{name}"]
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    summary = train.main(argv + (TINY_DIALOGUE_TRAINING if "dialogue" in command else TINY_TRAINING))
+    assert summary["global_step"] == 2, command
+
+
+def run_evaluation(command, words, folder, number):
+    if "dailydialog" in words:
+        results = evaluate.main(as_written(words[2:], folder) + TINY_DIALOGUE_EVALUATION)
+        assert results["num_contexts"] == 3, results.keys()
+    else:
+        results = evaluate.main(as_written(words[2:], folder) + TINY_EVALUATION)
+        assert results["num_sentences"] == 4
+
+
+def run_cli(command, words, folder, number):
+    extra = " ".join(TINY_TRAINING[:-2]) + ' --config_overrides "' + TINY_TRAINING[-1] + '"'
+    done = in_shell(command, folder, extra=extra if words[:2] == ["twrvae", "train"] else "")
+    if words[0] == "twrvae" and words[1] in ("sample", "reconstruct", "interpolate", "score", "encode"):
+        assert done.stdout.strip() or "--output" in words, command
+
+
+def run_demo_page(command, words, folder, number):
+    """A server: it starts on the main job's model and answers; tests/test_demo.py drives the page in Chromium."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TWRVAE_MODEL": f"{folder}/outputs/demo", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    server = subprocess.Popen([sys.executable, *words[1:]], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    assert page.status == 200 and "gradio" in page.read().decode().lower()
+                    return
+            except OSError:
+                time.sleep(1)
+        pytest.fail(f"{command} did not serve the page:\n{server.communicate(timeout=30)[0][-3000:]}")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def run_publish_demo(command, words, folder, number):
+    in_shell(command, folder, extra=f"{folder}/outputs/demo")
+    assert (folder / "outputs" / "demo" / "hub" / "README.md").is_file()
+
+
+def run_publish(command, words, folder, number):
+    in_shell(command, folder, extra=f"--output_dir {folder}/outputs/demo/hub-2")
+    assert (folder / "outputs" / "demo" / "hub-2" / "model.safetensors").is_file()
+
+
+def run_hub_models(command, words, folder, number):
+    cheap = {"TWRVAE_HUB_ROOT": f"{folder}/outputs/hub-models", "TWRVAE_TRAIN_ARGS": " ".join(TINY_TRAINING),
+             "TWRVAE_EVAL_ARGS": " ".join(TINY_EVALUATION)}  # fmt: skip
+    in_shell(command, folder, env=cheap)
+    for name in ("yelp", "e2e", "ptb", "yahoo"):
+        assert (folder / "outputs" / "hub-models" / f"{name}-twr-vae" / "hub" / "README.md").is_file()
+    yelp = folder / "outputs" / "hub-models" / "yelp-twr-vae"
+    assert (yelp / "hub" / "attribute_vectors.safetensors").is_file()  # the sentiment vector ships
+
+
+def run_dialogue_demo(command, words, folder, number):
+    cheap = {"TWRVAE_TRAIN_ARGS": " ".join(TINY_DIALOGUE_TRAINING),
+             "TWRVAE_EVAL_ARGS": " ".join(TINY_DIALOGUE_EVALUATION)}  # fmt: skip
+    in_shell(command, folder, env=cheap, extra=f"{folder}/outputs/dialogue-demo")
+    assert (folder / "outputs" / "dialogue-demo").is_dir()
+
+
+def run_comparison(command, words, folder, number):
+    """Every model of Table 2: two, tiny, here."""
+    # one folder for all of them: the page's gathering call (--only_existing) reads what the others trained
+    cheap = [*TINY_COMPARISON, "--output_dir", f"{folder}/outputs/compare", "--results_dir", f"{folder}/results"]
+    done = subprocess.run([sys.executable, *as_written(words[1:], folder), *cheap], cwd=REPO_ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| SA-VAE |" in (folder / "results" / "table2-e2e.md").read_text(), command
+
+
+def run_python_snippet(command, words, folder, number):
+    done = in_shell(command, folder)
+    assert done.stdout.strip(), command
+
+
+def runner(words: list[str]):
+    """How a documented command is run here, by what it is; None for a command this file does not know."""
+    if words[:2] == ["bash", "scripts/setup.sh"]:
+        return run_setup
+    if words[:3] == ["python", "-m", "pytest"]:
+        return run_pytest
+    if words[:2] == ["python", "-c"]:
+        return run_python_snippet
+    if "training/train.py" in words:
+        return run_training
+    if words[:2] == ["python", "training/evaluate.py"]:
+        return run_evaluation
+    if words[0] in ("printf", "echo", "twrvae"):
+        return run_cli
+    return {
+        ("bash", "scripts/demo.sh"): run_demo_script,
+        ("python", "demo/app.py"): run_demo_page,
+        ("bash", "scripts/publish_demo.sh"): run_publish_demo,
+        ("python", "training/publish.py"): run_publish,
+        ("bash", "scripts/build_hub_models.sh"): run_hub_models,
+        ("bash", "scripts/dialogue_demo.sh"): run_dialogue_demo,
+        ("python", "benchmarks/compare_models.py"): run_comparison,
+    }.get(tuple(words[:2]))
+
+
+COMMANDS = readme_commands()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """One folder for all the commands: they run in reading order, as a reader would, and a later command (an
+    evaluation) uses what an earlier one (its training) made."""
+    return tmp_path_factory.mktemp("documented")
+
+
+@pytest.mark.parametrize("number, command", enumerate(COMMANDS), ids=[f"{n:02d}" for n in range(len(COMMANDS))])
+def test_documented_command_runs(number, command, folder, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
-    seen = set()
-    for number, command in enumerate(readme_commands()):
-        words = shlex.split(command)
-        if words[:2] == ["bash", "scripts/setup.sh"]:  # installs: what CI runs before the tests
-            assert (REPO_ROOT / "scripts" / "setup.sh").is_file()
-            seen.add("setup")
-        elif words[:3] == ["python", "-m", "pytest"]:  # this suite itself
-            seen.add("tests")
-        elif words[:2] == ["bash", "scripts/demo.sh"]:
-            env = {**os.environ, "TWRVAE_DEMO_TRAIN_ARGS": " ".join(TINY_TRAINING),
-                   "TWRVAE_DEMO_EVAL_ARGS": " ".join(TINY_EVALUATION), "OMP_NUM_THREADS": "1"}  # fmt: skip
-            done = subprocess.run([*as_written(words, tmp_path), f"{tmp_path}/outputs/demo"], env=env,
-                                  capture_output=True, text=True, timeout=600)  # fmt: skip
-            assert done.returncode == 0, done.stderr[-3000:]
-            assert "Latent at work" in done.stdout and "Interpolation" in done.stdout
-            seen.add("demo")
-        elif "training/train.py" in words:
-            argv = as_written(words[words.index("training/train.py") + 1 :], tmp_path)
-            if "--output_dir" not in argv:  # the config's own output folder, moved
-                name = "dialogue/dailydialog-twr-cvae" if "dialogue" in command else f"run-{number}"
-                argv += ["--output_dir", f"{tmp_path}/outputs/{name}"]
-            AcceleratorState._reset_state(True)
-            GradientState._reset_state()
-            summary = train.main(argv + (TINY_DIALOGUE_TRAINING if "dialogue" in command else TINY_TRAINING))
-            assert summary["global_step"] == 2, command
-            seen.add(words[0])
-        elif words[:2] == ["python", "training/evaluate.py"] and "dailydialog" in words:
-            results = evaluate.main(as_written(words[2:], tmp_path) + TINY_DIALOGUE_EVALUATION)
-            assert results["num_contexts"] == 3, results.keys()
-            seen.add("evaluate dialogue")
-        elif words[:2] == ["python", "training/evaluate.py"]:
-            results = evaluate.main(as_written(words[2:], tmp_path) + TINY_EVALUATION)
-            assert results["num_sentences"] == 4
-            seen.add("evaluate")
-        elif words[0] in ("printf", "echo") or words[:2] == ["twrvae", "train"] or words[0] == "twrvae":
-            extra = " ".join(TINY_TRAINING[:-2]) + ' --config_overrides "' + TINY_TRAINING[-1] + '"'
-            done = in_shell(command, tmp_path, extra=extra if words[:2] == ["twrvae", "train"] else "")
-            if words[0] == "twrvae" and words[1] in ("sample", "reconstruct", "interpolate", "score", "encode"):
-                assert done.stdout.strip() or "--output" in words, command
-            seen.add(words[0])
-        elif words == ["python", "demo/app.py"]:  # a server: tests/test_demo.py starts it and drives it in Chromium
-            assert "def test_the_page_in_headless_chromium" in (REPO_ROOT / "tests" / "test_demo.py").read_text()
-            seen.add("demo page")
-        elif words[:2] == ["bash", "scripts/publish_demo.sh"]:
-            in_shell(command, tmp_path, extra=f"{tmp_path}/outputs/demo")
-            assert (tmp_path / "outputs" / "demo" / "hub" / "README.md").is_file()
-            seen.add("publish")
-        elif words[:2] == ["python", "training/publish.py"]:
-            in_shell(command, tmp_path, extra=f"--output_dir {tmp_path}/outputs/demo/hub-2")
-            assert (tmp_path / "outputs" / "demo" / "hub-2" / "model.safetensors").is_file()
-        elif words[:2] == ["bash", "scripts/build_hub_models.sh"]:
-            cheap = {"TWRVAE_HUB_ROOT": f"{tmp_path}/outputs/hub-models", "TWRVAE_TRAIN_ARGS": " ".join(TINY_TRAINING),
-                     "TWRVAE_EVAL_ARGS": " ".join(TINY_EVALUATION)}  # fmt: skip
-            in_shell(command, tmp_path, env=cheap)
-            for name in ("yelp", "e2e", "ptb", "yahoo"):
-                assert (tmp_path / "outputs" / "hub-models" / f"{name}-twr-vae" / "hub" / "README.md").is_file()
-            yelp = tmp_path / "outputs" / "hub-models" / "yelp-twr-vae"
-            assert (yelp / "hub" / "attribute_vectors.safetensors").is_file()  # the sentiment vector ships
-            seen.add("hub models")
-        elif words[:2] == ["bash", "scripts/dialogue_demo.sh"]:
-            cheap = {"TWRVAE_TRAIN_ARGS": " ".join(TINY_DIALOGUE_TRAINING),
-                     "TWRVAE_EVAL_ARGS": " ".join(TINY_DIALOGUE_EVALUATION)}  # fmt: skip
-            in_shell(command, tmp_path, env=cheap, extra=f"{tmp_path}/outputs/dialogue-demo")
-            seen.add("dialogue demo")
-        elif words[:2] == ["python", "benchmarks/compare_models.py"]:  # every model of Table 2: two, tiny, here
-            cheap = [*TINY_COMPARISON, "--output_dir", f"{tmp_path}/outputs/compare", "--results_dir", str(tmp_path)]
-            done = subprocess.run([sys.executable, *as_written(words[1:], tmp_path), *cheap], cwd=REPO_ROOT,
-                                  env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                                  timeout=600)  # fmt: skip
-            assert done.returncode == 0, done.stderr[-3000:]
-            assert "| SA-VAE |" in (tmp_path / "table2-e2e.md").read_text(), command
-            seen.add("compare models")
-        elif words[:2] == ["python", "-c"]:
-            done = in_shell(command, tmp_path)
-            assert done.stdout.strip(), command
-            seen.add("python -c")
-        else:
-            pytest.fail(f"the README shows a command this test does not run: {command!r}")
-    assert seen >= {"setup", "tests", "demo", "python", "accelerate", "torchrun", "evaluate", "twrvae", "publish"}, seen
+    words = shlex.split(command)
+    run = runner(words)
+    if run is None:
+        pytest.fail(f"the pages show a command this file does not know how to run: {command!r}")
+    run(command, words, folder, number)
+
+
+def test_the_pages_show_each_way_to_use_the_package():
+    shown = {runner(shlex.split(command)) for command in COMMANDS}
+    expected = {run_setup, run_pytest, run_demo_script, run_training, run_evaluation, run_cli, run_publish_demo,
+                run_publish, run_comparison}  # fmt: skip
+    assert expected <= shown, sorted(run.__name__ for run in expected - shown)
+    launchers = {shlex.split(command)[0] for command in COMMANDS if "training/train.py" in command}
+    assert launchers >= {"python", "accelerate", "torchrun"}, launchers
 
 
 def test_license_matches_pyproject():
