@@ -6,7 +6,13 @@ import copy
 
 from transformers import PretrainedConfig
 
-from .configuration_twrvae import CheckedConfigMixin, check_number, check_special_token_ids
+from .configuration_twrvae import (
+    CheckedConfigMixin,
+    check_in_range,
+    check_one_of,
+    check_positive_int,
+    check_special_token_ids,
+)
 
 _KL_REGULARIZERS = ("timestep_wise", "last")
 
@@ -130,7 +136,7 @@ class TWRCVAEConfig(CheckedConfigMixin, PretrainedConfig):
         """Size of [z; c], what starts the decoder."""
         return self.latent_size + self.context_hidden_size
 
-    def _check(self) -> None:
+    def validate_sizes(self) -> None:
         for name in (
             "vocab_size",
             "embedding_size",
@@ -142,32 +148,22 @@ class TWRCVAEConfig(CheckedConfigMixin, PretrainedConfig):
             "context_window",
             "bow_hidden_size",
         ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+            check_positive_int(name, getattr(self, name))
         if isinstance(self.num_floors, bool) or not isinstance(self.num_floors, int) or self.num_floors < 1:
             raise ValueError(f"`num_floors` must be a positive integer (2: responder or not), got {self.num_floors!r}.")
-        if self.kl_regularizer not in _KL_REGULARIZERS:
-            raise ValueError(f"`kl_regularizer` must be one of {list(_KL_REGULARIZERS)}, got {self.kl_regularizer!r}.")
-        for name in (
-            "bow_loss_weight",
-            "dropout",
-            "context_dropout",
-            "word_dropout",
-            "initializer_range",
-            "latent_initializer_range",
-        ):
-            check_number(name, getattr(self, name))
-        if not self.bow_loss_weight >= 0:
-            raise ValueError(f"`bow_loss_weight` must be >= 0 (0 turns the loss off), got {self.bow_loss_weight!r}.")
+
+    def validate_choices(self) -> None:
+        check_one_of("kl_regularizer", self.kl_regularizer, _KL_REGULARIZERS)
+
+    def validate_rates(self) -> None:
+        check_in_range("bow_loss_weight", self.bow_loss_weight, ">= 0 (0 turns the loss off)", lambda x: x >= 0)
         for name in ("dropout", "context_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)!r}.")
-        if not 0.0 <= self.word_dropout <= 1.0:
-            raise ValueError(f"`word_dropout` must be in [0, 1], got {self.word_dropout!r}.")
+            check_in_range(name, getattr(self, name), "in [0, 1)", lambda x: 0 <= x < 1)
+        check_in_range("word_dropout", self.word_dropout, "in [0, 1]", lambda x: 0 <= x <= 1)
         for name in ("initializer_range", "latent_initializer_range"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)!r}.")
+            check_in_range(name, getattr(self, name), "> 0", lambda x: x > 0)
+
+    def validate_special_token_ids(self) -> None:
         check_special_token_ids(self)
 
     @classmethod

@@ -53,16 +53,32 @@ PRESETS: dict[str, dict] = {
 
 
 class CheckedConfigMixin:
-    """Runs the configuration's `_check` on every way a configuration is built or changed, not only in `__init__`.
+    """Checks a configuration however it is built or changed, with transformers' convention for the rules: each is a
+    `validate_*` method, and `validate()` runs transformers' own and then these.
 
-    transformers builds a loaded configuration from `config.json` and then sets the keyword overrides given to
-    `from_pretrained` one by one with `setattr`; `update` and `update_from_string` do the same. Here the overrides of
-    `from_dict` go into the constructor (checked together), `update` and `update_from_string` check once after all
-    their changes (and undo them on an error), and any other assignment to a field is checked at once (and undone).
+    transformers runs its class validators in `__init__` and `validate()` only: a loaded configuration's overrides
+    (`from_pretrained(..., dropout=0.1)`), `update`, `update_from_string` and a plain assignment would skip them, and
+    a failure would come as a multi-line `StrictDataclassClassValidationError`. Here the overrides of `from_dict` go
+    into the constructor (checked together), `update` and `update_from_string` check once after all their changes
+    (and undo them on an error), any other assignment to a field is checked at once (and undone), and a failure is
+    the rule's own one-line `ValueError`.
     """
 
     def _check(self) -> None:
-        raise NotImplementedError
+        for validator in self._own_validators():
+            validator(self)
+
+    @classmethod
+    def _own_validators(cls) -> list:
+        """The `validate_*` methods of this configuration's classes (not transformers' own), in definition order."""
+        validators = {}
+        for klass in reversed(cls.__mro__):
+            if klass.__module__.startswith(("transformers.", "huggingface_hub.")) or klass is object:
+                continue
+            for name, value in vars(klass).items():
+                if name.startswith("validate_") and callable(value):
+                    validators[name] = value
+        return list(validators.values())
 
     @classmethod
     def _checked_fields(cls) -> frozenset[str]:
@@ -124,6 +140,24 @@ class CheckedConfigMixin:
         fields = cls._checked_fields()
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in fields}
         return super().from_dict({**config_dict, **overrides}, **kwargs)
+
+
+def check_positive_int(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+def check_one_of(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}.")
+
+
+def check_in_range(name: str, value, allowed: str, inside) -> None:
+    """`ValueError` naming the field unless `value` is a finite number for which `inside(value)` holds; `allowed`
+    says which numbers those are ("in [0, 1)", "> 0 (0 turns it off)")."""
+    check_number(name, value)
+    if not inside(value):
+        raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
 
 
 def check_number(name: str, value) -> None:
@@ -199,19 +233,16 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
             `"last"` regularises only the last timestep, which is the vanilla VAE-RNN of Bowman et al. (2016).
         kl_timestep_fraction (`float`, *optional*, defaults to 1.0):
             With `kl_regularizer="timestep_wise"`, the fraction of each sentence's last timesteps that are
-            regularised: the last `round(fraction * T)` timesteps (Python's `round`, half to even, as the papers'
-            code; at least one), ending at T (TWR-VAE Table 3 uses 0.25, 0.5, 0.75 and 1.0). Must be in (0, 1].
-            The papers' code takes T as the padded length of the batch; here it is each sentence's own length.
+            regularised: the last `round(fraction * T)` (at least one), as the papers' code rounds (TWR-VAE Table 3
+            uses 0.25, 0.5, 0.75 and 1.0). In (0, 1].
         decoder_input (`str`, *optional*, defaults to `"standard"`):
             `"standard"`: the decoder reads [embedding of the previous gold word; z] at each step. `"inputless"`:
             it reads `<bos>` at the first step and `<unk>` at every later one, so only z carries the sentence
             (HR-VAE Table 2 and its code).
         decoder_init (`str`, *optional*, defaults to `"linear"`):
-            How z starts the decoder. `"linear"`: h_0 = c_0 = W z with one bias-free linear layer (TWR-VAE code),
-            giving every layer its own state. `"split"`: z is cut into h_0 and c_0 directly (HR-VAE code); this
-            needs `latent_size` equal to the size of one layer's state (2 * hidden_size for an LSTM, hidden_size
-            otherwise), which then starts every layer, or to `num_layers` times it, one slice per layer (HR-VAE
-            code: [h_0; c_0] of layer 1, then of layer 2, ...).
+            How z starts the decoder: `"linear"`, h_0 = c_0 = W z for every layer (TWR-VAE code); `"split"`, z cut
+            into h_0 and c_0 (HR-VAE code), so `latent_size` must be one layer's state size (shared by all layers)
+            or `num_layers` times it (one slice per layer).
         decoder_latent_input (`str`, *optional*, defaults to `"full"`):
             What part of z the decoder reads beside the word at every step. `"full"`: all of z (TWR-VAE code).
             `"last_layer"`: only the last layer's slice of z (HR-VAE code); needs `decoder_init="split"` with one
@@ -220,17 +251,14 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
             During training, the probability of replacing each previous word read by the decoder with `<unk>`
             (Bowman et al., 2016). Must be in [0, 1].
         bow_loss_weight (`float`, *optional*, defaults to 0.0):
-            Weight of a bag-of-words loss (Zhao et al., 2017, the CVAE's; this package's `twr-cvae` and `cvae` have
-            it too): a small network predicts every word of the text from the decoded z alone, in any order, and
-            -log of each word under its one softmax is added to the training loss. It makes z carry which words the
-            text has (an E2E text's facts, say) instead of leaving them to the decoder's language model. 0 (the
-            default, every paper preset) turns it off; it is not part of any bound, so the ELBO and IW-NLL that
-            evaluation reports do not count it.
+            Weight of the bag-of-words loss (Zhao et al., 2017): a small network predicts the text's words from z
+            alone, which makes z carry them. 0 (every paper preset) turns it off; it is not part of any bound, so
+            evaluation's ELBO and IW-NLL leave it out.
         bow_hidden_size (`int`, *optional*, defaults to 256):
             Size of the tanh layer of the bag-of-words network (used when `bow_loss_weight > 0`).
         initializer_range (`float`, *optional*, defaults to 0.1):
-            Weights of embeddings, RNNs and linear layers are drawn from U(-initializer_range, initializer_range);
-            biases start at 0. This differs from the papers' code, which keeps PyTorch's default initialisation.
+            Weights are drawn from U(-initializer_range, initializer_range), biases start at 0 (the papers' code keeps
+            PyTorch's default initialisation).
         pad_token_id (`int`, *optional*, defaults to 0):
             Id of `<pad>`.
         unk_token_id (`int`, *optional*, defaults to 1):
@@ -242,98 +270,32 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
         tie_word_embeddings (`bool`, *optional*, defaults to `False`):
             Kept `False`: the decoder's output layer has weights of its own.
         posterior_mean_batch_norm_gamma (`float`, *optional*):
-            BN-VAE (Zhu et al., 2020): batch-normalise the posterior mean with this fixed scale gamma and a learnable
-            shift beta, so that the batch mean of the decoded latent's KL is at least
-            0.5 * sum_j (beta_j**2 + gamma**2 * v_j / (v_j + eps)) nats in training, v_j the batch variance of the
-            raw mean: `latent_size * gamma**2 / 2` while every v_j is far above eps (1e-5), but an encoder whose raw
-            means vary less than eps over the batch escapes it, in the authors' code as here. `None` (the default) turns it off; the `bn-vae` preset uses 0.7, TWR-VAE Table 2's
-            "BN-VAE (0.7)". The rules of the authors' code: one BatchNorm1d over the latent dimensions with PyTorch's
-            eps 1e-5 and momentum 0.1 (BN:modules/encoders/enc_lstm.py:164); the scale is fixed at gamma and never
-            trained (BN:modules/encoders/enc_lstm.py:165,185), the shift is learned from 0 (PyTorch's default,
-            BN:modules/encoders/enc_lstm.py:164,189); only the mean is normalised, the log-variance is untouched, and
-            the normalised mean is the posterior's mean everywhere after (KL, sampling, evaluation)
-            (BN:modules/encoders/enc_lstm.py:206-215, BN:modules/encoders/gaussian_encoder.py:57-62); training mode
-            normalises with the batch's mean and biased variance and updates running estimates (unbiased variance),
-            evaluation mode uses the running estimates (PyTorch's BatchNorm1d, run in eval mode before every
-            evaluation: BN:text_anneal_fb.py:418,472), so an evaluated sentence's posterior does not depend on its
-            batch. Here the scale is read from this field at every call (it is no weight: no initialisation,
-            optimiser or checkpoint can change it); the shift is the parameter `encoder.mean_batch_norm.bias` and
-            the running estimates are buffers saved with the weights. The posterior exists at every timestep here,
-            so the batch statistics are those of the decoded latent's posterior mean (the last real timestep's, or
-            the mean over the real timesteps with `latent_mode="mean"`), one row per sentence, which is what the
-            authors' encoder normalises and what keeps the bound on the decoded latent; padding never enters them.
-            The same affine map then normalises every timestep's mean, so the decoded posterior stays the one
-            `latent_mode` derives from the timesteps. Needs `latent_mode` "last" or "mean" (a sum's mean would not
-            be normalised by one map of the timesteps) and, in training, batches of at least 2 sentences (the
-            authors' training loop skips smaller ones: BN:text_anneal_fb.py:354-355).
+            BN-VAE (Zhu et al., 2020): batch-normalise the decoded latent's posterior mean with this fixed scale and a
+            learned shift, which holds the KL at `latent_size * gamma**2 / 2` or more on average. `None` turns it off;
+            the `bn-vae` preset uses 0.7. Needs `latent_mode` "last" or "mean" and training batches of 2 or more.
+            The authors' rules, file by line, are in the documentation's models page.
         svi_steps (`int`, *optional*, defaults to 0):
-            SA-VAE (Kim et al., 2018): refine the encoder's (mean, log-variance) of the decoded latent by this many
-            steps of gradient descent on each sentence's negative ELBO, rec + kl_weight * KL, before decoding. 0 (the
-            default) turns it off; the authors' and the `sa-vae` preset's is 20 (SA:train_text.py:55). In training the
-            loss's reconstruction and KL are those of the refined posterior, and the gradient flows through the
-            refinement back into the encoder and into the decoder (the authors' SA-VAE, `--model savae --train_n2n 1`,
-            SA:train_text.py:193-224). The authors' evaluation refines too (SA:train_text.py:310-321); here, to keep
-            evaluation deterministic, the forward pass in evaluation mode refines only when given `refine_steps`
-            (`encode` likewise). The rules of the authors' code (SA:optim_n2n.py:72-115): the steps start from the
-            encoder's output; each draws one reparameterisation noise (and, in training, one set of dropout masks)
-            for its loss, takes the gradient with respect to the mean and the log-variance, clips each of the two
-            (see `svi_max_grad_norm`), and moves both along a momentum buffer, m = momentum * m - grad (m = -grad at
-            the first step), by `svi_learning_rate` * m; kl_weight is the training step's, inside the steps too
-            (SA:train_text.py:114-120). Needs `kl_regularizer="last"` and `latent_mode="last"`, where the
-            regulariser is the decoded latent's KL that the ELBO refines. Where this deliberately differs from the
-            authors' code: they back-propagate through the steps by finite differences (Hessian-vector products with
-            r = 1e-5, each clipped, SA:optim_n2n.py:117-169); here autograd differentiates the steps exactly
-            (`create_graph=True`), which is the same derivative without the finite-difference error or those clips,
-            and through a step's gradient clip where it binds (their backward differentiates the unclipped gradient
-            there). Their step loss is the batch mean, so a sentence's step is 1/B of its own gradient and the clip
-            is joint over the batch (SA:optim_n2n.py:94-96): both depend on the batch; here every sentence is
-            refined alone (see `svi_batch_size`).
+            SA-VAE (Kim et al., 2018): refine the decoded latent's (mean, log-variance) by this many gradient steps on
+            each sentence's negative ELBO before decoding, with gradients through the steps in training. 0 turns it
+            off; the `sa-vae` preset uses 20. In evaluation mode the forward pass refines only when given
+            `refine_steps`. Needs `kl_regularizer="last"` and `latent_mode="last"`.
         svi_learning_rate (`float`, *optional*, defaults to 1.0):
-            Step size of the refinement on the authors' batch-mean loss, for the mean and the log-variance alike
-            (`--svi_lr1`, `--svi_lr2`, SA:train_text.py:56-57,124; SA:optim_n2n.py:110-112).
+            Step size of the refinement, for the mean and the log-variance alike.
         svi_momentum (`float`, *optional*, defaults to 0.5):
-            Momentum of the refinement (SA:train_text.py:60,125; SA:optim_n2n.py:105-109). In [0, 1).
+            Momentum of the refinement, in [0, 1).
         svi_max_grad_norm (`float`, *optional*, defaults to 5.0):
-            Gradient clipping of the refinement (SA:train_text.py:63,127): the authors clip the gradient of the mean
-            and that of the log-variance, each over the whole batch, to this norm (SA:optim_n2n.py:55-70,94-96); 0
-            clips nothing, as in the authors' code. Here each sentence's two gradients are clipped alone, to its
-            share of that norm, `svi_max_grad_norm / sqrt(svi_batch_size)` (see `svi_batch_size`).
+            The authors' clip of a batch's refinement gradients; each sentence's are clipped at
+            `svi_max_grad_norm / sqrt(svi_batch_size)`. 0 clips nothing.
         svi_batch_size (`int`, *optional*, defaults to 32):
-            The batch size whose steps the per-sentence refinement reproduces: the authors' batches of 32 sentences
-            (SA:preprocess_text.py:193). Each sentence's objective is its share of the authors' batch-mean loss,
-            (rec + kl_weight * KL) / svi_batch_size, so its step is what the authors' code gives it in a full batch,
-            and the clip, at `svi_max_grad_norm / sqrt(svi_batch_size)` per sentence, binds exactly where the
-            authors' joint clip binds on a batch of that many sentences whose gradients have equal norms. A
-            sentence's refined posterior then depends on it alone, not on the other sentences of its batch or on
-            that batch's size (the authors' length buckets make many batches smaller than 32).
+            The authors' batch size: each sentence is refined on its share of that batch's mean loss, so its refined
+            posterior never depends on the batch it is in.
         aggregate_posterior (`dict`, *optional*, defaults to None):
-            The settings of the model's aggregate-posterior sampler, or None when it has none: a Gaussian mixture
-            fitted after training to the posterior means of the training texts (`model.fit_aggregate_posterior`,
-            `training/train.py --aggregate_posterior_components K`), from which `model.sample(sampler="aggregate")`
-            draws latents instead of the prior (ex-post density estimation, Ghosh et al., 2020). Its tensors are in
-            the file `file` (`aggregate_posterior.safetensors`) beside the weights, whose metadata names the weights
-            it was fitted to; the other keys record the fit (`num_components`, `covariance`, `init`, `seed`,
-            `max_iterations`, `tolerance`, `variance_floor`, `num_points`, `iterations`, `converged`,
-            `mean_log_likelihood`; see `aggregate_posterior.py`). Written by the model, not to be set by hand.
+            The settings of the aggregate-posterior sampler that `model.fit_aggregate_posterior` fits after training
+            (its tensors are in `aggregate_posterior.safetensors`), or None. Written by the model, not by hand.
 
-    Where this package deliberately differs from the papers' code: each sentence is handled at its own length T
-    (the code reads its padding: z_T and the KL average come from the padded length, so a sentence's loss depends on
-    its batch); training batches are grouped by length and shuffled (the code sorts by length and never shuffles);
-    weights are initialised uniformly (see `initializer_range`). Everything else in the presets follows the code.
-    The code also sums the loss over the batch; `training/train.py --loss_reduction sum` does the same.
-
-    Citations `BN:path:line` are BN-VAE's code, valdersoul/bn-vae at commit b2481937; `SA:path:line` are SA-VAE's,
-    harvardnlp/sa-vae at commit e5187a21. The baselines' presets keep their authors' rule and take the rest of the
-    model from this package: `bn-vae` and `sa-vae` are the `vae-lstm` model (this package's LSTM VAE with the KL
-    of the last timestep, its sizes, encoder and decoder input dropout, h_0 = c_0 = W z decoder start, output-layer
-    bias and uniform initialisation) plus BN-VAE's normalised posterior mean (gamma 0.7) or SA-VAE's refinement
-    (20 steps). The authors' own networks differ from it: BN-VAE's is He et al.'s LSTM VAE (no encoder dropout, a
-    bias-free posterior layer, c_0 = W z with h_0 = tanh(c_0), decoder output dropout, no output bias:
-    BN:modules/encoders/enc_lstm.py:155-163, BN:modules/decoders/dec_lstm.py:30-43,81), whose encoder keeps
-    PyTorch's default initialisation (BN:modules/encoders/enc_lstm.py:169-185); SA-VAE's has no encoder dropout,
-    h_0 = W z + b with c_0 = 0, decoder output dropout (SA:models_text.py:29-49,71-89) and every parameter, biases
-    included, from U(-0.1, 0.1) (SA:train_text.py:92-93). Their optimisers, schedules and batching by length are
-    training options.
+    What the presets take from the papers' and the baselines' code, with file and line, and where this package
+    deliberately differs (each sentence at its own length, shuffled length-grouped batches, uniform initialisation)
+    is in the documentation's models page.
 
     Example:
 
@@ -403,49 +365,32 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
             return self.num_layers * 2 * self.hidden_size
         return self.hidden_size
 
-    def _check(self) -> None:
-        def one_of(name, allowed):
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}.")
+    def validate_sizes(self) -> None:
+        for name in ("vocab_size", "embedding_size", "hidden_size", "latent_size", "num_layers", "bow_hidden_size"):
+            check_positive_int(name, getattr(self, name))
 
-        def positive(name):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    def validate_choices(self) -> None:
+        check_one_of("rnn_type", self.rnn_type, _RNN_TYPES)
+        check_one_of("posterior_input", self.posterior_input, _POSTERIOR_INPUTS)
+        check_one_of("latent_mode", self.latent_mode, _LATENT_MODES)
+        check_one_of("kl_regularizer", self.kl_regularizer, _KL_REGULARIZERS)
+        check_one_of("decoder_input", self.decoder_input, _DECODER_INPUTS)
+        check_one_of("decoder_init", self.decoder_init, _DECODER_INITS)
+        check_one_of("decoder_latent_input", self.decoder_latent_input, _DECODER_LATENT_INPUTS)
 
-        for name in ("vocab_size", "embedding_size", "hidden_size", "latent_size", "num_layers"):
-            positive(name)
-        one_of("rnn_type", _RNN_TYPES)
-        one_of("posterior_input", _POSTERIOR_INPUTS)
-        one_of("latent_mode", _LATENT_MODES)
-        one_of("kl_regularizer", _KL_REGULARIZERS)
-        one_of("decoder_input", _DECODER_INPUTS)
-        one_of("decoder_init", _DECODER_INITS)
-        one_of("decoder_latent_input", _DECODER_LATENT_INPUTS)
-        for name in ("dropout", "decoder_output_dropout", "word_dropout", "kl_timestep_fraction", "initializer_range"):
-            check_number(name, getattr(self, name))
+    def validate_rates(self) -> None:
         for name in ("dropout", "decoder_output_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)!r}.")
-        if not 0.0 <= self.word_dropout <= 1.0:
-            raise ValueError(f"`word_dropout` must be in [0, 1], got {self.word_dropout!r}.")
-        if not 0.0 < self.kl_timestep_fraction <= 1.0:
-            raise ValueError(
-                f"`kl_timestep_fraction` must be in (0, 1] (1.0 regularises every timestep), "
-                f"got {self.kl_timestep_fraction!r}."
-            )
-        check_number("bow_loss_weight", self.bow_loss_weight)
-        if not self.bow_loss_weight >= 0:
-            raise ValueError(f"`bow_loss_weight` must be >= 0 (0 turns the loss off), got {self.bow_loss_weight!r}.")
-        if (
-            isinstance(self.bow_hidden_size, bool)
-            or not isinstance(self.bow_hidden_size, int)
-            or self.bow_hidden_size < 1
-        ):
-            raise ValueError(f"`bow_hidden_size` must be an integer >= 1, got {self.bow_hidden_size!r}.")
-        if not self.initializer_range > 0:
-            raise ValueError(f"`initializer_range` must be > 0, got {self.initializer_range!r}.")
+            check_in_range(name, getattr(self, name), "in [0, 1)", lambda x: 0 <= x < 1)
+        check_in_range("word_dropout", self.word_dropout, "in [0, 1]", lambda x: 0 <= x <= 1)
+        check_in_range(
+            "kl_timestep_fraction", self.kl_timestep_fraction, "in (0, 1] (1.0 regularises every timestep)",
+            lambda x: 0 < x <= 1,
+        )  # fmt: skip
+        check_in_range("bow_loss_weight", self.bow_loss_weight, ">= 0 (0 turns the loss off)", lambda x: x >= 0)
+        check_in_range("initializer_range", self.initializer_range, "> 0", lambda x: x > 0)
+
+    def validate_layout(self) -> None:
+        """The options that depend on each other: the cell, how z starts the decoder, what it reads at each step."""
         if self.posterior_input == "hc" and self.rnn_type != "lstm":
             raise ValueError(
                 f"`posterior_input='hc'` reads the LSTM cell state, but `rnn_type={self.rnn_type!r}` has none; "
@@ -468,43 +413,41 @@ class TWRVAEConfig(CheckedConfigMixin, PretrainedConfig):
                 f"`decoder_init='split'` and `latent_size={self.num_layers * self.state_size}` (one slice per layer), "
                 f"got decoder_init={self.decoder_init!r} and latent_size={self.latent_size}."
             )
+
+    def validate_special_token_ids(self) -> None:
         check_special_token_ids(self)
-        self._check_baselines()
+
+    def validate_bn_vae(self) -> None:
+        gamma = self.posterior_mean_batch_norm_gamma
+        if gamma is None:
+            return
+        check_in_range(
+            "posterior_mean_batch_norm_gamma", gamma, "> 0 (BN-VAE's scale; None turns it off)", lambda x: x > 0
+        )
+        if self.latent_mode not in ("last", "mean"):
+            raise ValueError(
+                "`posterior_mean_batch_norm_gamma` normalises the decoded latent's posterior mean with one map of "
+                f"every timestep's mean, which `latent_mode='sum'` would not keep normalised; got latent_mode="
+                f"{self.latent_mode!r}: use 'last' or 'mean'."
+            )
+
+    def validate_sa_vae(self) -> None:
+        for name, least in (("svi_steps", 0), ("svi_batch_size", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"`{name}` must be an integer >= {least}, got {value!r}.")
+        check_in_range("svi_learning_rate", self.svi_learning_rate, "> 0", lambda x: x > 0)
+        check_in_range("svi_momentum", self.svi_momentum, "in [0, 1)", lambda x: 0 <= x < 1)
+        check_in_range("svi_max_grad_norm", self.svi_max_grad_norm, ">= 0 (0 clips nothing)", lambda x: x >= 0)
+        if self.svi_steps > 0:
+            check_refinable(self)
+
+    def validate_aggregate_posterior(self) -> None:
         if self.aggregate_posterior is not None and not isinstance(self.aggregate_posterior, dict):
             raise ValueError(
                 "`aggregate_posterior` holds the settings of a fitted mixture (a dict) or None, got "
                 f"{self.aggregate_posterior!r}: fit one with `model.fit_aggregate_posterior(texts, tokenizer)`."
             )
-
-    def _check_baselines(self) -> None:
-        gamma = self.posterior_mean_batch_norm_gamma
-        if gamma is not None:
-            check_number("posterior_mean_batch_norm_gamma", gamma)
-            if not gamma > 0:
-                raise ValueError(
-                    f"`posterior_mean_batch_norm_gamma` must be > 0 (BN-VAE's scale; None turns it off), got {gamma!r}."
-                )
-            if self.latent_mode not in ("last", "mean"):
-                raise ValueError(
-                    "`posterior_mean_batch_norm_gamma` normalises the decoded latent's posterior mean with one map of "
-                    f"every timestep's mean, which `latent_mode='sum'` would not keep normalised; got latent_mode="
-                    f"{self.latent_mode!r}: use 'last' or 'mean'."
-                )
-        for name in ("svi_steps", "svi_batch_size"):
-            value = getattr(self, name)
-            least = 0 if name == "svi_steps" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"`{name}` must be an integer >= {least}, got {value!r}.")
-        for name in ("svi_learning_rate", "svi_momentum", "svi_max_grad_norm"):
-            check_number(name, getattr(self, name))
-        if not self.svi_learning_rate > 0:
-            raise ValueError(f"`svi_learning_rate` must be > 0, got {self.svi_learning_rate!r}.")
-        if not 0.0 <= self.svi_momentum < 1.0:
-            raise ValueError(f"`svi_momentum` must be in [0, 1), got {self.svi_momentum!r}.")
-        if self.svi_max_grad_norm < 0:
-            raise ValueError(f"`svi_max_grad_norm` must be >= 0 (0 clips nothing), got {self.svi_max_grad_norm!r}.")
-        if self.svi_steps > 0:
-            check_refinable(self)
 
     @classmethod
     def presets(cls) -> list[str]:

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from modeling_twrvae import PRESETS, TWRVAEConfig
+from modeling_twrvae import PRESETS, TWRCVAEConfig, TWRVAEConfig
 
 
 def test_defaults_are_the_twr_vae_paper_settings():
@@ -88,3 +88,16 @@ def test_every_preset_builds_a_valid_config():
     for name in PRESETS:
         config = TWRVAEConfig.from_preset(name)
         assert TWRVAEConfig.from_dict(config.to_dict()).to_dict() == config.to_dict()
+
+
+@pytest.mark.parametrize("config_class", [TWRVAEConfig, TWRCVAEConfig])
+def test_the_rules_are_validate_methods_that_validate_runs(config_class):
+    """transformers' convention: each rule is a `validate_*` method, and `validate()` (which `save_pretrained` runs)
+    runs them after transformers' own, however the bad value got in."""
+    names = [validator.__name__ for validator in config_class._own_validators()]
+    assert names[:3] == ["validate_sizes", "validate_choices", "validate_rates"], names
+    config = config_class(vocab_size=20)
+    config.validate()
+    object.__setattr__(config, "kl_regularizer", "sometimes")  # past the checked assignment
+    with pytest.raises(ValueError, match="`kl_regularizer` must be one of"):
+        config.validate()
