@@ -281,8 +281,8 @@ def sentence_batches(
     """`num_batches` (batch_size, length) batches of equal-length sentences: E2E test texts tokenised by
     `model_dir`'s tokenizer (the most frequent lengths), or random ids `<bos> w.. <eos>` of lengths 10, 11, ..."""
     if model_dir is not None and (Path(data_dir) / "e2e").is_dir():
+        from modeling_twrvae.commands.tokenizer_files import load_tokenizer
         from modeling_twrvae.data.e2e import load_e2e, was_delexicalized
-        from modeling_twrvae.texts import load_tokenizer
 
         tokenizer = load_tokenizer(model_dir)
         texts = load_e2e("test", str(data_dir), delexicalized=was_delexicalized(model_dir))["text"]

@@ -4,28 +4,17 @@ a file is replaced, never truncated in place."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
 import os
 import shutil
-import sys
-import time
 from pathlib import Path
 
-import filelock
-
 TEMPORARY_SUFFIX = ".tmp"
-LOCK_FILE = ".twrvae.lock"  # held (flock) by the command writing into a folder
-LOCK_OWNER_FILE = ".twrvae.lock.owner"  # who holds it: pid, command line, start time
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 # not weights: the aggregate-posterior mixture and the attribute vectors, made with the weights after training
 NOT_WEIGHTS = ("aggregate_posterior.safetensors", "attribute_vectors.safetensors")
-
-
-class FolderInUseError(OSError):
-    """Another live process holds the folder's lock."""
 
 
 def fsync_file(path: str | Path) -> None:
@@ -103,19 +92,6 @@ def move_files_into(source: str | Path, target: str | Path, last: tuple[str, ...
     source.rmdir()
 
 
-def remove_temporary_leftovers(folder: str | Path) -> list[Path]:
-    """Delete what an interrupted write (a crash, a full disk) left in `folder`: its hidden `*.tmp` files and
-    folders. Returns what was removed."""
-    folder = Path(folder)
-    removed = []
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if path.name.startswith(".") and path.name.endswith(TEMPORARY_SUFFIX):
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-                removed.append(path)
-    return removed
-
-
 class DiskFullError(OSError):
     """A write that failed for want of space, said in words with what to do."""
 
@@ -179,49 +155,15 @@ def weights_fingerprint(folder: str | Path) -> str | None:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def locked_folder(folder: str | Path, command: str = "a twrvae command"):
-    """Hold `folder`'s lock while writing into it: a second process that asks for it fails at once with a
-    `FolderInUseError` naming the live one. The folder is created if missing; the lock files are hidden and stay
-    (removing a lock file another process may be opening would race)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(folder / LOCK_FILE), timeout=0)
-    owner = folder / LOCK_OWNER_FILE
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        try:
-            holder = owner.read_text(encoding="utf-8").strip()
-        except OSError:
-            holder = "another process"
-        raise FolderInUseError(
-            errno.EBUSY,
-            f"{folder} is in use by {holder}: wait for it to finish (or stop it), or choose another folder",
-        ) from None
-    try:
-        atomic_write_text(
-            owner, f"{command} (pid {os.getpid()}: {' '.join(sys.argv)}; since {time.strftime('%Y-%m-%d %H:%M:%S')})"
-        )
-        yield folder
-    finally:
-        lock.release()
-
-
 __all__ = [
     "DiskFullError",
-    "FolderInUseError",
-    "LOCK_FILE",
-    "LOCK_OWNER_FILE",
     "atomic_write_json",
     "atomic_write_text",
     "disk_full_error",
     "fsync_file",
     "is_disk_full",
     "fsync_folder",
-    "locked_folder",
     "move_files_into",
-    "remove_temporary_leftovers",
     "umask_mode",
     "weights_fingerprint",
 ]

@@ -13,7 +13,8 @@ from test_training import run
 from modeling_twrvae import file_utils
 from modeling_twrvae.commands import evaluate, train
 from modeling_twrvae.data.corpora import load_text_files
-from modeling_twrvae.file_utils import atomic_write_text, remove_temporary_leftovers, umask_mode
+from modeling_twrvae.file_utils import atomic_write_text, umask_mode
+from modeling_twrvae.storage.locking import remove_temporary_leftovers
 from modeling_twrvae.trainer.errors import run_main
 from modeling_twrvae.trainer.tasks import get_tokenizer
 

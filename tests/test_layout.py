@@ -11,7 +11,7 @@ from pathlib import Path
 from helpers import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "modeling_twrvae"
-LIBRARY = ("data", "metrics", "trainer", "hub", "commands")
+LIBRARY = ("data", "metrics", "trainer", "hub", "commands", "storage")
 # the `python -m modeling_twrvae` entry point is the command line, not part of the model
 NOT_THE_MODEL = {"__main__.py"}
 SKIPPED_FOLDERS = {".git", "tests", "build", "dist", "outputs", "runs", "__pycache__", ".venv"}
@@ -91,6 +91,20 @@ def test_the_model_files_never_import_the_library():
     assert not offenders, (
         "the model's files import the library (the model must travel to the Hub alone):\n" + "\n".join(offenders)
     )
+
+
+def test_the_model_files_hold_no_library_code():
+    """What only the commands, the trainer and the Hub tools use lives in the library, so the files a saved model
+    carries are the ones loading and running it needs."""
+    library_only = {"locked_folder", "remove_temporary_leftovers", "FolderInUseError", "load_tokenizer",
+                    "check_tokenizer_json", "train_in_folder"}  # fmt: skip
+    defined = {
+        f"{path.name}: {node.name}"
+        for path in PACKAGE.glob("*.py")
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in library_only
+    }
+    assert not defined, defined
 
 
 def test_the_import_check_catches_library_imports(tmp_path):

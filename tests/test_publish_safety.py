@@ -17,7 +17,8 @@ import pytest
 from huggingface_hub import ModelCard
 
 from modeling_twrvae.commands import evaluate, publish
-from modeling_twrvae.file_utils import LOCK_FILE, locked_folder, weights_fingerprint
+from modeling_twrvae.file_utils import weights_fingerprint
+from modeling_twrvae.storage.locking import LOCK_FILE, locked_folder
 
 from dialogue_helpers import dialogue_tokenizer, tiny_cvae
 from helpers import DATA_DIR, REPO_ROOT, tiny_model

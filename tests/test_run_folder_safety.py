@@ -18,7 +18,8 @@ from test_training import TINY, run
 
 from modeling_twrvae import TWRVAEConfig, TWRVAEModel
 from modeling_twrvae.commands import train
-from modeling_twrvae.file_utils import LOCK_FILE, LOCK_OWNER_FILE, weights_fingerprint
+from modeling_twrvae.file_utils import weights_fingerprint
+from modeling_twrvae.storage.locking import LOCK_FILE, LOCK_OWNER_FILE
 from modeling_twrvae.trainer.tasks import LanguageTask
 
 from helpers import DATA_DIR, REPO_ROOT, folder_digest, tiny_model

@@ -27,8 +27,9 @@ import sys
 from pathlib import Path
 
 from ..file_utils import atomic_write_bytes
-from ..texts import check_texts, load_tokenizer, posterior_means
+from ..texts import check_texts, posterior_means
 from .output_files import check_output_files
+from .tokenizer_files import load_tokenizer
 
 EXIT_ERROR = 2
 # `twrvae train|evaluate|publish ARGS` is `python training/{train,evaluate,publish}.py ARGS`: the same main.
@@ -530,8 +531,9 @@ def cmd_attribute_vector(args) -> None:
 def add_vector_to_model(args, vae: Loaded, vector, record: dict) -> None:
     """`--into-model NAME`: the model's vectors file rewritten with NAME added, under the folder's lock, bound to
     the weights by their fingerprint (the weights themselves are not touched)."""
-    from ..file_utils import locked_folder, weights_fingerprint
+    from ..file_utils import weights_fingerprint
     from ..latent_arithmetic import ATTRIBUTE_VECTORS_FILE, save_attribute_vectors
+    from ..storage.locking import locked_folder
 
     folder = Path(args.model)
     with locked_folder(folder, "twrvae attribute-vector"):

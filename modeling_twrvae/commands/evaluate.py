@@ -22,6 +22,7 @@ from modeling_twrvae import check_tokenizer
 from modeling_twrvae.commands import evaluate_dialogue, evaluate_sentiment
 from modeling_twrvae.commands.evaluate_sentiment import measure_sentiment
 from modeling_twrvae.commands.output_files import check_output_files
+from modeling_twrvae.commands.tokenizer_files import check_tokenizer_json, load_tokenizer
 from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV, check_local_path, load_corpus
 from modeling_twrvae.data.e2e import load_e2e, was_delexicalized
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
@@ -41,7 +42,6 @@ from modeling_twrvae.metrics.text import (
     interpolation_rouge,
     reconstruction_quality,
 )
-from modeling_twrvae.texts import check_tokenizer_json, load_tokenizer
 from modeling_twrvae.trainer.errors import run_main
 from modeling_twrvae.trainer.memory import reuse_freed_memory
 from modeling_twrvae.trainer.plots import plot_interpolation_rouge

@@ -22,9 +22,10 @@ from transformers import AutoModel, AutoTokenizer
 
 import modeling_twrvae  # noqa: F401  (registers the model classes with AutoModel)
 from modeling_twrvae import check_model_folder
-from modeling_twrvae.file_utils import FolderInUseError, locked_folder, weights_fingerprint
+from modeling_twrvae.file_utils import weights_fingerprint
 from modeling_twrvae.hub.dialogue_model_card import render_dialogue_model_card
 from modeling_twrvae.hub.model_card import render_model_card
+from modeling_twrvae.storage.locking import FolderInUseError, locked_folder
 
 PACKAGE = "modeling_twrvae"
 CURVES = "training_curves.png"

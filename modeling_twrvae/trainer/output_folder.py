@@ -23,18 +23,15 @@ from accelerate.logging import get_logger
 from modeling_twrvae.aggregate_posterior import AGGREGATE_POSTERIOR_FILE, save_mixture
 from modeling_twrvae.commands.output_files import enclosing_checkpoint
 from modeling_twrvae.file_utils import (
-    LOCK_FILE,
-    LOCK_OWNER_FILE,
     TEMPORARY_SUFFIX,
     WEIGHT_SUFFIXES,
     atomic_write_json,
     atomic_write_text,
     disk_full_error,
-    locked_folder,
     move_files_into,
-    remove_temporary_leftovers,
     weights_fingerprint,
 )
+from modeling_twrvae.storage.locking import LOCK_FILE, LOCK_OWNER_FILE, locked_folder, remove_temporary_leftovers
 
 logger = get_logger(__name__)
 COMMAND = "training/train.py"  # the marker's `written_by`, and the name the lock gives a second run
