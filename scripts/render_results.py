@@ -1,7 +1,10 @@
-"""Write the Yelp numbers into the pages that show them, each from its one results file.
+"""Write the published numbers into the pages that show them, each from its one results file.
 
-    python scripts/render_yelp_results.py [--check]
+    python scripts/render_results.py [--check]
 
+- `benchmarks/results/main_job-cpu.json` (benchmarks/main_job.py: the main job's test results, its machine and its
+  time) fills the `<!-- main-job:begin -->` ... `<!-- main-job:end -->` blocks of the README, docs/results.md and
+  docs/latent-space.md;
 - `benchmarks/results/yelp/test_results.json` (training/evaluate.py's output for twrvae-yelp, see docs/yelp.md) fills
   the `<!-- yelp-results:begin -->` ... `<!-- yelp-results:end -->` blocks of docs/yelp.md and the README;
 - `benchmarks/results/table2-yelp-sentiment.md` (benchmarks/compare_models.py's table) fills the
@@ -17,17 +20,24 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "yelp" / "test_results.json"
 TABLE = ROOT / "benchmarks" / "results" / "table2-yelp-sentiment.md"
-# page -> (block name, what fills it)
-PAGES = {
-    ROOT / "docs" / "yelp.md": ("yelp-results", "page"),
-    ROOT / "README.md": ("yelp-results", "summary"),
-    ROOT / "docs" / "table2.md": ("table2-yelp", "table"),
-}
+MAIN_JOB = ROOT / "benchmarks" / "results" / "main_job-cpu.json"
+IDLE_LOAD = 0.7  # a 1-minute load average above this before the run: the machine was shared, the time is no timing
+# (page, block name, what fills it)
+PAGES = [
+    (ROOT / "README.md", "main-job", "main job summary"),
+    (ROOT / "docs" / "results.md", "main-job", "main job table"),
+    (ROOT / "docs" / "latent-space.md", "main-job", "main job page"),
+    (ROOT / "docs" / "yelp.md", "yelp-results", "page"),
+    (ROOT / "README.md", "yelp-results", "summary"),
+    (ROOT / "docs" / "table2.md", "table2-yelp", "table"),
+]
+FACTS = ("eat_type", "area", "food", "family_friendly", "price_range", "customer_rating")
 
 
 def block(name: str) -> re.Pattern:
@@ -155,9 +165,152 @@ def goals(results: dict) -> list[str]:
     return lines
 
 
+def ran_on(run: dict) -> str:
+    """How long the job took, where and when; said plainly when the machine was shared."""
+    machine = run["machine"]
+    minutes, seconds = divmod(round(run["seconds"]), 60)
+    flags = " ".join(flag for flag in machine["cpu_flags"] if flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16"))
+    text = (
+        f"{minutes} min {seconds} s on a {machine['cpu_count']}-core {machine['cpu']} ({flags}), torch "
+        f"{machine['torch']}, {machine['date_utc'][:10]}, commit {(machine['git_commit'] or 'unknown')[:7]}"
+    )
+    if run.get("extra_arguments"):
+        text += ", with " + " and ".join(f"`{name}='{value}'`" for name, value in run["extra_arguments"].items())
+    load = machine.get("load_average_1min")
+    if load is not None and load > IDLE_LOAD:
+        text += f"; other work shared the machine (load {load:.1f} before the run), so this is not a timing"
+    return text
+
+
+def configured(config: dict) -> str:
+    overrides = config["config_overrides"]
+    return (
+        f"TWR-VAE, embedding and hidden size {overrides['embedding_size']}, latent {overrides['latent_size']}, word "
+        f"dropout {overrides['word_dropout']:g}, a bag-of-words loss of weight {overrides['bow_loss_weight']:g}, "
+        f"{config['max_train_steps']:,} updates of batch {config['per_device_train_batch_size']} at learning rate "
+        f"{config['learning_rate']:g}"
+    )
+
+
+def stated_facts(results: dict) -> list[tuple[str, dict]]:
+    return [(name, results["facts_kept"][name]) for name in FACTS if results["facts_kept"][name]["count"]]
+
+
+def wrapped(paragraph: str) -> str:
+    """A paragraph or a bullet wrapped as the pages' Markdown is, at 118 characters."""
+    bullet = paragraph.startswith("- ")
+    return textwrap.fill(paragraph, 118, subsequent_indent="  " if bullet else "", break_on_hyphens=False)
+
+
+def main_job_summary(run: dict) -> str:
+    results = run["test_results"]
+    facts = results["facts_kept"]
+    weakest_name, weakest = min(stated_facts(results), key=lambda item: item[1]["kept"])
+    first = results["examples"]["reconstructions"][0]
+    shift = results["examples"]["attribute_shift"]
+    how_many = "most" if facts["mean"]["kept"] > 0.5 else "less than half"
+    paragraphs = [
+        f"The main job trains `--config demo` ({configured(run['config'])}) on E2E: its development split plus its "
+        "test split from row 1012 on, with restaurant names replaced by `xname` and `xnear` (E2E's training split is "
+        f"not available offline). It then evaluates the model on the first {results['num_sentences']:,} test texts, "
+        "which training never sees (nor their meaning representations), and writes everything to `outputs/demo/`. It "
+        f"took {ran_on(run)}. What it shows, plainly:",
+        f"- Reconstructions keep {how_many} of their input's facts: over the facts these texts state, a "
+        f"reconstruction states its input's value {share(facts['mean']['kept'])} of the time, against "
+        f"{share(facts['mean']['chance'])} for another input's reconstruction. The weakest is "
+        f"{weakest_name.replace('_', ' ')}, kept {share(weakest['kept'])} of the time.",
+        f"- BLEU {results['reconstruction_bleu']:.1f} against their own input, "
+        f"{results['reconstruction_bleu_other_input']:.1f} against another; "
+        f'{share(results["reconstruction_distinct"])} are distinct. The first test text, "{first["input"]}", '
+        f'comes back as "{first["output"]}".',
+        f"- An attribute vector for {shift['description'].replace('->', 'to')} makes "
+        f"{share(shift['states_target_shifted'])} of {shift['num_texts']} texts state the new value, against "
+        f"{share(shift['states_target_unshifted'])} unshifted.",
+    ]
+    return "\n".join(wrapped(text) for text in paragraphs[:1]) + "\n\n" + "\n".join(map(wrapped, paragraphs[1:]))
+
+
+def main_job_table(run: dict) -> str:
+    results = run["test_results"]
+    facts = results["facts_kept"]["mean"]
+    return "\n".join(
+        [
+            "| `--config demo` | IW-NLL | -ELBO | KL (decoded z) | MI | active units | rec. BLEU | against another input | "
+            "rec. distinct | facts kept (chance) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| {configured(run['config'])} | {results['iw_nll']:.2f} | {results['elbo_nll']:.2f} | "
+            f"{results['kl_decoded']:.2f} | {results['mutual_information']:.2f} | {results['active_units']} | "
+            f"{results['reconstruction_bleu']:.2f} | {results['reconstruction_bleu_other_input']:.2f} | "
+            f"{results['reconstruction_distinct']:.3f} | {facts['kept']:.3f} ({facts['chance']:.3f}) |",
+            "",
+            f"Measured on the first {results['num_sentences']:,} test texts with k = {results['iw_samples']}, seed "
+            f"{results['seed']}, weights `{results['weights_sha256'][:12]}`; the job took {ran_on(run)}. A seed fixes the "
+            "result on a given CPU; CPUs with other vector units round differently.",
+        ]
+    )
+
+
+def main_job_page(run: dict) -> str:
+    results = run["test_results"]
+    facts = dict(stated_facts(results))
+    mean = results["facts_kept"]["mean"]
+    examples = results["examples"]
+    half = [name for name, fact in facts.items() if fact["kept"] >= 0.5]
+    twice = [name for name, fact in facts.items() if fact["kept"] >= 2 * fact["chance"] and fact["kept"] > 0]
+
+    def names(items):
+        return ", ".join(name.replace("_", " ") for name in items) or "none"
+
+    lines = [
+        wrapped(
+            f"`bash scripts/demo.sh ../shared/data` trains `--config demo` ({configured(run['config'])}), "
+            f"delexicalised, on the development split plus test[1012:]. It took {ran_on(run)}. On the first "
+            f"{results['num_sentences']:,} test texts, reconstructions keep {share(mean['kept'])} of the stated facts "
+            f"against {share(mean['chance'])} by chance, BLEU is {results['reconstruction_bleu']:.1f} against their "
+            f"input and {results['reconstruction_bleu_other_input']:.1f} against another input, and "
+            f"{share(results['reconstruction_distinct'])} of them are distinct. Against the goal set for it:"
+        ),
+        "",
+        f"| goal (first {results['num_sentences']:,} test texts) | measured |",
+        "|---|---|",
+        "| each fact kept at least 0.5 of the time | "
+        + ", ".join(f"{name.replace('_', ' ')} {fact['kept']:.2f}" for name, fact in facts.items())
+        + f"; met by {names(half)} |",
+        "| each at least twice chance | "
+        + ", ".join(
+            f"{name.replace('_', ' ')} {fact['kept']:.2f} against {fact['chance']:.2f}" for name, fact in facts.items()
+        )  # fmt: skip
+        + f"; met by {names(twice)} |",
+        f"| 0.6 or more on average | {mean['kept']:.3f} |",
+        f"| reconstructions still distinct | {share(results['reconstruction_distinct'])} distinct |",
+        "",
+        "Reconstructions of the first five test texts as the model reads them (delexicalised and lower-cased; "
+        "greedy\nfrom the posterior mode):",
+        "",
+        "| input | reconstruction |",
+        "|---|---|",
+        *(f"| {cell(row['input'])} | {cell(row['output'])} |" for row in examples["reconstructions"][:5]),
+        "",
+        "Prior samples (greedy, z ~ N(0, I)), the first five:",
+        "",
+        *(f"- {text}" for text in examples["prior_samples"][:5]),
+        "",
+        f"Aggregate-posterior samples (greedy, from the {run['config']['aggregate_posterior_components']}-component "
+        "mixture), the first five:",
+        "",
+        *(f"- {text}" for text in examples["aggregate_samples"][:5]),
+    ]
+    return "\n".join(lines)
+
+
 def render(kind: str) -> str:
     if kind == "table":
         return TABLE.read_text(encoding="utf-8").strip()
+    if kind.startswith("main job"):
+        run = json.loads(MAIN_JOB.read_text(encoding="utf-8"))
+        return {"main job summary": main_job_summary, "main job table": main_job_table, "main job page": main_job_page}[
+            kind
+        ](run)
     results = json.loads(RESULTS.read_text(encoding="utf-8"))
     return page(results) if kind == "page" else summary(results)
 
@@ -167,7 +320,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="Write nothing; exit 1 if a page is out of date.")
     args = parser.parse_args(argv)
     stale = []
-    for path, (name, kind) in PAGES.items():
+    for path, name, kind in PAGES:
         text = path.read_text(encoding="utf-8")
         if not block(name).search(text):
             raise SystemExit(f"{path} has no <!-- {name}:begin --> ... <!-- {name}:end --> block.")
@@ -178,7 +331,7 @@ def main(argv=None) -> int:
             if not args.check:
                 path.write_text(new, encoding="utf-8")
     if args.check and stale:
-        print(f"out of date with their results files: {', '.join(map(str, stale))}; run scripts/render_yelp_results.py")
+        print(f"out of date with their results files: {', '.join(map(str, stale))}; run scripts/render_results.py")
         return 1
     return 0
 

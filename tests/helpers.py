@@ -21,11 +21,12 @@ DATA_DIR = Path(os.environ.get("TWRVAE_DATA_DIR", REPO_ROOT.parent / "shared" / 
 TINY = {"embedding_size": 16, "hidden_size": 12, "latent_size": 6, "dropout": 0.0}
 
 
-def load_benchmark(name: str):
-    """benchmarks/NAME.py as a module of its own (with benchmarks/ importable while it loads, as when it is run)."""
+def load_benchmark(name: str, folder=None):
+    """benchmarks/NAME.py (or FOLDER/NAME.py) as a module of its own (with its folder importable while it loads, as
+    when it is run)."""
     import importlib.util
 
-    benchmarks = REPO_ROOT / "benchmarks"
+    benchmarks = folder or REPO_ROOT / "benchmarks"
     sys.path.insert(0, str(benchmarks))
     try:
         spec = importlib.util.spec_from_file_location(f"{name}_under_test", benchmarks / f"{name}.py")

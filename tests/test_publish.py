@@ -130,14 +130,14 @@ def test_card_parses_and_its_model_index_holds_the_json_numbers(published):
     data = card.data
     assert data.library_name == "transformers" and data.pipeline_tag == "feature-extraction"
     assert {"text-vae", "twr-vae", "posterior-collapse"} <= set(data.tags)
-    assert data.datasets == ["ptb_text_only"] and data.language == ["en"]
+    assert data.datasets == ["ptb-text-only/ptb_text_only"] and data.language == ["en"]
     assert data.license == "other" and data.license_name.startswith("ldc-user-agreement")  # PTB's terms
     results = published["results"]
     by_type = {entry.metric_type: entry for entry in data.eval_results}
     assert list(by_type)[:6] == ["iw_nll", "iw_ppl", "elbo_nll", "kl_decoded", "mutual_information", "active_units"]
     for key, entry in by_type.items():
         assert entry.metric_value == round(results[key], 4), key
-        assert entry.dataset_type == "ptb_text_only" and entry.dataset_split == "test"
+        assert entry.dataset_type == "ptb-text-only/ptb_text_only" and entry.dataset_split == "test"
     assert "not a bound" in by_type["paper_nll"].metric_name and "not a bound" in by_type["paper_ppl"].metric_name
     assert "k=100" in by_type["iw_nll"].metric_name
     text = card.text

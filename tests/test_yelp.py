@@ -168,20 +168,6 @@ def test_the_command_line_adds_a_vector_to_a_model_and_shifts_by_its_name(tokeni
     assert "no attribute vector of that name (it has: positive)" in capsys.readouterr().err
 
 
-def test_the_pages_show_the_numbers_of_the_one_results_file():
-    import subprocess
-    import sys
-
-    from helpers import REPO_ROOT
-
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "render_yelp_results.py"), "--check"],
-                          capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    results = json.loads((REPO_ROOT / "benchmarks" / "results" / "yelp" / "test_results.json").read_text())
-    page = (REPO_ROOT / "docs" / "yelp.md").read_text()
-    assert f"{results['reconstruction_bleu']:.1f}" in page and results["weights_sha256"][:12] in page
-
-
 def test_a_tiny_trained_model_s_vector_moves_the_judge_s_label(yelp, tmp_path):
     """A small TWR-VAE trained for 2,000 updates on the short training sentences (at most 5 words): moving each
     short test sentence along its `positive` vector towards the other label makes the judge give that label more

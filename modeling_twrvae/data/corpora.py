@@ -46,7 +46,7 @@ CORPORA: dict[str, Corpus] = {
         files={"train": "ptb.train.txt", "validation": "ptb.valid.txt", "test": "ptb.test.txt"},
         description="Penn Treebank, Mikolov's language-modelling version (Bowman et al. 2016; HR-VAE; TWR-VAE)",
         license="LDC User Agreement for Non-Members (research use)",
-        hub=("ptb_text_only", None, "sentence"),
+        hub=("ptb-text-only/ptb_text_only", None, "sentence"),
         tokenizer={"vocab_size": 10000},
     ),
     "yahoo": Corpus(
@@ -77,7 +77,7 @@ CORPORA: dict[str, Corpus] = {
         description="E2E NLG challenge restaurant descriptions (HR-VAE), the `ref` texts",
         license="CC BY-SA 4.0",
         text_column="ref",
-        hub=("e2e_nlg", None, "human_reference"),
+        hub=("tuetschek/e2e_nlg", None, "human_reference"),
         tokenizer={"min_frequency": 4, "pre_tokenization": "punctuation"},
     ),
 }
