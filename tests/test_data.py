@@ -31,7 +31,9 @@ def test_missing_named_corpus_names_both_places_and_the_fix(tmp_path, monkeypatc
     with pytest.raises(FileNotFoundError, match=r"yahoo\.train\.txt not found in .*yahoo/ \(it holds yahoo\.valid"):
         load_corpus({"train": "train"}, dataset="yahoo", data_dir=str(DATA_DIR))
     # a given data folder without the file: an error at once, not after the Hub's retries
-    with pytest.raises(FileNotFoundError, match=r"trainset\.csv not found .*leave out the data folder.*'tuetschek/e2e_nlg'"):
+    with pytest.raises(
+        FileNotFoundError, match=r"trainset\.csv not found .*leave out the data folder.*'tuetschek/e2e_nlg'"
+    ):
         load_corpus({"train": "train"}, dataset="e2e", data_dir=str(tmp_path))
     monkeypatch.undo()
     monkeypatch.delenv("TWRVAE_DATA_DIR", raising=False)
