@@ -232,22 +232,44 @@ def main_job_summary(run: dict) -> str:
 
 def main_job_table(run: dict) -> str:
     results = run["test_results"]
-    facts = results["facts_kept"]["mean"]
-    return "\n".join(
-        [
-            "| `--config demo` | IW-NLL | -ELBO | KL (decoded z) | MI | active units | rec. BLEU | against another input | "
-            "rec. distinct | facts kept (chance) |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-            f"| {configured(run['config'])} | {results['iw_nll']:.2f} | {results['elbo_nll']:.2f} | "
-            f"{results['kl_decoded']:.2f} | {results['mutual_information']:.2f} | {results['active_units']} | "
-            f"{results['reconstruction_bleu']:.2f} | {results['reconstruction_bleu_other_input']:.2f} | "
-            f"{results['reconstruction_distinct']:.3f} | {facts['kept']:.3f} ({facts['chance']:.3f}) |",
-            "",
+    mean = results["facts_kept"]["mean"]
+    facts = dict(stated_facts(results))
+    kept = [name for name, fact in facts.items() if fact["kept"] >= 0.5 and fact["kept"] >= 2 * fact["chance"]]
+    lines = [
+        "| `--config demo` | IW-NLL | -ELBO | KL (decoded z) | MI | active units | rec. BLEU | against another input | "
+        "rec. distinct | facts kept (chance) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {configured(run['config'])} | {results['iw_nll']:.2f} | {results['elbo_nll']:.2f} | "
+        f"{results['kl_decoded']:.2f} | {results['mutual_information']:.2f} | {results['active_units']} | "
+        f"{results['reconstruction_bleu']:.2f} | {results['reconstruction_bleu_other_input']:.2f} | "
+        f"{results['reconstruction_distinct']:.3f} | {mean['kept']:.3f} ({mean['chance']:.3f}) |",
+        "",
+        wrapped(
             f"Measured on the first {results['num_sentences']:,} test texts with k = {results['iw_samples']}, seed "
-            f"{results['seed']}, weights `{results['weights_sha256'][:12]}`; the job took {ran_on(run)}. A seed fixes the "
-            "result on a given CPU; CPUs with other vector units round differently.",
-        ]
-    )
+            f"{results['seed']}, weights `{results['weights_sha256'][:12]}`; the job took {ran_on(run)}. A seed fixes "
+            "the result on a given CPU; CPUs with other vector units round differently."
+        ),
+        "",
+        "The facts, one by one:",
+        "",
+        "| fact | inputs stating it | kept | chance (another input) |",
+        "|---|---|---|---|",
+        *(
+            f"| {name.replace('_', ' ')} | {fact['count']:,} | {fact['kept']:.3f} | {fact['chance']:.3f} |"
+            if fact["count"]
+            else f"| {name.replace('_', ' ')} | 0 (no evaluated text states it) | - | - |"
+            for name, fact in ((name, results["facts_kept"][name]) for name in FACTS)
+        ),
+        "",
+        wrapped(
+            "Kept at least half of the time and at least twice as often as by chance: "
+            + (", ".join(name.replace("_", " ") for name in kept) or "none")
+            + ". Not: "
+            + (", ".join(name.replace("_", " ") for name in facts if name not in kept) or "none")
+            + " (a fact whose chance level is above one half cannot reach twice chance)."
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def main_job_page(run: dict) -> str:
