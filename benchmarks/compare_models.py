@@ -414,10 +414,13 @@ def label_axis(axis, title: str, xlabel: str, ylabel: str) -> None:
     axis.grid(alpha=0.3)
 
 
-def save_figure(figure, axes, path: Path, legend_size: int | None = None) -> None:
-    """The legend in the last panel, then the PNG."""
+def save_figure(figure, axes, path: Path, legend_size: int | None = None, outside: bool = False) -> None:
+    """The legend in the last panel (or beside it, where it would hide the lines), then the PNG."""
     plt = pyplot()
-    axes[0][-1].legend(fontsize=legend_size, loc="best")
+    if outside:
+        axes[0][-1].legend(fontsize=legend_size, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        axes[0][-1].legend(fontsize=legend_size, loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -427,7 +430,7 @@ def plot_interpolation(path: Path, tables: dict, models: tuple[str, ...] = ("TWR
     """TWR-VAE's Figure 2: ROUGE-1/2/L F1 of each point of an interpolation against its start and its end, over the
     mixture weight, for TWR-VAE and BN-VAE (mean over seeds); a panel per corpus."""
     plt = pyplot()
-    figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.8), squeeze=False)
+    figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables) + 3.5, 4.8), squeeze=False)
     styles = {"rouge1": "-", "rouge2": "--", "rougeL": ":"}
     for axis, (dataset, table) in zip(axes[0], tables.items(), strict=True):
         for colour, name in zip(("tab:blue", "tab:orange"), models, strict=True):
@@ -443,9 +446,9 @@ def plot_interpolation(path: Path, tables: dict, models: tuple[str, ...] = ("TWR
                     ]
                     axis.plot(alphas, values, style, marker=marker, markersize=3, color=colour,
                               label=f"{name} {metric} vs {side}")  # fmt: skip
-        label_axis(axis, f"{dataset}: interpolation ROUGE F1 (mean over seeds)", "mixture weight (0: start, 1: end)",
-                   "ROUGE F1")  # fmt: skip
-    save_figure(figure, axes, path, legend_size=8)
+        label_axis(axis, f"{dataset}: interpolation", "mixture weight (0: start, 1: end)",
+                   "ROUGE F1, mean over seeds")  # fmt: skip
+    save_figure(figure, axes, path, legend_size=9, outside=True)
 
 
 def main(argv=None):
