@@ -116,6 +116,106 @@ def _latent_linear(in_features: int, out_features: int) -> nn.Linear:
     return layer
 
 
+class DialogueEncoderMixin:
+    """The dialogue models' encoders (Zhao et al., 2017): a bidirectional GRU per utterance, and a GRU over the
+    context's utterance encodings, each beside a one-hot of who speaks. The model provides `embed_tokens`, `dropout`
+    (on the word embeddings), `context_dropout`, `utterance_encoder`, `context_encoder`, and a config with
+    `utterance_encoding_size`, `context_window`, `num_floors`, `pad_token_id` and `vocab_size`."""
+
+    def encode_utterances(self, input_ids: torch.LongTensor, lengths: torch.LongTensor) -> torch.Tensor:
+        """(N, 2 * utterance_hidden_size): both directions' last states over each utterance's own real tokens."""
+        embeddings = self.dropout(self.embed_tokens(input_ids))
+        packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, final = self.utterance_encoder(packed)
+        return torch.cat([final[0], final[1]], dim=-1)
+
+    def encode_context(
+        self,
+        context_input_ids: torch.LongTensor,
+        context_attention_mask: torch.Tensor | None = None,
+        context_speakers: torch.LongTensor | None = None,
+    ) -> tuple[torch.Tensor, torch.LongTensor]:
+        """The context encoder's states c_1..c_J (batch, J, context_hidden_size) and each dialogue's J."""
+        config = self.config
+        if context_input_ids.dim() != 3:
+            raise ValueError(
+                "`context_input_ids` must have shape (batch_size, num_utterances, utterance_length), got "
+                f"{tuple(context_input_ids.shape)}."
+            )
+        batch, window, _ = context_input_ids.shape
+        if window > config.context_window:
+            raise ValueError(
+                f"The context has {window} utterances but the model reads at most context_window="
+                f"{config.context_window}: keep each dialogue's last {config.context_window} (prepare_contexts does)."
+            )
+        if context_attention_mask is None:
+            context_attention_mask = context_input_ids != config.pad_token_id
+        if context_attention_mask.shape != context_input_ids.shape:
+            raise ValueError(
+                f"`context_attention_mask` {tuple(context_attention_mask.shape)} must have the shape of "
+                f"`context_input_ids` {tuple(context_input_ids.shape)}."
+            )
+        check_token_ids(context_input_ids, config.vocab_size, "context_input_ids")
+        mask = context_attention_mask.bool()
+        utterance_lengths = mask.sum(-1)
+        positions = torch.arange(mask.shape[-1], device=mask.device)
+        if not torch.equal(mask, positions < utterance_lengths[..., None]):
+            raise ValueError("Every context utterance must be right-padded (ones, then zeros in the mask).")
+        real = utterance_lengths > 0
+        counts = real.sum(-1)
+        if (counts < 1).any():
+            raise ValueError("Every dialogue needs at least one context utterance; remove responses without context.")
+        if not torch.equal(real, torch.arange(window, device=mask.device) < counts[:, None]):
+            raise ValueError(
+                "Context utterances must come first and padding utterances after them (oldest utterance first)."
+            )
+        if context_speakers is None:
+            context_speakers = (counts[:, None] - 1 - torch.arange(window, device=mask.device)).remainder(2)
+        if context_speakers.shape != (batch, window):
+            raise ValueError(
+                f"`context_speakers` must have shape (batch_size, num_utterances) = {(batch, window)}, got "
+                f"{tuple(context_speakers.shape)}."
+            )
+        if ((context_speakers < 0) | (context_speakers >= config.num_floors))[real].any():
+            raise ValueError(f"`context_speakers` must hold floors in [0, num_floors={config.num_floors}).")
+
+        encodings = context_input_ids.new_zeros(
+            (batch, window, config.utterance_encoding_size), dtype=self.embed_tokens.weight.dtype
+        )
+        encodings[real] = self.encode_utterances(context_input_ids[real], utterance_lengths[real])
+        floors = F.one_hot(context_speakers.clamp(0, config.num_floors - 1), config.num_floors).to(encodings.dtype)
+        floors = floors * real.unsqueeze(-1).to(encodings.dtype)
+        # Padding utterances come after each dialogue's last real one, so they never reach c_1..c_J.
+        states, _ = self.context_encoder(self.context_dropout(torch.cat([encodings, floors], dim=-1)))
+        return states, counts
+
+    def prepare_contexts(
+        self,
+        contexts: Sequence[Sequence[str]],
+        tokenizer,
+        speakers: Sequence[Sequence[int]] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Tensors for `generate` from text: each context's last `context_window` turns, tokenised and padded.
+
+        `speakers` gives each turn's floor (1: the responder's own turn, 0: the other speaker's); by default the
+        speakers alternate and the last turn is the other speaker's.
+        """
+        window = self.config.context_window
+        features = []
+        for index, turns in enumerate(contexts):
+            turns = [turn for turn in turns][-window:]
+            if not turns:
+                raise ValueError(f"Context {index} has no turns: a response needs at least one context utterance.")
+            if speakers is None:
+                floors = [(len(turns) - 1 - j) % 2 for j in range(len(turns))]
+            else:
+                floors = list(speakers[index])[-window:]
+                if len(floors) != len(turns):
+                    raise ValueError(f"Context {index} has {len(turns)} turns but {len(floors)} speakers.")
+            features.append({"context_input_ids": tokenizer(turns)["input_ids"], "context_speakers": floors})
+        return {key: value.to(self.device) for key, value in pad_contexts(features, self.config.pad_token_id).items()}
+
+
 class TWRCVAEGenerationMixin(RecurrentDecoderGenerationMixin):
     """Responses from the prior p(z | c): transformers' `generate` with the context as input, and `respond` for text."""
 
@@ -184,32 +284,6 @@ class TWRCVAEGenerationMixin(RecurrentDecoderGenerationMixin):
             inputs, generation_config, latents=latents, context_vector=context_vector, **kwargs
         )
 
-    def prepare_contexts(
-        self,
-        contexts: Sequence[Sequence[str]],
-        tokenizer,
-        speakers: Sequence[Sequence[int]] | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Tensors for `generate` from text: each context's last `context_window` turns, tokenised and padded.
-
-        `speakers` gives each turn's floor (1: the responder's own turn, 0: the other speaker's); by default the
-        speakers alternate and the last turn is the other speaker's.
-        """
-        window = self.config.context_window
-        features = []
-        for index, turns in enumerate(contexts):
-            turns = [turn for turn in turns][-window:]
-            if not turns:
-                raise ValueError(f"Context {index} has no turns: a response needs at least one context utterance.")
-            if speakers is None:
-                floors = [(len(turns) - 1 - j) % 2 for j in range(len(turns))]
-            else:
-                floors = list(speakers[index])[-window:]
-                if len(floors) != len(turns):
-                    raise ValueError(f"Context {index} has {len(turns)} turns but {len(floors)} speakers.")
-            features.append({"context_input_ids": tokenizer(turns)["input_ids"], "context_speakers": floors})
-        return {key: value.to(self.device) for key, value in pad_contexts(features, self.config.pad_token_id).items()}
-
     def respond(
         self,
         context_turns: Sequence[str],
@@ -232,7 +306,7 @@ class TWRCVAEGenerationMixin(RecurrentDecoderGenerationMixin):
         return decode_text(tokenizer, sequences, self.config)
 
 
-class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
+class TWRCVAEModel(TWRCVAEPreTrainedModel, DialogueEncoderMixin, TWRCVAEGenerationMixin):
     """The conditional TWR-VAE (`twr-cvae`) and the CVAE of Zhao et al. (`cvae`) for dialogue responses."""
 
     def __init__(self, config: TWRCVAEConfig):
@@ -283,75 +357,6 @@ class TWRCVAEModel(TWRCVAEPreTrainedModel, TWRCVAEGenerationMixin):
         if hasattr(self, "bow_head"):
             outputs.append((self.bow_head, "2"))  # its last layer predicts every word (Zhao et al.)
         return outputs
-
-    # ----- encoders -----
-
-    def encode_utterances(self, input_ids: torch.LongTensor, lengths: torch.LongTensor) -> torch.Tensor:
-        """(N, 2 * utterance_hidden_size): both directions' last states over each utterance's own real tokens."""
-        embeddings = self.dropout(self.embed_tokens(input_ids))
-        packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, final = self.utterance_encoder(packed)
-        return torch.cat([final[0], final[1]], dim=-1)
-
-    def encode_context(
-        self,
-        context_input_ids: torch.LongTensor,
-        context_attention_mask: torch.Tensor | None = None,
-        context_speakers: torch.LongTensor | None = None,
-    ) -> tuple[torch.Tensor, torch.LongTensor]:
-        """The context encoder's states c_1..c_J (batch, J, context_hidden_size) and each dialogue's J."""
-        config = self.config
-        if context_input_ids.dim() != 3:
-            raise ValueError(
-                "`context_input_ids` must have shape (batch_size, num_utterances, utterance_length), got "
-                f"{tuple(context_input_ids.shape)}."
-            )
-        batch, window, _ = context_input_ids.shape
-        if window > config.context_window:
-            raise ValueError(
-                f"The context has {window} utterances but the model reads at most context_window="
-                f"{config.context_window}: keep each dialogue's last {config.context_window} (prepare_contexts does)."
-            )
-        if context_attention_mask is None:
-            context_attention_mask = context_input_ids != config.pad_token_id
-        if context_attention_mask.shape != context_input_ids.shape:
-            raise ValueError(
-                f"`context_attention_mask` {tuple(context_attention_mask.shape)} must have the shape of "
-                f"`context_input_ids` {tuple(context_input_ids.shape)}."
-            )
-        check_token_ids(context_input_ids, config.vocab_size, "context_input_ids")
-        mask = context_attention_mask.bool()
-        utterance_lengths = mask.sum(-1)
-        positions = torch.arange(mask.shape[-1], device=mask.device)
-        if not torch.equal(mask, positions < utterance_lengths[..., None]):
-            raise ValueError("Every context utterance must be right-padded (ones, then zeros in the mask).")
-        real = utterance_lengths > 0
-        counts = real.sum(-1)
-        if (counts < 1).any():
-            raise ValueError("Every dialogue needs at least one context utterance; remove responses without context.")
-        if not torch.equal(real, torch.arange(window, device=mask.device) < counts[:, None]):
-            raise ValueError(
-                "Context utterances must come first and padding utterances after them (oldest utterance first)."
-            )
-        if context_speakers is None:
-            context_speakers = (counts[:, None] - 1 - torch.arange(window, device=mask.device)).remainder(2)
-        if context_speakers.shape != (batch, window):
-            raise ValueError(
-                f"`context_speakers` must have shape (batch_size, num_utterances) = {(batch, window)}, got "
-                f"{tuple(context_speakers.shape)}."
-            )
-        if ((context_speakers < 0) | (context_speakers >= config.num_floors))[real].any():
-            raise ValueError(f"`context_speakers` must hold floors in [0, num_floors={config.num_floors}).")
-
-        encodings = context_input_ids.new_zeros(
-            (batch, window, config.utterance_encoding_size), dtype=self.embed_tokens.weight.dtype
-        )
-        encodings[real] = self.encode_utterances(context_input_ids[real], utterance_lengths[real])
-        floors = F.one_hot(context_speakers.clamp(0, config.num_floors - 1), config.num_floors).to(encodings.dtype)
-        floors = floors * real.unsqueeze(-1).to(encodings.dtype)
-        # Padding utterances come after each dialogue's last real one, so they never reach c_1..c_J.
-        states, _ = self.context_encoder(self.context_dropout(torch.cat([encodings, floors], dim=-1)))
-        return states, counts
 
     def _prior(self, context_states: torch.Tensor) -> DiagonalGaussianDistribution:
         mean, logvar = self.prior_output(torch.tanh(self.prior_hidden(context_states))).chunk(2, dim=-1)
@@ -626,4 +631,4 @@ def _last_step(values: torch.Tensor, counts: torch.LongTensor) -> torch.Tensor:
     return values.gather(1, index).squeeze(1)
 
 
-__all__ = ["TWRCVAEModel", "TWRCVAEOutput", "TWRCVAEPreTrainedModel", "pad_contexts"]
+__all__ = ["DialogueEncoderMixin", "TWRCVAEModel", "TWRCVAEOutput", "TWRCVAEPreTrainedModel", "pad_contexts"]

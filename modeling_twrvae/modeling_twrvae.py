@@ -444,8 +444,9 @@ class TWRVAEPreTrainedModel(PreTrainedModel):
         check_loading_info(
             pretrained_model_name_or_path, info, ignore_mismatched_sizes=kwargs.get("ignore_mismatched_sizes", False)
         )
-        if model.generation_config.max_length is None:  # a folder without generation_config.json, as in __init__
-            model.generation_config.max_length = DEFAULT_MAX_LENGTH
+        generation_config = getattr(model, "generation_config", None)  # a model that generates (not DialogWAE)
+        if generation_config is not None and generation_config.max_length is None:  # no generation_config.json
+            generation_config.max_length = DEFAULT_MAX_LENGTH
         if getattr(model.config, "aggregate_posterior", None) is not None:
             _load_aggregate_posterior(model, pretrained_model_name_or_path, kwargs)
         if hasattr(model, "add_attribute_vector"):
