@@ -393,6 +393,41 @@ class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
     # ----- responses -----
 
     @torch.no_grad()
+    def sample_responses(
+        self,
+        context_input_ids: torch.LongTensor,
+        context_attention_mask: torch.Tensor | None = None,
+        context_speakers: torch.LongTensor | None = None,
+        num_return_sequences: int = 10,
+        max_new_tokens: int = 40,
+        generator: torch.Generator | None = None,
+    ) -> torch.LongTensor:
+        """Token ids of `num_return_sequences` responses to each context (a context's rows together, `<bos>` first,
+        `<pad>` after `<eos>`), each decoded greedily from its own draw of the prior's z~ (WAE:models/dialogwae.py:
+        241-250; the authors decode 40 tokens at most, WAE:configs.py:4)."""
+        if (
+            isinstance(num_return_sequences, bool)
+            or not isinstance(num_return_sequences, int)
+            or num_return_sequences < 1
+        ):
+            raise ValueError(f"`num_return_sequences` must be a positive integer, got {num_return_sequences!r}.")
+        config = self.config
+        context = self.context_vector(context_input_ids, context_attention_mask, context_speakers)
+        context = context.repeat_interleave(num_return_sequences, dim=0)
+        latents = self.prior_latents(context, generator)
+        rows = context.shape[0]
+        state = torch.cat([latents, context], dim=-1).unsqueeze(0).contiguous()
+        outputs = [torch.full((rows, 1), config.bos_token_id, device=context.device)]
+        finished = torch.zeros(rows, dtype=torch.bool, device=context.device)
+        for _ in range(max_new_tokens):
+            logits, state = self.decode(None, outputs[-1], state)
+            step = logits[:, -1].argmax(dim=-1, keepdim=True).masked_fill(finished[:, None], config.pad_token_id)
+            outputs.append(step)
+            finished |= step.squeeze(1) == config.eos_token_id
+            if finished.all():
+                break
+        return torch.cat(outputs, dim=1)
+
     def respond(
         self,
         context_turns: Sequence[str],
@@ -402,33 +437,14 @@ class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
         max_new_tokens: int = 40,
         generator: torch.Generator | None = None,
     ) -> list[str]:
-        """`num_return_sequences` responses to one dialogue's turns (oldest first), each decoded greedily from its own
-        draw of the prior's z~ (WAE:models/dialogwae.py:241-250; 40 tokens at most, WAE:configs.py:4)."""
+        """`num_return_sequences` responses to one dialogue's turns (oldest first), as `sample_responses` draws
+        them."""
         if isinstance(context_turns, str):
             raise ValueError("`context_turns` is a list of turns (strings), oldest first, not one string.")
-        if (
-            isinstance(num_return_sequences, bool)
-            or not isinstance(num_return_sequences, int)
-            or num_return_sequences < 1
-        ):
-            raise ValueError(f"`num_return_sequences` must be a positive integer, got {num_return_sequences!r}.")
         batch = self.prepare_contexts([context_turns], tokenizer, None if speakers is None else [speakers])
-        context = self.context_vector(**batch).expand(num_return_sequences, -1)
-        latents = self.prior_latents(context, generator)
-        config = self.config
-        tokens = torch.full((num_return_sequences, 1), config.bos_token_id, device=self.device)
-        state = torch.cat([latents, context], dim=-1).unsqueeze(0).contiguous()
-        finished = torch.zeros(num_return_sequences, dtype=torch.bool, device=self.device)
-        outputs = [tokens]
-        for _ in range(max_new_tokens):
-            logits, state = self.decode(None, outputs[-1], state)
-            step = logits[:, -1].argmax(dim=-1, keepdim=True)
-            step = step.masked_fill(finished[:, None], config.pad_token_id)
-            outputs.append(step)
-            finished |= step.squeeze(1) == config.eos_token_id
-            if finished.all():
-                break
-        return decode_text(tokenizer, torch.cat(outputs, dim=1), config)
+        sequences = self.sample_responses(**batch, num_return_sequences=num_return_sequences,
+                                          max_new_tokens=max_new_tokens, generator=generator)  # fmt: skip
+        return decode_text(tokenizer, sequences, self.config)
 
 
 __all__ = ["DialogWAEModel", "DialogWAEOutput", "DialogWAEPreTrainedModel"]

@@ -14,7 +14,7 @@ import torch
 from modeling_twrvae import DialogWAEConfig, DialogWAEModel
 
 from dialogue_helpers import batch_of, dailydialog_pairs, dialogue_tokenizer
-from helpers import REPO_ROOT, without_the_package
+from helpers import DATA_DIR, REPO_ROOT, without_the_package
 
 TINY = {"embedding_size": 8, "hidden_size": 6, "latent_size": 5, "context_window": 4}
 REFERENCE = REPO_ROOT / ".reference" / "dialogwae"
@@ -265,3 +265,65 @@ def test_the_same_numbers_as_the_authors_modules(preset, tokenizer):
             (gradient,) = torch.autograd.grad(theirs.discriminator(torch.cat([between, c], 1)).mean(), between)
             value = value + ((gradient.norm(2, dim=1) - 1) ** 2).mean() * 10
             assert ours == pytest.approx(value.item(), rel=1e-4)
+
+
+# ----- training/train.py and training/evaluate.py -----
+
+
+def train_dialogwae(output_dir, **options):
+    from accelerate.state import AcceleratorState, GradientState
+
+    from modeling_twrvae.commands import train
+
+    settings = {"config": "dialogue/dailydialog-dialogwae", "data_dir": str(DATA_DIR), "max_train_samples": "96",
+                "max_eval_samples": "16", "config_overrides": "embedding_size=12,hidden_size=10,latent_size=6",
+                "max_train_steps": "4", "eval_steps": "2", "checkpointing_steps": "2", "logging_steps": "1",
+                "per_device_train_batch_size": "8", "output_dir": str(output_dir),
+                **{key: str(value) for key, value in options.items()}}  # fmt: skip
+    argv = [item for key, value in settings.items() for item in (f"--{key}", value)]
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    return train.main(argv)
+
+
+def test_train_py_trains_dialogwae_in_rounds_and_resumes_exactly(tmp_path):
+    from safetensors.torch import load_file
+
+    summary = train_dialogwae(tmp_path / "run")
+    assert summary["global_step"] == 4
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train_records = [r for r in records if "critic_loss" in r]
+    assert len(train_records) == 4 and all(r["autoencoder_loss"] > 0 for r in train_records)
+    assert [r["step"] for r in records if "eval_reconstruction_loss" in r] == [2, 4]
+    assert isinstance(DialogWAEModel.from_pretrained(tmp_path / "run"), DialogWAEModel)
+    assert (tmp_path / "run" / "training_curves.png").is_file()
+
+    # stopped after the checkpoint of update 2 and resumed: the same weights as the run that never stopped
+    resumed = tmp_path / "resumed"
+    train_dialogwae(resumed, max_train_steps=2)
+    train_dialogwae(resumed, resume_from_checkpoint="latest")
+    ours, theirs = load_file(tmp_path / "run" / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+    from modeling_twrvae.commands import evaluate
+
+    results = evaluate.main(["--model_name_or_path", str(tmp_path / "run"), "--dataset", "dailydialog", "--split",
+                             "test", "--data_dir", str(DATA_DIR), "--max_samples", "3", "--num_responses", "10",
+                             "--max_new_tokens", "4", "--output_file", str(tmp_path / "eval.json")])  # fmt: skip
+    assert results["num_contexts"] == 3 and results["reconstruction_loss"] > 0 and "elbo_nll" not in results
+    assert all(len(example["responses"]) == 5 for example in results["examples"])  # the first 5 of 10 shown
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"gradient_accumulation_steps": 2}, "--gradient_accumulation_steps does not apply to DialogWAE"),
+        ({"metric_for_best_model": "elbo_nll"}, "DialogWAE has no ELBO"),
+        ({"mixed_precision": "bf16"}, "DialogWAE trains in fp32"),
+        ({"critic_updates": 0}, "--critic_updates must be at least 1"),
+    ],
+)
+def test_train_py_refuses_what_dialogwae_cannot_take(options, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_dialogwae(tmp_path / "run", **options)
+    assert message in capsys.readouterr().err

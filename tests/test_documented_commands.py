@@ -45,6 +45,11 @@ TINY_DIALOGUE_TRAINING = [
     "--config_overrides", "embedding_size=8,utterance_hidden_size=8,context_hidden_size=8,decoder_hidden_size=8,"
     "latent_size=4,prior_hidden_size=8,bow_hidden_size=8",
 ]  # fmt: skip
+TINY_DIALOGWAE_TRAINING = [
+    "--max_train_steps", "2", "--max_train_samples", "48", "--max_eval_samples", "8", "--logging_steps", "1",
+    "--per_device_train_batch_size", "8", "--eval_steps", "2",
+    "--config_overrides", "embedding_size=8,hidden_size=8,latent_size=4",
+]  # fmt: skip
 TINY_DIALOGUE_EVALUATION = ["--max_samples", "3", "--num_responses", "2", "--max_new_tokens", "4",
                             "--word_vectors_size", "8"]  # fmt: skip
 
@@ -118,12 +123,16 @@ def run_demo_script(command, words, folder, number):
 
 def run_training(command, words, folder, number):
     argv = as_written(words[words.index("training/train.py") + 1 :], folder)
+    wae = "dialogwae" in command
     if "--output_dir" not in argv:  # the config's own output folder, moved
-        name = "dialogue/dailydialog-twr-cvae" if "dialogue" in command else f"run-{number}"
+        name = (
+            f"dialogue/dailydialog-{'dialogwae' if wae else 'twr-cvae'}" if "dialogue" in command else f"run-{number}"
+        )
         argv += ["--output_dir", f"{folder}/outputs/{name}"]
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
-    summary = train.main(argv + (TINY_DIALOGUE_TRAINING if "dialogue" in command else TINY_TRAINING))
+    tiny = TINY_DIALOGWAE_TRAINING if wae else TINY_DIALOGUE_TRAINING if "dialogue" in command else TINY_TRAINING
+    summary = train.main(argv + tiny)
     assert summary["global_step"] == 2, command
 
 

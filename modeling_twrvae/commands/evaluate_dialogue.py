@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import AutoModel, AutoTokenizer
 
-from modeling_twrvae import check_tokenizer
+from modeling_twrvae import DialogWAEConfig, check_tokenizer
 from modeling_twrvae.commands.output_files import check_output_files
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+ADVERSARIAL_CONVENTIONS = (
+    "DialogWAE: no KL and so no -ELBO; its reconstruction is -log p(x|z,c) of a response's words and <eos> for one "
+    "draw of the posterior's z, per response and per token, not a bound on the likelihood. The rest as below. "
+)
+
+
 @torch.no_grad()
 def likelihoods(model, encoded, collator, batch_size: int, seed: int) -> dict:
     sums = torch.zeros(4, dtype=torch.float64)
@@ -109,8 +115,15 @@ def likelihoods(model, encoded, collator, batch_size: int, seed: int) -> dict:
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     loader = DataLoader(encoded.remove_columns("length"), batch_size=batch_size, collate_fn=collator)
+    adversarial = model.config.model_type == DialogWAEConfig.model_type  # no KL: its prior is trained adversarially
     for batch in loader:
         batch = {key: value.to(model.device) for key, value in batch.items()}
+        if adversarial:
+            output = model(**batch, reduction="none")
+            sums[0] += output.reconstruction_loss.double().sum().cpu()
+            count += batch["input_ids"].shape[0]
+            tokens += int((batch["attention_mask"].sum(1) - 1).sum())
+            continue
         output = model(**batch, sample_posterior=True, reduction="none")
         bow_loss = output.bow_loss if output.bow_loss is not None else torch.zeros_like(output.kl_decoded)
         sums += (
@@ -122,6 +135,13 @@ def likelihoods(model, encoded, collator, batch_size: int, seed: int) -> dict:
         count += batch["input_ids"].shape[0]
         tokens += int((batch["attention_mask"].sum(1) - 1).sum())
     torch.random.set_rng_state(generator_state)
+    if adversarial:  # -log p(x | z, c) for a posterior draw: no bound on the likelihood, said as such
+        return {
+            "reconstruction_loss": (sums[0] / count).item(),
+            "reconstruction_token_nll": (sums[0] / tokens).item(),
+            "num_responses_scored": count,
+            "num_predicted_tokens": tokens,
+        }
     return {
         **elbo_summary(sums, count, tokens),
         "bow_loss": (sums[3] / count).item(),
@@ -137,13 +157,19 @@ def generate_responses(model, tokenizer, encoded, collator, args) -> list[list[s
     loader = DataLoader(encoded.remove_columns("length"), batch_size=args.generation_batch_size, collate_fn=collator)
     for batch in loader:
         context = {key: value.to(model.device) for key, value in batch.items() if key.startswith("context")}
-        sequences = model.generate(
-            **context,
-            num_return_sequences=args.num_responses,
-            do_sample=False,
-            max_new_tokens=args.max_new_tokens,
-            generator=generator,
-        )
+        if model.config.model_type == DialogWAEConfig.model_type:  # no `generate`: its own greedy decoding
+            sequences = model.sample_responses(
+                **context, num_return_sequences=args.num_responses, max_new_tokens=args.max_new_tokens,
+                generator=generator,
+            )  # fmt: skip
+        else:
+            sequences = model.generate(
+                **context,
+                num_return_sequences=args.num_responses,
+                do_sample=False,
+                max_new_tokens=args.max_new_tokens,
+                generator=generator,
+            )
         texts = decode_text(tokenizer, sequences, model.config)
         responses += [texts[i : i + args.num_responses] for i in range(0, len(texts), args.num_responses)]
     return responses
@@ -203,7 +229,7 @@ def evaluate(args) -> dict:
         "word_vectors": vectors_source,
         "seed": args.seed,
         "seconds": round(time.time() - started, 1),
-        "conventions": CONVENTIONS,
+        "conventions": (ADVERSARIAL_CONVENTIONS if "elbo_nll" not in metrics else "") + CONVENTIONS,
         **metrics,
         "examples": [
             {"context": context, "reference": reference, "responses": group[:5]}
@@ -252,7 +278,7 @@ def wanted(argv=None) -> bool:
         config = AutoConfig.from_pretrained(known.model_name_or_path, trust_remote_code=known.trust_remote_code)
     except Exception:
         return False  # training/evaluate.py reports the problem
-    return config.model_type == "twrcvae"
+    return config.model_type in ("twrcvae", DialogWAEConfig.model_type)
 
 
 def main(argv=None) -> dict:

@@ -20,7 +20,7 @@ import warnings
 import torch
 import yaml
 
-from modeling_twrvae import TWRCVAEConfig, TWRVAEConfig
+from modeling_twrvae import DialogWAEConfig, TWRCVAEConfig, TWRVAEConfig
 from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA
 from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS, SPECIAL_TOKENS
@@ -101,8 +101,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     model.add_argument(
         "--preset",
         default="twr-vae",
-        choices=TWRVAEConfig.presets() + TWRCVAEConfig.presets(),
-        help="Model of the papers (twr-cvae, cvae: dialogue response generation).",
+        choices=TWRVAEConfig.presets() + TWRCVAEConfig.presets() + DialogWAEConfig.presets(),
+        help="Model of the papers (twr-cvae, cvae, dialogwae, dialogwae-gmp: dialogue response generation).",
     )
     model.add_argument(
         "--config_overrides",
@@ -203,6 +203,17 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         "window's, and stop when it is higher (LAG:text.py:393-402, `sub_iter %% 15 == 0`).",
     )
 
+    wae = parser.add_argument_group("DialogWAE's adversarial training (Gu et al., 2019; guxd/DialogWAE, WAE:)")
+    wae.add_argument(
+        "--critic_updates",
+        type=int,
+        default=5,
+        help="Critic updates per round, each on the next batch (WAE:configs.py:22, `n_iters_d`); the round's first "
+        "batch also trains the autoencoder (at --learning_rate, SGD) and the generators. An update is a round.",
+    )
+    wae.add_argument("--generator_learning_rate", type=float, default=5e-5, help="RMSprop (WAE:configs.py:24).")
+    wae.add_argument("--critic_learning_rate", type=float, default=1e-5, help="RMSprop (WAE:configs.py:25).")
+
     run = parser.add_argument_group("evaluation, checkpoints, logging")
     run.add_argument("--output_dir", help="Where the model, logs and checkpoints go (required).")
     run.add_argument(
@@ -298,6 +309,8 @@ def parse_args_and_task(argv=None, description: str | None = None) -> tuple[argp
             "--aggregate_posterior_components fits a mixture to a text VAE's latents; the dialogue models have no "
             "aggregate-posterior sampler: leave it at 0."
         )
+    if task.adversarial:
+        check_adversarial(args, parser)
     if args.free_bits and "free_bits" not in task.forward_kwargs():
         parser.error("--free_bits applies to the text VAEs; the dialogue models take KL annealing (--kl_schedule).")
     if args.overwrite_output_dir and args.resume_from_checkpoint and checkpoint_is_inside(args):
@@ -483,9 +496,29 @@ POSITIVE = (
     "gradient_accumulation_steps", "logging_steps", "eval_steps", "checkpointing_steps", "early_stopping_patience",
     "max_train_samples", "max_eval_samples", "kl_anneal_steps", "kl_cycles", "vocab_size", "min_frequency",
     "aggressive_max_sub_iter", "aggressive_burn_interval", "lr_scheduler_cycles", "pad_to_multiple_of",
+    "critic_updates",
 )  # fmt: skip
 NON_NEGATIVE = ("learning_rate", "weight_decay", "adam_epsilon", "num_warmup_steps", "save_total_limit", "kl_weight",
-                "free_bits", "max_grad_norm", "aggregate_posterior_components")  # fmt: skip
+                "free_bits", "max_grad_norm", "aggregate_posterior_components", "generator_learning_rate",
+                "critic_learning_rate")  # fmt: skip
+
+
+def check_adversarial(args, parser: argparse.ArgumentParser) -> None:
+    """What DialogWAE's rounds of three updates cannot take."""
+    for name, value, ok in (
+        ("gradient_accumulation_steps", args.gradient_accumulation_steps, 1),
+        ("aggressive", args.aggressive, False),
+        ("torch_compile", args.torch_compile, False),
+        ("free_bits", args.free_bits, 0.0),
+    ):  # fmt: skip
+        if value != ok:
+            parser.error(
+                f"--{name} does not apply to DialogWAE, which trains in rounds of three updates: leave it out."
+            )
+    if args.mixed_precision not in (None, "no"):
+        parser.error("DialogWAE trains in fp32 (its critic's gradient penalty): leave out --mixed_precision.")
+    if args.metric_for_best_model != "reconstruction_loss":
+        parser.error("DialogWAE has no ELBO: pass --metric_for_best_model reconstruction_loss.")
 
 
 def check_ranges(args, parser: argparse.ArgumentParser) -> None:

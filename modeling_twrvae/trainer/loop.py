@@ -37,6 +37,9 @@ from modeling_twrvae.trainer.output_folder import (
 )
 from modeling_twrvae.trainer.plots import plot_training_curves
 from modeling_twrvae.trainer.steps import (
+    ADVERSARIAL_LOG_NAMES,
+    LOG_NAMES,
+    adversarial_step,
     build_optimizer,
     check_finite,
     compile_model,
@@ -81,10 +84,22 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
     )  # fmt: skip
     eval_loader, _ = make_loader(eval_data, args.per_device_eval_batch_size * processes, False, args.seed, collator)
 
-    # The optimiser and the schedules of the learning rate and of the KL weight.
+    # The optimiser and the schedules of the learning rate and of the KL weight. DialogWAE has three optimisers, and
+    # an update is a round of its three updates on `--critic_updates` batches (trainer/steps.py, adversarial_step).
     compile_model(model, args)
-    optimizer = build_optimizer(model, args, accelerator.device)
-    updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    if task.adversarial:
+        if processes > 1:
+            raise ValueError("DialogWAE trains on one process only: run train.py without accelerate launch/torchrun.")
+        optimizers = model.adversarial_optimizers(
+            args.learning_rate, args.generator_learning_rate, args.critic_learning_rate
+        )
+        optimizer, batches_per_update = optimizers[0], args.critic_updates
+    else:
+        optimizer, batches_per_update = (
+            build_optimizer(model, args, accelerator.device),
+            args.gradient_accumulation_steps,
+        )
+    updates_per_epoch = math.ceil(len(train_loader) / batches_per_update)
     max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
     num_epochs = math.ceil(max_train_steps / updates_per_epoch)
     if checkpoint is not None:
@@ -105,9 +120,15 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
         args.kl_cycle_ratio,
         args.kl_start_weight,
     )
-    model, optimizer, train_loader, eval_loader, lr_scheduler = accelerator.prepare(
-        model, optimizer, train_loader, eval_loader, lr_scheduler
-    )
+    if task.adversarial:  # all three prepared, so that checkpoints hold and restore all three
+        model, optimizer, *others, train_loader, eval_loader, lr_scheduler = accelerator.prepare(
+            model, optimizer, *optimizers[1:], train_loader, eval_loader, lr_scheduler
+        )
+        optimizers = (optimizer, *others)
+    else:
+        model, optimizer, train_loader, eval_loader, lr_scheduler = accelerator.prepare(
+            model, optimizer, train_loader, eval_loader, lr_scheduler
+        )
     if accelerator.is_main_process and args.report_to != "none":
         # trackers take flat scalars: nested settings become "config_overrides.hidden_size" and the like
         flat = {}
@@ -156,7 +177,7 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
     )
     stop = state["global_step"] >= max_train_steps
     start_epoch = state["global_step"] // updates_per_epoch
-    skip_batches = (state["global_step"] % updates_per_epoch) * args.gradient_accumulation_steps
+    skip_batches = (state["global_step"] % updates_per_epoch) * batches_per_update
     model.train()
     try:
         for epoch in range(start_epoch, num_epochs):
@@ -169,9 +190,16 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
             loader = train_loader
             if epoch == start_epoch and skip_batches:
                 loader = accelerator.skip_first_batches(train_loader, skip_batches)
-            for batch in loader:
+            pending = []  # DialogWAE: the batches of the round being gathered
+            for index, batch in enumerate(loader):
                 kl_weight = kl_schedule(state["global_step"])
-                if extra is not None and state["aggressive"]:
+                if task.adversarial:
+                    pending.append(batch)
+                    if len(pending) < batches_per_update and index + 1 < len(loader):
+                        continue
+                    values = adversarial_step(args, accelerator, model, optimizers, lr_scheduler, pending)
+                    pending = []
+                elif extra is not None and state["aggressive"]:
                     values, updates = aggressive.aggressive_step(
                         args, accelerator, model, optimizer, lr_scheduler, batch, kl_weight, extra
                     )
@@ -203,6 +231,7 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
                         accelerator, output_dir, progress, running.pop(), step=step,
                         epoch=round(step / updates_per_epoch, 4), kl_weight=kl_weight,
                         learning_rate=lr_scheduler.get_last_lr()[0],
+                        names=ADVERSARIAL_LOG_NAMES if task.adversarial else LOG_NAMES,
                     )  # fmt: skip
                 if validating:
                     stop = validate(task, args, accelerator, model, eval_loader, tokenizer, output_dir, state)

@@ -29,6 +29,8 @@ def plot_training_curves(metrics_file: str | Path, png_file: str | Path) -> bool
     Returns False, writing nothing, when `metrics_file` has no training record yet.
     """
     records = [json.loads(line) for line in Path(metrics_file).read_text().splitlines() if line.strip()]
+    if any("critic_loss" in r for r in records):
+        return plot_adversarial_curves(records, png_file)
     train = [r for r in records if "reconstruction_loss" in r]
     evals = [r for r in records if "eval_reconstruction_loss" in r]
     if not train:
@@ -49,6 +51,29 @@ def plot_training_curves(metrics_file: str | Path, png_file: str | Path) -> bool
         weight_axis = right.twinx()
         weight_axis.plot(steps, [r["kl_weight"] for r in train], color="grey", alpha=0.4, label="KL weight")
         weight_axis.set_ylabel("KL weight")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    save_figure(figure, png_file)
+    plt.close(figure)
+    return True
+
+
+def plot_adversarial_curves(records: list[dict], png_file: str | Path) -> bool:
+    """DialogWAE's run: the autoencoder's loss per token (training and validation), and the generators' and the
+    critic's losses."""
+    train = [r for r in records if "critic_loss" in r]
+    evals = [r for r in records if "eval_token_nll" in r]
+    plt = _figure()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    steps = [r["step"] for r in train]
+    left.plot(steps, [r["autoencoder_loss"] for r in train], label="train")
+    if evals:
+        left.plot([r["step"] for r in evals], [r["eval_token_nll"] for r in evals], "o-", label="validation")
+    right.plot(steps, [r["generator_loss"] for r in train], label="generators")
+    right.plot(steps, [r["critic_loss"] for r in train], label="critic (with its gradient penalty)")
+    left.set(title="Reconstruction loss (nats per token)", xlabel="update (round)")
+    right.set(title="Adversarial losses", xlabel="update (round)")
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)

@@ -65,7 +65,10 @@ def make_loader(
 def min_train_batch_size(model) -> int:
     """2 for a model that batch-normalises its posterior mean (BN-VAE), whose training batch statistics need two
     sentences: its authors skip a batch of one (BN:text_anneal_fb.py:354-355), and so does train.py. 1 otherwise."""
-    return 2 if getattr(model.config, "posterior_mean_batch_norm_gamma", None) else 1
+    if getattr(model.config, "posterior_mean_batch_norm_gamma", None):
+        return 2
+    # DialogWAE's networks batch-normalise too (WAE:modules.py:158-165), and PyTorch refuses a training batch of one
+    return 2 if any(isinstance(module, torch.nn.BatchNorm1d) for module in model.modules()) else 1
 
 
 def loss_scale(args, accelerator, batch_size: int) -> float:
@@ -96,6 +99,18 @@ def train_step(
     return torch.stack([output.loss, output.reconstruction_loss, output.kl_regularizer, output.kl_decoded]).detach()
 
 
+ADVERSARIAL_LOG_NAMES = ("loss", "autoencoder_loss", "generator_loss", "critic_loss")
+
+
+def adversarial_step(args, accelerator, model, optimizers, lr_scheduler, batches: list[dict]) -> torch.Tensor:
+    """One round of DialogWAE's training (`DialogWAEModel.adversarial_update`): the autoencoder, the generators, then
+    the critic on each of `batches`. Returns what `ADVERSARIAL_LOG_NAMES` name, as `train_step` does its losses."""
+    values = accelerator.unwrap_model(model).adversarial_update(batches, optimizers, max_grad_norm=args.max_grad_norm)
+    lr_scheduler.step()
+    names = ADVERSARIAL_LOG_NAMES[1:]
+    return torch.tensor([values["autoencoder_loss"], *(values[name] for name in names)], device=accelerator.device)
+
+
 def check_finite(running, update: int, last_checkpoint: Path | None) -> None:
     """Stop a run whose losses since the last check hold NaN or infinity (they carry into the running sums): called
     where the run logs, validates or checkpoints, so that no checkpoint or best model holds a diverged update."""
@@ -115,21 +130,20 @@ def log_line(path: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
+LOG_NAMES = ("loss", "reconstruction_loss", "kl_regularizer", "kl_decoded")
+
+
 def log_step(accelerator, output_dir: Path, progress, averages: list[float], *, step: int, epoch: float,
-             kl_weight: float, learning_rate: float) -> None:  # fmt: skip
-    """Log the averages of the losses since the last logged step to metrics.jsonl, the progress bar and the
-    trackers."""
-    record = {
-        "step": step,
-        "epoch": epoch,
-        "loss": averages[0],
-        "reconstruction_loss": averages[1],
-        "kl_regularizer": averages[2],
-        "kl_decoded": averages[3],
-        "kl_weight": kl_weight,
-        "learning_rate": learning_rate,
-    }
-    progress.set_postfix(rec=f"{averages[1]:.2f}", kl=f"{averages[3]:.2f}", refresh=False)
+             kl_weight: float, learning_rate: float, names: tuple[str, ...] = LOG_NAMES) -> None:  # fmt: skip
+    """Log the averages of the losses since the last logged step (named by `names`) to metrics.jsonl, the progress
+    bar and the trackers."""
+    record = {"step": step, "epoch": epoch, **dict(zip(names, averages, strict=True))}
+    if names == LOG_NAMES:
+        record.update(kl_weight=kl_weight)
+        progress.set_postfix(rec=f"{averages[1]:.2f}", kl=f"{averages[3]:.2f}", refresh=False)
+    else:
+        progress.set_postfix(ae=f"{averages[1]:.2f}", critic=f"{averages[3]:.2f}", refresh=False)
+    record["learning_rate"] = learning_rate
     if accelerator.is_main_process:
         log_line(output_dir / LOG_FILE, record)
     accelerator.log({f"train/{k}": v for k, v in record.items() if k != "step"}, step=step)
@@ -148,11 +162,12 @@ def validate(task, args, accelerator, model, eval_loader, tokenizer, output_dir:
     else:
         state["evaluations_without_improvement"] += 1
     record = {"step": step, **{f"eval_{k}": v for k, v in metrics.items()}}
-    logger.info(
-        f"step {step}: validation -ELBO {metrics['elbo_nll']:.3f} (reconstruction "
-        f"{metrics['reconstruction_loss']:.3f} + KL {metrics['kl_decoded']:.3f})"
-        + (" - best so far, saved" if improved else "")
-    )
+    if "elbo_nll" in metrics:
+        said = (f"validation -ELBO {metrics['elbo_nll']:.3f} (reconstruction {metrics['reconstruction_loss']:.3f} + "
+                f"KL {metrics['kl_decoded']:.3f})")  # fmt: skip
+    else:
+        said = f"validation reconstruction {metrics['reconstruction_loss']:.3f}"
+    logger.info(f"step {step}: {said}" + (" - best so far, saved" if improved else ""))
     if accelerator.is_main_process:
         log_line(output_dir / LOG_FILE, record)
     accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)

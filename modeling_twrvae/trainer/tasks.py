@@ -17,7 +17,17 @@ import torch
 from accelerate.logging import get_logger
 from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding
 
-from modeling_twrvae import CVAE_PRESETS, TWRCVAEConfig, TWRCVAEModel, TWRVAEConfig, TWRVAEModel, train_tokenizer
+from modeling_twrvae import (
+    CVAE_PRESETS,
+    DIALOGWAE_PRESETS,
+    DialogWAEConfig,
+    DialogWAEModel,
+    TWRCVAEConfig,
+    TWRCVAEModel,
+    TWRVAEConfig,
+    TWRVAEModel,
+    train_tokenizer,
+)
 from modeling_twrvae.data.corpora import CORPORA, check_local_path, load_corpus
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues
 from modeling_twrvae.data.e2e import load_e2e
@@ -36,9 +46,10 @@ def choose_task(args) -> Task:
     corpus (`dailydialog`, `switchboard`) or a saved dialogue model as `--model_name_or_path`; else the language
     task. Argument checking needs it too (the configuration class its `--config_overrides` are checked against): it
     reads no data, only a saved model's configuration."""
-    dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA
-    if not dialogue and args.model_name_or_path:
-        dialogue = saved_model_type(args.model_name_or_path) == TWRCVAEConfig.model_type
+    saved = saved_model_type(args.model_name_or_path) if args.model_name_or_path else None
+    if args.preset in DIALOGWAE_PRESETS or saved == DialogWAEConfig.model_type:
+        return DialogWAETask(args)
+    dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA or saved == TWRCVAEConfig.model_type
     return DialogueTask(args) if dialogue else LanguageTask(args)
 
 
@@ -56,8 +67,10 @@ class Task:
         args: train.py's parsed arguments.
     """
 
-    config_class: type[TWRVAEConfig | TWRCVAEConfig]
-    model_class: type[TWRVAEModel | TWRCVAEModel]
+    config_class: type[TWRVAEConfig | TWRCVAEConfig | DialogWAEConfig]
+    model_class: type[TWRVAEModel | TWRCVAEModel | DialogWAEModel]
+    # trained in rounds of three updates with optimisers of its own (`model.adversarial_update`), not by `train_step`
+    adversarial = False
 
     def __init__(self, args):
         self.args = args
@@ -316,6 +329,48 @@ class DialogueTask(Task):
         return DialogueCollator(tokenizer)
 
 
+class DialogWAETask(DialogueTask):
+    """DialogWAE on the dialogue task's data: its own model, no KL options, validation by reconstruction."""
+
+    config_class = DialogWAEConfig
+    model_class = DialogWAEModel
+    adversarial = True
+
+    def preset(self) -> str:
+        if self.args.preset in DIALOGWAE_PRESETS:
+            return self.args.preset
+        if self.args.preset == "twr-vae" and self.args.model_name_or_path:  # the saved model's own
+            return "dialogwae"
+        raise ValueError(f"--preset {self.args.preset} is not a DialogWAE preset: {sorted(DIALOGWAE_PRESETS)}.")
+
+    def context_window(self) -> int:
+        if "context_window" in self.args.config_overrides:
+            return int(self.args.config_overrides["context_window"])
+        if self.args.model_name_or_path:
+            return AutoConfig.from_pretrained(self.args.model_name_or_path).context_window
+        return DialogWAEConfig.from_preset(self.preset()).context_window
+
+    def forward_kwargs(self) -> dict:
+        return {}
+
+    @torch.no_grad()
+    def evaluate(self, model, loader, accelerator) -> dict:
+        """-log p(x | z, c) of the validation responses, z from the posterior (one draw, seeded), per response and
+        per token (the authors' `valid_loss_AE`, WAE:models/dialogwae.py:217-239)."""
+        model.eval()
+        total = tokens = count = 0.0
+        devices = [accelerator.device] if accelerator.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.args.seed)
+            for batch in loader:
+                output = model(**batch, reduction="none")
+                total += output.reconstruction_loss.double().sum().item()
+                tokens += float(batch["attention_mask"][:, 1:].sum())
+                count += output.reconstruction_loss.shape[0]
+        model.train()
+        return {"reconstruction_loss": total / count, "token_nll": total / tokens, "num_responses": int(count)}
+
+
 class DialogueCollator:
     """Pads responses (`input_ids`, `attention_mask`) and contexts (`context_*`, see `pad_contexts`)."""
 
@@ -380,6 +435,7 @@ def get_tokenizer(args, train_texts, checkpoint: Path | None = None):
 
 
 __all__ = [
+    "DialogWAETask",
     "DialogueCollator",
     "DialogueTask",
     "LanguageTask",
