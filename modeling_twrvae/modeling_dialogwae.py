@@ -361,12 +361,26 @@ class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
             torch.optim.RMSprop(self.critic.parameters(), lr=critic_lr),
         )
 
+    def batches_per_round(self, critic_updates: int) -> int:
+        """How many batches one round reads: DialogWAE's critic takes each of its updates on the next batch."""
+        return critic_updates
+
+    def critic_batches(self, batches: Sequence[dict], critic_updates: int) -> list[dict]:
+        """The batches of a round's critic updates, one an update."""
+        return list(batches)
+
     def adversarial_update(
-        self, batches: Sequence[dict], optimizers, max_grad_norm: float = 1.0, generator=None
+        self,
+        batches: Sequence[dict],
+        optimizers,
+        max_grad_norm: float | None = 1.0,
+        generator=None,
+        critic_updates: int | None = None,
     ) -> dict[str, float]:
         """One round of the authors' loop (WAE:train.py:176-194): the autoencoder and the generators on the first
-        batch, then one critic update on each batch (they take 5, `n_iters_d`, WAE:configs.py:22). The autoencoder's
-        gradient is clipped to `max_grad_norm` over the encoders and the decoder (WAE:models/dialogwae.py:151)."""
+        batch, then the critic's updates (`critic_batches`: DialogWAE's one on each batch, they take 5, `n_iters_d`,
+        WAE:configs.py:22). The autoencoder's gradient is clipped to `max_grad_norm` over the encoders and the
+        decoder (WAE:models/dialogwae.py:151)."""
         autoencoder, noise, critic = optimizers
         self.train()
         autoencoder.zero_grad()
@@ -374,14 +388,15 @@ class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
         reconstruction.backward()
         clipped = [p for m in (self.embed_tokens, self.utterance_encoder, self.context_encoder, self.decoder,
                                self.lm_head) for p in m.parameters()]  # fmt: skip
-        torch.nn.utils.clip_grad_norm_(clipped, max_grad_norm)
+        if max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(clipped, max_grad_norm)
         autoencoder.step()
         noise.zero_grad()
         generator_value = self.generator_loss(batches[0], generator)
         generator_value.backward()
         noise.step()
         critic_values = []
-        for batch in batches:
+        for batch in self.critic_batches(batches, critic_updates or len(batches)):
             critic.zero_grad()
             value = self.critic_loss(batch, generator)
             value.backward()

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from modeling_twrvae import DialogWAEConfig, DialogWAEModel
+from modeling_twrvae import DialogWAEConfig, DialogWAEModel, IVAEConfig, IVAEModel
 
 from dialogue_helpers import batch_of, dailydialog_pairs, dialogue_tokenizer
 from helpers import DATA_DIR, REPO_ROOT, without_the_package
@@ -318,8 +318,8 @@ def test_train_py_trains_dialogwae_in_rounds_and_resumes_exactly(tmp_path):
     ("options", "message"),
     [
         ({"gradient_accumulation_steps": 2}, "--gradient_accumulation_steps does not apply to DialogWAE"),
-        ({"metric_for_best_model": "elbo_nll"}, "DialogWAE has no ELBO"),
-        ({"mixed_precision": "bf16"}, "DialogWAE trains in fp32"),
+        ({"metric_for_best_model": "elbo_nll"}, "DialogWAE and iVAE have no ELBO"),
+        ({"mixed_precision": "bf16"}, "DialogWAE and iVAE train in fp32"),
         ({"critic_updates": 0}, "--critic_updates must be at least 1"),
     ],
 )
@@ -327,3 +327,107 @@ def test_train_py_refuses_what_dialogwae_cannot_take(options, message, tmp_path,
     with pytest.raises(SystemExit):
         train_dialogwae(tmp_path / "run", **options)
     assert message in capsys.readouterr().err
+
+
+# ----- iVAE -----
+
+
+def tiny_ivae(vocab_size: int, seed: int = 0) -> IVAEModel:
+    torch.manual_seed(seed)
+    return IVAEModel(IVAEConfig.from_preset("ivae", vocab_size=vocab_size, **TINY))
+
+
+def test_ivae_s_losses_are_the_dual_form_of_the_kl(tokenizer, batch):
+    """nu climbs E_q[nu] - E_p[exp(nu)]; the generators lower the same estimate; nu's updates all read the round's
+    batch."""
+    model = tiny_ivae(len(tokenizer)).train()
+    generator = torch.Generator().manual_seed(2)
+    loss = model.generator_loss(batch, generator=generator)
+    generator = torch.Generator().manual_seed(2)
+    posterior, prior, context = model._adversarial_codes(batch, generator)
+    nu_posterior = model.critic(torch.cat([posterior, context], -1)).mean()
+    nu_prior = torch.exp(model.critic(torch.cat([prior, context], -1))).mean()
+    torch.testing.assert_close(loss, nu_posterior - nu_prior)
+    generator = torch.Generator().manual_seed(2)
+    torch.testing.assert_close(model.critic_loss(batch, generator=generator), nu_prior - nu_posterior)
+    assert model.batches_per_round(5) == 1 and model.critic_batches([batch], 5) == [batch] * 5
+    with pytest.raises(ValueError, match="iVAE's prior network is one Gaussian"):
+        IVAEConfig(num_prior_components=3)
+
+
+def test_train_py_trains_ivae_and_it_loads_by_itself(tmp_path):
+    summary = train_dialogwae(tmp_path / "run", config="dialogue/dailydialog-ivae", max_train_steps=3, eval_steps=3,
+                              checkpointing_steps=3)  # fmt: skip
+    assert summary["global_step"] == 3
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len([r for r in records if "critic_loss" in r]) == 3
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model_type"] == "ivae" and config["auto_map"]["AutoModel"] == "modeling_ivae.IVAEModel"
+    script = without_the_package(
+        f"""
+        from transformers import AutoModel, AutoTokenizer
+        model = AutoModel.from_pretrained({str(tmp_path / "run")!r}, trust_remote_code=True).eval()
+        tokenizer = AutoTokenizer.from_pretrained({str(tmp_path / "run")!r}, trust_remote_code=True)
+        print(type(model).__name__, len(model.respond(["hello !"], tokenizer, max_new_tokens=4)))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_HUB_OFFLINE"] = "1"
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1].endswith("IVAEModel 10")
+
+
+IVAE_REFERENCE = REPO_ROOT / ".reference" / "ivae"
+
+
+@pytest.mark.skipif(any(not (IVAE_REFERENCE / f).is_file() for f in ("models_dailydial.py", "utils_dailydial.py")),
+                    reason="the iVAE authors' dialogue code is not in .reference/ivae/")  # fmt: skip
+def test_ivae_gives_the_same_numbers_as_the_authors_modules(tokenizer):
+    pairs = [row for row in dailydialog_pairs(40) if len(row["context"]) == 4][:6]
+    batch = dict(batch_of(pairs, tokenizer))
+    model = tiny_ivae(len(tokenizer))
+    settings = {"maxlen": 40, "diaglen": 4, "emb_size": 8, "n_hidden": 6, "n_layers": 1, "noise_radius": 0.2,
+                "z_size": 5, "temp": 1.0, "dropout": 0.5, "clip": 1.0, "lr_end2end_lstm": 1.0,
+                "lr_end2end_fc": 5e-5, "lr_nu": 1e-5}  # fmt: skip
+    saved_path, saved_modules = list(sys.path), dict(sys.modules)
+    sys.path.insert(0, str(IVAE_REFERENCE))
+    try:
+        import models_dailydial
+
+        theirs = models_dailydial.ILVM(settings, len(tokenizer))
+    finally:
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - set(saved_modules):
+            del sys.modules[name]
+    renames = {"post_net.": "recognition_net.", "discriminator.": "nu_net."}
+    state = {}
+    for name, value in model.state_dict().items():
+        theirs_name = authors_names(name, mixture=False)
+        for old, new in renames.items():
+            theirs_name = theirs_name.replace(old, new) if theirs_name.startswith(old) else theirs_name
+        state[theirs_name] = value
+    missing, unexpected = theirs.load_state_dict(state, strict=False)
+    aliases = ("utt_encoder.", "context_encoder.utt_encoder.", "decoder.embedding.")
+    assert not unexpected and all(n.startswith(aliases) or "num_batches_tracked" in n for n in missing), missing
+    inputs = authors_inputs(batch)
+
+    model.train(), theirs.train()
+    theirs.context_encoder.eval()  # their g and nu phases (IVAE:dialog_dailydial/train_dailydial.py:282,312)
+    torch.manual_seed(8)
+    ours = model.generator_loss(batch).item()
+    torch.manual_seed(8)
+    with torch.no_grad():
+        c = theirs.context_encoder(*inputs[:4])
+        x, _ = theirs.utt_encoder(inputs[4][:, 1:], inputs[5] - 1)
+        their_loss = (theirs.nu_forward(theirs.sample_code_post(x, c), c).mean()
+                      - torch.exp(theirs.nu_forward(theirs.sample_code_prior(c), c)).mean())  # fmt: skip
+    assert ours == pytest.approx(their_loss.item(), rel=1e-5)
+    torch.manual_seed(9)
+    ours = model.critic_loss(batch).item()
+    torch.manual_seed(9)
+    with torch.no_grad():
+        z_x, z = theirs.sample_code_post(x, c), theirs.sample_code_prior(c)
+        their_loss = torch.exp(theirs.nu_forward(z, c)).mean() - theirs.nu_forward(z_x, c).mean()
+    assert ours == pytest.approx(their_loss.item(), rel=1e-5)

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import AutoModel, AutoTokenizer
 
-from modeling_twrvae import DialogWAEConfig, check_tokenizer
+from modeling_twrvae import DialogWAEConfig, IVAEConfig, check_tokenizer
 from modeling_twrvae.commands.output_files import check_output_files
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 ADVERSARIAL_CONVENTIONS = (
-    "DialogWAE: no KL and so no -ELBO; its reconstruction is -log p(x|z,c) of a response's words and <eos> for one "
+    "DialogWAE and iVAE: no closed-form KL and so no -ELBO; the reconstruction is -log p(x|z,c) of a response's words and <eos> for one "
     "draw of the posterior's z, per response and per token, not a bound on the likelihood. The rest as below. "
 )
 
@@ -115,7 +115,7 @@ def likelihoods(model, encoded, collator, batch_size: int, seed: int) -> dict:
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     loader = DataLoader(encoded.remove_columns("length"), batch_size=batch_size, collate_fn=collator)
-    adversarial = model.config.model_type == DialogWAEConfig.model_type  # no KL: its prior is trained adversarially
+    adversarial = hasattr(model, "adversarial_update")  # DialogWAE, iVAE: no closed-form KL, no -ELBO
     for batch in loader:
         batch = {key: value.to(model.device) for key, value in batch.items()}
         if adversarial:
@@ -157,7 +157,7 @@ def generate_responses(model, tokenizer, encoded, collator, args) -> list[list[s
     loader = DataLoader(encoded.remove_columns("length"), batch_size=args.generation_batch_size, collate_fn=collator)
     for batch in loader:
         context = {key: value.to(model.device) for key, value in batch.items() if key.startswith("context")}
-        if model.config.model_type == DialogWAEConfig.model_type:  # no `generate`: its own greedy decoding
+        if hasattr(model, "sample_responses"):  # DialogWAE and iVAE: no `generate`, their own greedy decoding
             sequences = model.sample_responses(
                 **context, num_return_sequences=args.num_responses, max_new_tokens=args.max_new_tokens,
                 generator=generator,
@@ -278,7 +278,7 @@ def wanted(argv=None) -> bool:
         config = AutoConfig.from_pretrained(known.model_name_or_path, trust_remote_code=known.trust_remote_code)
     except Exception:
         return False  # training/evaluate.py reports the problem
-    return config.model_type in ("twrcvae", DialogWAEConfig.model_type)
+    return config.model_type in ("twrcvae", DialogWAEConfig.model_type, IVAEConfig.model_type)
 
 
 def main(argv=None) -> dict:

@@ -20,7 +20,7 @@ import warnings
 import torch
 import yaml
 
-from modeling_twrvae import DialogWAEConfig, TWRCVAEConfig, TWRVAEConfig
+from modeling_twrvae import DialogWAEConfig, IVAEConfig, TWRCVAEConfig, TWRVAEConfig
 from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA
 from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS, SPECIAL_TOKENS
@@ -101,8 +101,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     model.add_argument(
         "--preset",
         default="twr-vae",
-        choices=TWRVAEConfig.presets() + TWRCVAEConfig.presets() + DialogWAEConfig.presets(),
-        help="Model of the papers (twr-cvae, cvae, dialogwae, dialogwae-gmp: dialogue response generation).",
+        choices=TWRVAEConfig.presets() + TWRCVAEConfig.presets() + DialogWAEConfig.presets() + IVAEConfig.presets(),
+        help="Model of the papers (twr-cvae, cvae, dialogwae, dialogwae-gmp, ivae: dialogue response generation).",
     )
     model.add_argument(
         "--config_overrides",
@@ -203,13 +203,16 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         "window's, and stop when it is higher (LAG:text.py:393-402, `sub_iter %% 15 == 0`).",
     )
 
-    wae = parser.add_argument_group("DialogWAE's adversarial training (Gu et al., 2019; guxd/DialogWAE, WAE:)")
+    wae = parser.add_argument_group(
+        "DialogWAE's and iVAE's adversarial training (guxd/DialogWAE, fangleai/Implicit-LVM)"
+    )
     wae.add_argument(
         "--critic_updates",
         type=int,
         default=5,
-        help="Critic updates per round, each on the next batch (WAE:configs.py:22, `n_iters_d`); the round's first "
-        "batch also trains the autoencoder (at --learning_rate, SGD) and the generators. An update is a round.",
+        help="Critic updates per round (`n_iters_d` of both authors' code), DialogWAE's each on the next batch, "
+        "iVAE's all on the round's batch; the round's first batch also trains the autoencoder (at --learning_rate, "
+        "SGD) and the generators. An update is a round.",
     )
     wae.add_argument("--generator_learning_rate", type=float, default=5e-5, help="RMSprop (WAE:configs.py:24).")
     wae.add_argument("--critic_learning_rate", type=float, default=1e-5, help="RMSprop (WAE:configs.py:25).")
@@ -504,7 +507,7 @@ NON_NEGATIVE = ("learning_rate", "weight_decay", "adam_epsilon", "num_warmup_ste
 
 
 def check_adversarial(args, parser: argparse.ArgumentParser) -> None:
-    """What DialogWAE's rounds of three updates cannot take."""
+    """What DialogWAE's and iVAE's rounds of three updates cannot take."""
     for name, value, ok in (
         ("gradient_accumulation_steps", args.gradient_accumulation_steps, 1),
         ("aggressive", args.aggressive, False),
@@ -513,12 +516,15 @@ def check_adversarial(args, parser: argparse.ArgumentParser) -> None:
     ):  # fmt: skip
         if value != ok:
             parser.error(
-                f"--{name} does not apply to DialogWAE, which trains in rounds of three updates: leave it out."
+                f"--{name} does not apply to DialogWAE or iVAE, which train in rounds of three updates: leave it out."
             )
     if args.mixed_precision not in (None, "no"):
-        parser.error("DialogWAE trains in fp32 (its critic's gradient penalty): leave out --mixed_precision.")
+        parser.error(
+            "DialogWAE and iVAE train in fp32 (their critics' exponentials and gradient penalty): leave out "
+            "--mixed_precision."
+        )
     if args.metric_for_best_model != "reconstruction_loss":
-        parser.error("DialogWAE has no ELBO: pass --metric_for_best_model reconstruction_loss.")
+        parser.error("DialogWAE and iVAE have no ELBO: pass --metric_for_best_model reconstruction_loss.")
 
 
 def check_ranges(args, parser: argparse.ArgumentParser) -> None:

@@ -93,7 +93,7 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
         optimizers = model.adversarial_optimizers(
             args.learning_rate, args.generator_learning_rate, args.critic_learning_rate
         )
-        optimizer, batches_per_update = optimizers[0], args.critic_updates
+        optimizer, batches_per_update = optimizers[0], model.batches_per_round(args.critic_updates)
     else:
         optimizer, batches_per_update = (
             build_optimizer(model, args, accelerator.device),

@@ -105,7 +105,9 @@ ADVERSARIAL_LOG_NAMES = ("loss", "autoencoder_loss", "generator_loss", "critic_l
 def adversarial_step(args, accelerator, model, optimizers, lr_scheduler, batches: list[dict]) -> torch.Tensor:
     """One round of DialogWAE's training (`DialogWAEModel.adversarial_update`): the autoencoder, the generators, then
     the critic on each of `batches`. Returns what `ADVERSARIAL_LOG_NAMES` name, as `train_step` does its losses."""
-    values = accelerator.unwrap_model(model).adversarial_update(batches, optimizers, max_grad_norm=args.max_grad_norm)
+    values = accelerator.unwrap_model(model).adversarial_update(
+        batches, optimizers, max_grad_norm=args.max_grad_norm, critic_updates=args.critic_updates
+    )
     lr_scheduler.step()
     names = ADVERSARIAL_LOG_NAMES[1:]
     return torch.tensor([values["autoencoder_loss"], *(values[name] for name in names)], device=accelerator.device)

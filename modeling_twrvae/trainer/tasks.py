@@ -20,8 +20,11 @@ from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding
 from modeling_twrvae import (
     CVAE_PRESETS,
     DIALOGWAE_PRESETS,
+    IVAE_PRESETS,
     DialogWAEConfig,
     DialogWAEModel,
+    IVAEConfig,
+    IVAEModel,
     TWRCVAEConfig,
     TWRCVAEModel,
     TWRVAEConfig,
@@ -39,6 +42,7 @@ from modeling_twrvae.trainer.checkpointing import CHECKPOINT_TOKENIZER
 logger = get_logger(__name__)
 DEFAULT_DIALOGUE_PRESET = "twr-cvae"
 DEFAULT_VOCAB_SIZE = 20000
+ADVERSARIAL_MODELS = (DialogWAEConfig.model_type, IVAEConfig.model_type)
 
 
 def choose_task(args) -> Task:
@@ -47,7 +51,7 @@ def choose_task(args) -> Task:
     task. Argument checking needs it too (the configuration class its `--config_overrides` are checked against): it
     reads no data, only a saved model's configuration."""
     saved = saved_model_type(args.model_name_or_path) if args.model_name_or_path else None
-    if args.preset in DIALOGWAE_PRESETS or saved == DialogWAEConfig.model_type:
+    if args.preset in {**DIALOGWAE_PRESETS, **IVAE_PRESETS} or saved in ADVERSARIAL_MODELS:
         return DialogWAETask(args)
     dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA or saved == TWRCVAEConfig.model_type
     return DialogueTask(args) if dialogue else LanguageTask(args)
@@ -330,25 +334,30 @@ class DialogueTask(Task):
 
 
 class DialogWAETask(DialogueTask):
-    """DialogWAE on the dialogue task's data: its own model, no KL options, validation by reconstruction."""
+    """DialogWAE and iVAE on the dialogue task's data: their own models, trained in rounds of three updates
+    (`model.adversarial_update`), no KL options, validation by reconstruction."""
 
-    config_class = DialogWAEConfig
-    model_class = DialogWAEModel
     adversarial = True
 
+    def __init__(self, args):
+        super().__init__(args)
+        saved = saved_model_type(args.model_name_or_path) if args.model_name_or_path else None
+        ivae = args.preset in IVAE_PRESETS or saved == IVAEConfig.model_type
+        self.config_class, self.model_class = (IVAEConfig, IVAEModel) if ivae else (DialogWAEConfig, DialogWAEModel)
+
     def preset(self) -> str:
-        if self.args.preset in DIALOGWAE_PRESETS:
+        if self.args.preset in self.config_class.presets():
             return self.args.preset
         if self.args.preset == "twr-vae" and self.args.model_name_or_path:  # the saved model's own
-            return "dialogwae"
-        raise ValueError(f"--preset {self.args.preset} is not a DialogWAE preset: {sorted(DIALOGWAE_PRESETS)}.")
+            return self.config_class.presets()[0]
+        raise ValueError(f"--preset {self.args.preset} is not one of {self.config_class.presets()}.")
 
     def context_window(self) -> int:
         if "context_window" in self.args.config_overrides:
             return int(self.args.config_overrides["context_window"])
         if self.args.model_name_or_path:
             return AutoConfig.from_pretrained(self.args.model_name_or_path).context_window
-        return DialogWAEConfig.from_preset(self.preset()).context_window
+        return self.config_class.from_preset(self.preset()).context_window
 
     def forward_kwargs(self) -> dict:
         return {}
