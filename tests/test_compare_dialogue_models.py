@@ -1,0 +1,54 @@
+"""benchmarks/compare_dialogue_models.py, Table 5 measured here: what it passes to each model's training, the same
+number of training batches for every model, and runs kept beside the table and reused."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import load_benchmark
+
+
+@pytest.fixture(scope="module")
+def compare():
+    return load_benchmark("compare_dialogue_models")
+
+
+def test_every_model_reads_the_same_batches_and_kept_runs_are_reused(compare, tmp_path, monkeypatch):
+    commands = []
+
+    def fake_run(command, log):
+        commands.append(command)
+        folder = Path(command[command.index("--output_dir" if "training/train.py" in command else
+                                            "--model_name_or_path") + 1])  # fmt: skip
+        folder.mkdir(parents=True, exist_ok=True)
+        if "training/evaluate.py" in command:
+            seed = int(command[command.index("--seed") + 1])
+            results = {"num_contexts": 3, "bleu_f1_papers": 0.1 * seed, "inter_distinct_2": 0.5}
+            Path(command[command.index("--output_file") + 1]).write_text(json.dumps(results))
+        else:
+            (folder / "config.json").write_text(json.dumps({"model_type": "x"}))
+        return 60.0
+
+    monkeypatch.setattr(compare, "run", fake_run)
+    common = ["--data_dir", "DATA", "--output_dir", str(tmp_path / "models"), "--results_dir", str(tmp_path / "out"),
+              "--batches", "100", "--seeds", "1", "2"]  # fmt: skip
+    compare.main([*common, "--datasets", "dailydialog", "switchboard"])
+    train = [c for c in commands if "training/train.py" in c]
+    steps = {(c[c.index("--dataset") + 1], c[c.index("--config") + 1]): c[c.index("--max_train_steps") + 1]
+             for c in train}  # fmt: skip
+    assert steps[("dailydialog", "dialogue/dailydialog-twr-cvae")] == "100"
+    assert steps[("dailydialog", "dialogue/dailydialog-dialogwae")] == "20"  # 5 batches an update
+    assert steps[("dailydialog", "dialogue/dailydialog-ivae")] == "100"
+    switchboard_wae = next(c for c in train if "switchboard" in c and "dialogue/dailydialog-dialogwae" in c)
+    assert switchboard_wae[switchboard_wae.index("--config_overrides") + 1] == "num_prior_components=3"
+    assert len(train) == 2 * 4 * 2
+    table = (tmp_path / "out" / "table5.md").read_text()
+    assert "| TWR-CVAE | 2 | - | - | 0.150 ± 0.071 |" in table and "switchboard" in table
+    assert len(list((tmp_path / "out" / "table5-runs").iterdir())) == 16
+
+    # the models are gone: the kept rows make the same table, and nothing is trained
+    monkeypatch.setattr(compare, "run", lambda command, log: pytest.fail(f"trained: {command}"))
+    common[common.index("--output_dir") + 1] = str(tmp_path / "elsewhere")
+    compare.main([*common, "--datasets", "dailydialog", "switchboard"])
+    assert (tmp_path / "out" / "table5.md").read_text() == table
