@@ -391,7 +391,11 @@ def _check_yaml_value(action: argparse.Action, value):
 
 
 def _close(name: str, known) -> list[str]:
-    return difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    """Up to three names like `name`, only those about as close as the closest (a typo of `learning_rate` names it,
+    not every option that ends in `learning_rate`)."""
+    ratios = {other: difflib.SequenceMatcher(None, name, other).ratio() for other in known}
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    return [other for other in close if ratios[other] >= ratios[close[0]] - 0.1]
 
 
 def config_fields(config_class=TWRVAEConfig) -> set[str]:
