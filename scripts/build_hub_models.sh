@@ -62,13 +62,15 @@ for name in "${names[@]}"; do
       ${train_args[@]+"${train_args[@]}"}
     if [[ "$name" == yelp ]]; then
       # the sentiment vector: mean posterior mode of 20,000 positive training sentences minus 20,000 negative ones
+      # ($TWRVAE_VECTOR_SENTENCES changes the count, for a quick check)
       mkdir -p "$root/data"
       python3 -c "import random, sys; from modeling_twrvae.data.yelp import load_yelp_sentiment
 t = load_yelp_sentiment('train', sys.argv[1]); texts, labels = t['text'], t['label']
 rows = random.Random(0).sample(range(len(texts)), len(texts))
 for label, name in ((1, 'positive'), (0, 'negative')):
-    chosen = [texts[i] for i in rows if labels[i] == label][:20000]
-    open(f'{sys.argv[2]}/yelp-{name}.txt', 'w').write(chr(10).join(chosen) + chr(10))" "$data_dir" "$root/data"
+    chosen = [texts[i] for i in rows if labels[i] == label][:int(sys.argv[3])]
+    open(f'{sys.argv[2]}/yelp-{name}.txt', 'w').write(chr(10).join(chosen) + chr(10))" "$data_dir" "$root/data" \
+        "${TWRVAE_VECTOR_SENTENCES:-20000}"
       python3 -m modeling_twrvae attribute-vector "$model_dir" --with "$root/data/yelp-positive.txt" \
         --without "$root/data/yelp-negative.txt" --into-model positive
     fi

@@ -188,7 +188,7 @@ def run_publish(command, words, folder, number):
 
 def run_hub_models(command, words, folder, number):
     cheap = {"TWRVAE_HUB_ROOT": f"{folder}/outputs/hub-models", "TWRVAE_TRAIN_ARGS": " ".join(TINY_TRAINING),
-             "TWRVAE_EVAL_ARGS": " ".join(TINY_EVALUATION)}  # fmt: skip
+             "TWRVAE_EVAL_ARGS": " ".join(TINY_EVALUATION), "TWRVAE_VECTOR_SENTENCES": "200"}  # fmt: skip
     in_shell(command, folder, env=cheap)
     for name in ("yelp", "e2e", "ptb", "yahoo"):
         assert (folder / "outputs" / "hub-models" / f"{name}-twr-vae" / "hub" / "README.md").is_file()
