@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from compare_models import mean_std
 from environment import describe
 
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text
@@ -103,16 +104,6 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int) -> dict | None:
     record.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(record, row)
     return row
-
-
-def mean_std(values: list) -> tuple[float | None, float | None]:
-    numbers = [float(v) for v in values if v is not None]
-    if not numbers:
-        return None, None
-    mean = sum(numbers) / len(numbers)
-    if len(numbers) < 2:
-        return mean, None
-    return mean, (sum((v - mean) ** 2 for v in numbers) / (len(numbers) - 1)) ** 0.5
 
 
 def cell(mean: float | None, std: float | None) -> str:

@@ -26,22 +26,17 @@ from .modeling_twrvae import TWRVAEModel, TWRVAEOutput, TWRVAEPreTrainedModel
 from .pipeline_twrvae import TextVAEPipeline  # registers the "text-vae" task (transformers.pipelines: ~0.05 s more)
 from .tokenization_twrvae import train_tokenizer
 
-AutoConfig.register(TWRVAEConfig.model_type, TWRVAEConfig, exist_ok=True)
-AutoModel.register(TWRVAEConfig, TWRVAEModel, exist_ok=True)
-TWRVAEConfig.register_for_auto_class()
-TWRVAEModel.register_for_auto_class("AutoModel")
-AutoConfig.register(TWRCVAEConfig.model_type, TWRCVAEConfig, exist_ok=True)
-AutoModel.register(TWRCVAEConfig, TWRCVAEModel, exist_ok=True)
-TWRCVAEConfig.register_for_auto_class()
-TWRCVAEModel.register_for_auto_class("AutoModel")
-AutoConfig.register(DialogWAEConfig.model_type, DialogWAEConfig, exist_ok=True)
-AutoModel.register(DialogWAEConfig, DialogWAEModel, exist_ok=True)
-DialogWAEConfig.register_for_auto_class()
-DialogWAEModel.register_for_auto_class("AutoModel")
-AutoConfig.register(IVAEConfig.model_type, IVAEConfig, exist_ok=True)
-AutoModel.register(IVAEConfig, IVAEModel, exist_ok=True)
-IVAEConfig.register_for_auto_class()
-IVAEModel.register_for_auto_class("AutoModel")
+for _config, _model in (
+    (TWRVAEConfig, TWRVAEModel),
+    (TWRCVAEConfig, TWRCVAEModel),
+    (DialogWAEConfig, DialogWAEModel),
+    (IVAEConfig, IVAEModel),
+):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModel.register(_config, _model, exist_ok=True)
+    _config.register_for_auto_class()
+    _model.register_for_auto_class("AutoModel")
+del _config, _model
 
 __version__ = "0.1.0"
 

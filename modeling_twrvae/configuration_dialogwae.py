@@ -114,14 +114,20 @@ class DialogWAEConfig(CheckedConfigMixin, PretrainedConfig):
 
     @classmethod
     def presets(cls) -> list[str]:
-        return sorted(DIALOGWAE_PRESETS)
+        return sorted(cls.named_presets())
+
+    @classmethod
+    def named_presets(cls) -> dict[str, dict]:
+        """The presets of this configuration class (a subclass names its own)."""
+        return DIALOGWAE_PRESETS
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> DialogWAEConfig:
-        """`"dialogwae"` (a Gaussian prior network) or `"dialogwae-gmp"` (a mixture of 3), with overrides."""
-        if name not in DIALOGWAE_PRESETS:
+        """A named preset (`"dialogwae"`: a Gaussian prior network; `"dialogwae-gmp"`: a mixture of 3), with
+        overrides."""
+        if name not in cls.named_presets():
             raise ValueError(f"Unknown preset {name!r}; choose one of {cls.presets()}.")
-        return cls(**{**DIALOGWAE_PRESETS[name], **overrides})
+        return cls(**{**cls.named_presets()[name], **overrides})
 
 
 __all__ = ["DIALOGWAE_PRESETS", "DialogWAEConfig"]

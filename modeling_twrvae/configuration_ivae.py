@@ -29,15 +29,8 @@ class IVAEConfig(DialogWAEConfig):
             )
 
     @classmethod
-    def presets(cls) -> list[str]:
-        return sorted(IVAE_PRESETS)
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> IVAEConfig:
-        """`"ivae"`, with overrides."""
-        if name not in IVAE_PRESETS:
-            raise ValueError(f"Unknown preset {name!r}; choose one of {cls.presets()}.")
-        return cls(**{**IVAE_PRESETS[name], **overrides})
+    def named_presets(cls) -> dict[str, dict]:
+        return IVAE_PRESETS
 
 
 __all__ = ["IVAE_PRESETS", "IVAEConfig"]

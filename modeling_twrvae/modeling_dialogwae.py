@@ -14,6 +14,7 @@ Citations `WAE:path:line` are the authors' code, guxd/DialogWAE at commit 29f206
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -316,13 +317,20 @@ class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
         codes towards the critic's side of the posterior's and the posterior's away (WAE:models/dialogwae.py:156-181).
         The critic's own weights get no gradient."""
         posterior, prior, context = self._adversarial_codes(batch, generator)
-        frozen = [param.requires_grad for param in self.critic.parameters()]
+        with self._critic_frozen():
+            return self._critic(prior, context) - self._critic(posterior, context)
+
+    @contextlib.contextmanager
+    def _critic_frozen(self):
+        """The critic's weights out of the graph, as the authors' `requires_grad = False` (WAE:models/dialogwae.py:
+        160-161,177-178)."""
+        flags = [param.requires_grad for param in self.critic.parameters()]
         for param in self.critic.parameters():
             param.requires_grad_(False)
         try:
-            return self._critic(prior, context) - self._critic(posterior, context)
+            yield
         finally:
-            for param, flag in zip(self.critic.parameters(), frozen, strict=True):
+            for param, flag in zip(self.critic.parameters(), flags, strict=True):
                 param.requires_grad_(flag)
 
     def critic_loss(self, batch: dict, generator=None) -> torch.Tensor:

@@ -30,14 +30,8 @@ class IVAEModel(DialogWAEModel):
         """The dual-form estimate of KL(q || p) that the noise networks and generators lower, mean nu(z, c) -
         mean exp(nu(z~, c)) (IVAE:dialog_dailydial/train_dailydial.py:281-299); nu's own weights get no gradient."""
         posterior, prior, context = self._adversarial_codes(batch, generator)
-        frozen = [param.requires_grad for param in self.critic.parameters()]
-        for param in self.critic.parameters():
-            param.requires_grad_(False)
-        try:
+        with self._critic_frozen():
             return self._critic(posterior, context) - self._nu_exp(prior, context)
-        finally:
-            for param, flag in zip(self.critic.parameters(), frozen, strict=True):
-                param.requires_grad_(flag)
 
     def critic_loss(self, batch: dict, generator=None) -> torch.Tensor:
         """nu's loss, the negated dual bound: mean exp(nu(z~, c)) - mean nu(z, c), on fresh draws of both codes

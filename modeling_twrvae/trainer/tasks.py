@@ -52,7 +52,7 @@ def choose_task(args) -> Task:
     reads no data, only a saved model's configuration."""
     saved = saved_model_type(args.model_name_or_path) if args.model_name_or_path else None
     if args.preset in {**DIALOGWAE_PRESETS, **IVAE_PRESETS} or saved in ADVERSARIAL_MODELS:
-        return DialogWAETask(args)
+        return DialogWAETask(args, ivae=args.preset in IVAE_PRESETS or saved == IVAEConfig.model_type)
     dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA or saved == TWRCVAEConfig.model_type
     return DialogueTask(args) if dialogue else LanguageTask(args)
 
@@ -339,10 +339,8 @@ class DialogWAETask(DialogueTask):
 
     adversarial = True
 
-    def __init__(self, args):
+    def __init__(self, args, ivae: bool = False):
         super().__init__(args)
-        saved = saved_model_type(args.model_name_or_path) if args.model_name_or_path else None
-        ivae = args.preset in IVAE_PRESETS or saved == IVAEConfig.model_type
         self.config_class, self.model_class = (IVAEConfig, IVAEModel) if ivae else (DialogWAEConfig, DialogWAEModel)
 
     def preset(self) -> str:
