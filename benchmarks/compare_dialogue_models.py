@@ -3,13 +3,14 @@
     python benchmarks/compare_dialogue_models.py --data_dir ../shared/data [--datasets dailydialog switchboard]
         [--seeds 1 2 3] [--batches 2000]
 
-Each model (TWR-CVAE, the CVAE of Zhao et al., DialogWAE-GMP, iVAE) is trained with its shipped DailyDialog config
-(`modeling_twrvae/trainer/configs/dialogue/dailydialog-*.yaml`: the same data, sizes and batch size, each model's
-own optimiser and schedule) on each corpus's validation split (10% of its dialogues held out for selection; the
-training splits are not available offline) for the same number of training batches (`--batches`: an update of
-DialogWAE reads 5 batches, so it makes a fifth of the updates), and evaluated with training/evaluate.py on the first
-`--max_eval_samples` pairs of the test split: 10 responses per context, BLEU-R/P/F1 in both conventions, BOW
-embedding metrics (word2vec trained on the validation split), intra/inter-distinct.
+Each model (SeqGAN, the CVAE of Zhao et al., DialogWAE-GMP, iVAE, TWR-CVAE: Table 5's rows) is trained with its
+shipped DailyDialog config (`modeling_twrvae/trainer/configs/dialogue/dailydialog-*.yaml`: the same data, sizes and
+batch size, each model's own optimiser and schedule) on each corpus's validation split (10% of its dialogues held
+out for selection; the training splits are not available offline) for the same number of training batches
+(`--batches`: an update of DialogWAE reads 5 batches, so it makes a fifth of the updates; a round of SeqGAN reads 6),
+and evaluated with training/evaluate.py on the first `--max_eval_samples` pairs of the test split: 10 responses per
+context (SeqGAN's sampled, the others' decoded greedily from their own latent draws), BLEU-R/P/F1 in both
+conventions, BOW embedding metrics (word2vec trained on the validation split), intra/inter-distinct.
 
 A run already evaluated in --output_dir is reused, and so is a run whose row is kept in --results_dir
 (`table5-runs/`, one JSON per corpus, model and seed), so the comparison continues where it stopped, on any
@@ -36,12 +37,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("dailydialog", "switchboard")
 # name -> (shipped config, training batches an update reads, extra arguments for Switchboard)
 MODELS = {
-    "TWR-CVAE": ("dialogue/dailydialog-twr-cvae", 1, []),
+    "SeqGAN": ("dialogue/dailydialog-seqgan", 6, []),
     "CVAE": ("dialogue/dailydialog-cvae", 1, []),
     # WAE:configs.py:37: 3 mixture components for Switchboard, 5 for DailyDialog
     "DialogWAE-GMP": ("dialogue/dailydialog-dialogwae", 5, ["--config_overrides", "num_prior_components=3"]),
     "iVAE": ("dialogue/dailydialog-ivae", 1, []),
+    "TWR-CVAE": ("dialogue/dailydialog-twr-cvae", 1, []),
 }
+
+
+def phases(name: str, updates: int) -> list[str]:
+    """SeqGAN's phases in the shares of its shipped config: half the rounds pre-train the generator, a quarter the
+    discriminator, the rest are adversarial."""
+    if name != "SeqGAN":
+        return []
+    return ["--generator_pretrain_steps", str(updates // 2), "--discriminator_pretrain_steps", str(updates // 4)]
+
+
 COLUMNS = [
     ("bleu_recall_papers", "BLEU-R"), ("bleu_precision_papers", "BLEU-P"), ("bleu_f1_papers", "BLEU-F1"),
     ("bleu_f1", "BLEU-F1 (sacreBLEU)"), ("bow_average", "BOW-A"), ("bow_extrema", "BOW-E"), ("bow_greedy", "BOW-G"),
@@ -85,7 +97,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int) -> dict | None:
              "--dataset", dataset, "--seed", str(seed), "--max_train_steps", str(updates),
              "--eval_steps", str(max(1, updates // 4)), "--checkpointing_steps", str(updates),
              "--output_dir", str(folder), "--overwrite_output_dir", *(switchboard if dataset == "switchboard" else []),
-             *args.train_args],
+             *phases(name, updates), *args.train_args],
             folder.parent / f"{folder.name}.train.log",
         )  # fmt: skip
         (folder / "train_seconds.txt").write_text(f"{seconds:.1f}\n")

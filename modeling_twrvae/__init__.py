@@ -1,9 +1,8 @@
 """twrvae: text VAEs without posterior collapse (TWR-VAE, HR-VAE and their baselines) for Hugging Face transformers.
 
 Importing the package registers `TWRVAEConfig` / `TWRVAEModel` (language model) and `TWRCVAEConfig` / `TWRCVAEModel`
-(dialogue response generation) and the DialogWAE and iVAE baselines (`DialogWAEConfig` / `DialogWAEModel`, `IVAEConfig` /
-`IVAEModel`) with `AutoConfig`
-and `AutoModel`, and marks them
+(dialogue response generation) and the DialogWAE, iVAE and SeqGAN baselines (`DialogWAEConfig` / `DialogWAEModel`,
+`IVAEConfig` / `IVAEModel`, `SeqGANConfig` / `SeqGANModel`) with `AutoConfig` and `AutoModel`, and marks them
 for `save_pretrained` to write their source and an `auto_map`, so that a saved folder also loads with
 `trust_remote_code=True` where this package is not installed. Saved models also name the "text-vae" pipeline
 (`TextVAEPipeline`) in their config, for the same remote-code load; importing the package registers the task with
@@ -15,12 +14,14 @@ from transformers import AutoConfig, AutoModel
 from .checkpoint_checks import check_model_folder, check_tokenizer
 from .configuration_dialogwae import DIALOGWAE_PRESETS, DialogWAEConfig
 from .configuration_ivae import IVAE_PRESETS, IVAEConfig
+from .configuration_seqgan import SEQGAN_PRESETS, SeqGANConfig
 from .configuration_twrcvae import CVAE_PRESETS, TWRCVAEConfig
 from .configuration_twrvae import PRESETS, TWRVAEConfig
 from .distributions import DiagonalGaussianDistribution
 from .generation_twrvae import TWRVAEDecoderCache, interpolate_latents
 from .modeling_dialogwae import DialogWAEModel, DialogWAEOutput, DialogWAEPreTrainedModel
 from .modeling_ivae import IVAEModel
+from .modeling_seqgan import SeqGANModel, SeqGANOutput, SeqGANPreTrainedModel
 from .modeling_twrcvae import TWRCVAEModel, TWRCVAEOutput, TWRCVAEPreTrainedModel
 from .modeling_twrvae import TWRVAEModel, TWRVAEOutput, TWRVAEPreTrainedModel
 from .pipeline_twrvae import TextVAEPipeline  # registers the "text-vae" task (transformers.pipelines: ~0.05 s more)
@@ -31,6 +32,7 @@ for _config, _model in (
     (TWRCVAEConfig, TWRCVAEModel),
     (DialogWAEConfig, DialogWAEModel),
     (IVAEConfig, IVAEModel),
+    (SeqGANConfig, SeqGANModel),
 ):
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModel.register(_config, _model, exist_ok=True)
@@ -52,6 +54,11 @@ __all__ = [
     "IVAEConfig",
     "IVAEModel",
     "PRESETS",
+    "SEQGAN_PRESETS",
+    "SeqGANConfig",
+    "SeqGANModel",
+    "SeqGANOutput",
+    "SeqGANPreTrainedModel",
     "DiagonalGaussianDistribution",
     "TWRCVAEConfig",
     "TWRCVAEModel",

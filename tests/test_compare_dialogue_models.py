@@ -40,12 +40,16 @@ def test_every_model_reads_the_same_batches_and_kept_runs_are_reused(compare, tm
     assert steps[("dailydialog", "dialogue/dailydialog-twr-cvae")] == "100"
     assert steps[("dailydialog", "dialogue/dailydialog-dialogwae")] == "20"  # 5 batches an update
     assert steps[("dailydialog", "dialogue/dailydialog-ivae")] == "100"
+    assert steps[("dailydialog", "dialogue/dailydialog-seqgan")] == "16"  # 6 batches a round
+    seqgan = next(c for c in train if "dialogue/dailydialog-seqgan" in c)
+    assert seqgan[seqgan.index("--generator_pretrain_steps") + 1] == "8"
+    assert seqgan[seqgan.index("--discriminator_pretrain_steps") + 1] == "4"
     switchboard_wae = next(c for c in train if "switchboard" in c and "dialogue/dailydialog-dialogwae" in c)
     assert switchboard_wae[switchboard_wae.index("--config_overrides") + 1] == "num_prior_components=3"
-    assert len(train) == 2 * 4 * 2
+    assert len(train) == 2 * 5 * 2
     table = (tmp_path / "out" / "table5.md").read_text()
     assert "| TWR-CVAE | 2 | - | - | 0.150 ± 0.071 |" in table and "switchboard" in table
-    assert len(list((tmp_path / "out" / "table5-runs").iterdir())) == 16
+    assert len(list((tmp_path / "out" / "table5-runs").iterdir())) == 20
 
     # the models are gone: the kept rows make the same table, and nothing is trained
     monkeypatch.setattr(compare, "run", lambda command, log: pytest.fail(f"trained: {command}"))

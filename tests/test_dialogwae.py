@@ -318,8 +318,8 @@ def test_train_py_trains_dialogwae_in_rounds_and_resumes_exactly(tmp_path):
     ("options", "message"),
     [
         ({"gradient_accumulation_steps": 2}, "--gradient_accumulation_steps does not apply to DialogWAE"),
-        ({"metric_for_best_model": "elbo_nll"}, "DialogWAE and iVAE have no ELBO"),
-        ({"mixed_precision": "bf16"}, "DialogWAE and iVAE train in fp32"),
+        ({"metric_for_best_model": "elbo_nll"}, "DialogWAE, iVAE and SeqGAN have no ELBO"),
+        ({"mixed_precision": "bf16"}, "DialogWAE, iVAE and SeqGAN train in fp32"),
         ({"critic_updates": 0}, "--critic_updates must be at least 1"),
     ],
 )

@@ -50,6 +50,12 @@ TINY_DIALOGWAE_TRAINING = [
     "--per_device_train_batch_size", "8", "--eval_steps", "2",
     "--config_overrides", "embedding_size=8,hidden_size=8,latent_size=4",
 ]  # fmt: skip
+TINY_SEQGAN_TRAINING = [
+    "--max_train_steps", "2", "--max_train_samples", "48", "--max_eval_samples", "8", "--logging_steps", "1",
+    "--per_device_train_batch_size", "8", "--eval_steps", "2", "--generator_pretrain_steps", "1",
+    "--discriminator_pretrain_steps", "0", "--critic_updates", "1",
+    "--config_overrides", "embedding_size=8,hidden_size=8,discriminator_hidden_size=8,max_response_length=6",
+]  # fmt: skip
 TINY_DIALOGUE_EVALUATION = ["--max_samples", "3", "--num_responses", "2", "--max_new_tokens", "4",
                             "--word_vectors_size", "8"]  # fmt: skip
 
@@ -123,15 +129,14 @@ def run_demo_script(command, words, folder, number):
 
 def run_training(command, words, folder, number):
     argv = as_written(words[words.index("training/train.py") + 1 :], folder)
-    wae = "dialogwae" in command
+    family = next((name for name in ("dialogwae", "seqgan") if name in command), "twr-cvae")
     if "--output_dir" not in argv:  # the config's own output folder, moved
-        name = (
-            f"dialogue/dailydialog-{'dialogwae' if wae else 'twr-cvae'}" if "dialogue" in command else f"run-{number}"
-        )
+        name = f"dialogue/dailydialog-{family}" if "dialogue" in command else f"run-{number}"
         argv += ["--output_dir", f"{folder}/outputs/{name}"]
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
-    tiny = TINY_DIALOGWAE_TRAINING if wae else TINY_DIALOGUE_TRAINING if "dialogue" in command else TINY_TRAINING
+    tiny = {"dialogwae": TINY_DIALOGWAE_TRAINING, "seqgan": TINY_SEQGAN_TRAINING}.get(family, TINY_DIALOGUE_TRAINING)
+    tiny = tiny if "dialogue" in command else TINY_TRAINING
     summary = train.main(argv + tiny)
     assert summary["global_step"] == 2, command
 

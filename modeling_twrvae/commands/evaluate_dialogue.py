@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import AutoModel, AutoTokenizer
 
-from modeling_twrvae import DialogWAEConfig, IVAEConfig, check_tokenizer
+from modeling_twrvae import DialogWAEConfig, IVAEConfig, SeqGANConfig, check_tokenizer
 from modeling_twrvae.commands.output_files import check_output_files
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA, dialogue_pairs, load_dialogues
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text, weights_fingerprint
@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 ADVERSARIAL_CONVENTIONS = (
     "DialogWAE and iVAE: no closed-form KL and so no -ELBO; the reconstruction is -log p(x|z,c) of a response's words and <eos> for one "
-    "draw of the posterior's z, per response and per token, not a bound on the likelihood. The rest as below. "
+    "draw of the posterior's z, per response and per token, not a bound on the likelihood. SeqGAN: no latent; the "
+    "reconstruction is its exact -log p(x|c); its responses are sampled token by token. The rest as below. "
 )
 
 
@@ -115,7 +116,7 @@ def likelihoods(model, encoded, collator, batch_size: int, seed: int) -> dict:
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     loader = DataLoader(encoded.remove_columns("length"), batch_size=batch_size, collate_fn=collator)
-    adversarial = hasattr(model, "adversarial_update")  # DialogWAE, iVAE: no closed-form KL, no -ELBO
+    adversarial = hasattr(model, "adversarial_update")  # DialogWAE, iVAE, SeqGAN: no closed-form KL, no -ELBO
     for batch in loader:
         batch = {key: value.to(model.device) for key, value in batch.items()}
         if adversarial:
@@ -157,7 +158,7 @@ def generate_responses(model, tokenizer, encoded, collator, args) -> list[list[s
     loader = DataLoader(encoded.remove_columns("length"), batch_size=args.generation_batch_size, collate_fn=collator)
     for batch in loader:
         context = {key: value.to(model.device) for key, value in batch.items() if key.startswith("context")}
-        if hasattr(model, "sample_responses"):  # DialogWAE and iVAE: no `generate`, their own greedy decoding
+        if hasattr(model, "sample_responses"):  # DialogWAE, iVAE, SeqGAN: no `generate`, their own decoding
             sequences = model.sample_responses(
                 **context, num_return_sequences=args.num_responses, max_new_tokens=args.max_new_tokens,
                 generator=generator,
@@ -278,7 +279,7 @@ def wanted(argv=None) -> bool:
         config = AutoConfig.from_pretrained(known.model_name_or_path, trust_remote_code=known.trust_remote_code)
     except Exception:
         return False  # training/evaluate.py reports the problem
-    return config.model_type in ("twrcvae", DialogWAEConfig.model_type, IVAEConfig.model_type)
+    return config.model_type in ("twrcvae", DialogWAEConfig.model_type, IVAEConfig.model_type, SeqGANConfig.model_type)
 
 
 def main(argv=None) -> dict:

@@ -20,7 +20,7 @@ import warnings
 import torch
 import yaml
 
-from modeling_twrvae import DialogWAEConfig, IVAEConfig, TWRCVAEConfig, TWRVAEConfig
+from modeling_twrvae import DialogWAEConfig, IVAEConfig, SeqGANConfig, TWRCVAEConfig, TWRVAEConfig
 from modeling_twrvae.data.corpora import CORPORA, DATA_DIR_ENV
 from modeling_twrvae.data.dialogue_corpora import DIALOGUE_CORPORA
 from modeling_twrvae.tokenization_twrvae import PRE_TOKENIZATIONS, SPECIAL_TOKENS
@@ -101,8 +101,13 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     model.add_argument(
         "--preset",
         default="twr-vae",
-        choices=TWRVAEConfig.presets() + TWRCVAEConfig.presets() + DialogWAEConfig.presets() + IVAEConfig.presets(),
-        help="Model of the papers (twr-cvae, cvae, dialogwae, dialogwae-gmp, ivae: dialogue response generation).",
+        choices=TWRVAEConfig.presets()
+        + TWRCVAEConfig.presets()
+        + DialogWAEConfig.presets()
+        + IVAEConfig.presets()
+        + SeqGANConfig.presets(),
+        help="Model of the papers (twr-cvae, cvae, dialogwae, dialogwae-gmp, ivae, seqgan: dialogue response "
+        "generation).",
     )
     model.add_argument(
         "--config_overrides",
@@ -204,18 +209,47 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     )
 
     wae = parser.add_argument_group(
-        "DialogWAE's and iVAE's adversarial training (guxd/DialogWAE, fangleai/Implicit-LVM)"
+        "DialogWAE's, iVAE's and SeqGAN's adversarial training (guxd/DialogWAE, fangleai/Implicit-LVM, "
+        "jiweil/Neural-Dialogue-Generation)"
     )
     wae.add_argument(
         "--critic_updates",
         type=int,
         default=5,
-        help="Critic updates per round (`n_iters_d` of both authors' code), DialogWAE's each on the next batch, "
-        "iVAE's all on the round's batch; the round's first batch also trains the autoencoder (at --learning_rate, "
-        "SGD) and the generators. An update is a round.",
+        help="Critic updates per round (`n_iters_d` of DialogWAE's and iVAE's code, `dSteps` of SeqGAN's), "
+        "DialogWAE's and SeqGAN's each on the next batch, iVAE's all on the round's batch; DialogWAE's first batch "
+        "also trains the autoencoder (at --learning_rate, SGD) and the generators, SeqGAN's last batch the response "
+        "generator. An update is a round.",
     )
-    wae.add_argument("--generator_learning_rate", type=float, default=5e-5, help="RMSprop (WAE:configs.py:24).")
-    wae.add_argument("--critic_learning_rate", type=float, default=1e-5, help="RMSprop (WAE:configs.py:25).")
+    wae.add_argument(
+        "--generator_learning_rate",
+        type=float,
+        help="DialogWAE's and iVAE's noise networks and generators: RMSprop, default 5e-5 (WAE:configs.py:24).",
+    )
+    wae.add_argument(
+        "--critic_learning_rate",
+        type=float,
+        help="The critic: RMSprop, default 1e-5 (DialogWAE, iVAE; WAE:configs.py:25); SeqGAN's discriminator: SGD, "
+        "default 0.01 (ADV:Adversarial/discriminative/dis_parse.lua:14).",
+    )
+    wae.add_argument(
+        "--baseline_learning_rate",
+        type=float,
+        help="SeqGAN's reward baseline: SGD, default 0.0005 (ADV:Adversarial/Reinforce/parse.lua:20).",
+    )
+    wae.add_argument(
+        "--generator_pretrain_steps",
+        type=int,
+        default=0,
+        help="SeqGAN: the first N rounds train the response generator by likelihood, on each of a round's batches.",
+    )
+    wae.add_argument(
+        "--discriminator_pretrain_steps",
+        type=int,
+        default=0,
+        help="SeqGAN: the next N rounds train the discriminator alone, on each of a round's batches; the adversarial "
+        "rounds follow.",
+    )
 
     run = parser.add_argument_group("evaluation, checkpoints, logging")
     run.add_argument("--output_dir", help="Where the model, logs and checkpoints go (required).")
@@ -313,7 +347,7 @@ def parse_args_and_task(argv=None, description: str | None = None) -> tuple[argp
             "aggregate-posterior sampler: leave it at 0."
         )
     if task.adversarial:
-        check_adversarial(args, parser)
+        check_adversarial(args, parser, task)
     if args.free_bits and "free_bits" not in task.forward_kwargs():
         parser.error("--free_bits applies to the text VAEs; the dialogue models take KL annealing (--kl_schedule).")
     if args.overwrite_output_dir and args.resume_from_checkpoint and checkpoint_is_inside(args):
@@ -507,11 +541,12 @@ POSITIVE = (
 )  # fmt: skip
 NON_NEGATIVE = ("learning_rate", "weight_decay", "adam_epsilon", "num_warmup_steps", "save_total_limit", "kl_weight",
                 "free_bits", "max_grad_norm", "aggregate_posterior_components", "generator_learning_rate",
-                "critic_learning_rate")  # fmt: skip
+                "critic_learning_rate", "baseline_learning_rate", "generator_pretrain_steps",
+                "discriminator_pretrain_steps")  # fmt: skip
 
 
-def check_adversarial(args, parser: argparse.ArgumentParser) -> None:
-    """What DialogWAE's and iVAE's rounds of three updates cannot take."""
+def check_adversarial(args, parser: argparse.ArgumentParser, task) -> None:
+    """What DialogWAE's, iVAE's and SeqGAN's rounds of updates cannot take."""
     for name, value, ok in (
         ("gradient_accumulation_steps", args.gradient_accumulation_steps, 1),
         ("aggressive", args.aggressive, False),
@@ -520,15 +555,21 @@ def check_adversarial(args, parser: argparse.ArgumentParser) -> None:
     ):  # fmt: skip
         if value != ok:
             parser.error(
-                f"--{name} does not apply to DialogWAE or iVAE, which train in rounds of three updates: leave it out."
+                f"--{name} does not apply to DialogWAE, iVAE or SeqGAN, which train in rounds of updates: leave it out."
             )
     if args.mixed_precision not in (None, "no"):
         parser.error(
-            "DialogWAE and iVAE train in fp32 (their critics' exponentials and gradient penalty): leave out "
-            "--mixed_precision."
+            "DialogWAE, iVAE and SeqGAN train in fp32 (their critics' exponentials, gradient penalty and sampled "
+            "rewards): leave out --mixed_precision."
         )
     if args.metric_for_best_model != "reconstruction_loss":
-        parser.error("DialogWAE and iVAE have no ELBO: pass --metric_for_best_model reconstruction_loss.")
+        parser.error("DialogWAE, iVAE and SeqGAN have no ELBO: pass --metric_for_best_model reconstruction_loss.")
+    seqgan = task.config_class is SeqGANConfig
+    for name in ("generator_pretrain_steps", "discriminator_pretrain_steps", "baseline_learning_rate"):
+        if not seqgan and getattr(args, name):
+            parser.error(f"--{name} applies to SeqGAN only: leave it out.")
+    if seqgan and args.generator_learning_rate is not None:
+        parser.error("--generator_learning_rate is DialogWAE's and iVAE's; SeqGAN's generator takes --learning_rate.")
 
 
 def check_ranges(args, parser: argparse.ArgumentParser) -> None:

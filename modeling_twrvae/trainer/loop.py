@@ -89,10 +89,10 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
     compile_model(model, args)
     if task.adversarial:
         if processes > 1:
-            raise ValueError("DialogWAE trains on one process only: run train.py without accelerate launch/torchrun.")
-        optimizers = model.adversarial_optimizers(
-            args.learning_rate, args.generator_learning_rate, args.critic_learning_rate
-        )
+            raise ValueError(
+                f"{type(model).__name__} trains on one process only: run train.py without accelerate launch/torchrun."
+            )
+        optimizers = task.adversarial_optimizers(model)
         optimizer, batches_per_update = optimizers[0], model.batches_per_round(args.critic_updates)
     else:
         optimizer, batches_per_update = (
@@ -197,7 +197,8 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
                     pending.append(batch)
                     if len(pending) < batches_per_update and index + 1 < len(loader):
                         continue
-                    values = adversarial_step(args, accelerator, model, optimizers, lr_scheduler, pending)
+                    options = task.round_options(state["global_step"])
+                    values = adversarial_step(args, accelerator, model, optimizers, lr_scheduler, pending, options)
                     pending = []
                 elif extra is not None and state["aggressive"]:
                     values, updates = aggressive.aggressive_step(

@@ -102,11 +102,14 @@ def train_step(
 ADVERSARIAL_LOG_NAMES = ("loss", "autoencoder_loss", "generator_loss", "critic_loss")
 
 
-def adversarial_step(args, accelerator, model, optimizers, lr_scheduler, batches: list[dict]) -> torch.Tensor:
-    """One round of DialogWAE's training (`DialogWAEModel.adversarial_update`): the autoencoder, the generators, then
-    the critic on each of `batches`. Returns what `ADVERSARIAL_LOG_NAMES` name, as `train_step` does its losses."""
+def adversarial_step(
+    args, accelerator, model, optimizers, lr_scheduler, batches: list[dict], options: dict
+) -> torch.Tensor:
+    """One round of DialogWAE's, iVAE's or SeqGAN's training (their `adversarial_update`, with the task's `options`
+    for the round, `Task.round_options`). Returns what `ADVERSARIAL_LOG_NAMES` name, as `train_step` does its
+    losses."""
     values = accelerator.unwrap_model(model).adversarial_update(
-        batches, optimizers, max_grad_norm=args.max_grad_norm, critic_updates=args.critic_updates
+        batches, optimizers, max_grad_norm=args.max_grad_norm, critic_updates=args.critic_updates, **options
     )
     lr_scheduler.step()
     names = ADVERSARIAL_LOG_NAMES[1:]

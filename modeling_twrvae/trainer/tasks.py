@@ -21,10 +21,13 @@ from modeling_twrvae import (
     CVAE_PRESETS,
     DIALOGWAE_PRESETS,
     IVAE_PRESETS,
+    SEQGAN_PRESETS,
     DialogWAEConfig,
     DialogWAEModel,
     IVAEConfig,
     IVAEModel,
+    SeqGANConfig,
+    SeqGANModel,
     TWRCVAEConfig,
     TWRCVAEModel,
     TWRVAEConfig,
@@ -43,6 +46,7 @@ logger = get_logger(__name__)
 DEFAULT_DIALOGUE_PRESET = "twr-cvae"
 DEFAULT_VOCAB_SIZE = 20000
 ADVERSARIAL_MODELS = (DialogWAEConfig.model_type, IVAEConfig.model_type)
+SEQGAN_PHASES = ("generator_pretraining", "discriminator_pretraining", "adversarial")
 
 
 def choose_task(args) -> Task:
@@ -51,6 +55,8 @@ def choose_task(args) -> Task:
     task. Argument checking needs it too (the configuration class its `--config_overrides` are checked against): it
     reads no data, only a saved model's configuration."""
     saved = saved_model_type(args.model_name_or_path) if args.model_name_or_path else None
+    if args.preset in SEQGAN_PRESETS or saved == SeqGANConfig.model_type:
+        return SeqGANTask(args)
     if args.preset in {**DIALOGWAE_PRESETS, **IVAE_PRESETS} or saved in ADVERSARIAL_MODELS:
         return DialogWAETask(args, ivae=args.preset in IVAE_PRESETS or saved == IVAEConfig.model_type)
     dialogue = args.preset in CVAE_PRESETS or args.dataset in DIALOGUE_CORPORA or saved == TWRCVAEConfig.model_type
@@ -350,6 +356,17 @@ class DialogWAETask(DialogueTask):
             return self.config_class.presets()[0]
         raise ValueError(f"--preset {self.args.preset} is not one of {self.config_class.presets()}.")
 
+    def adversarial_optimizers(self, model) -> tuple:
+        """The model's optimisers at the run's rates (the authors' where not given)."""
+        rates = {"generator_lr": self.args.generator_learning_rate, "critic_lr": self.args.critic_learning_rate}
+        return model.adversarial_optimizers(
+            self.args.learning_rate, **{k: v for k, v in rates.items() if v is not None}
+        )
+
+    def round_options(self, step: int) -> dict:
+        """What `adversarial_update` takes for the round after `step` updates, beside the batches."""
+        return {}
+
     def context_window(self) -> int:
         if "context_window" in self.args.config_overrides:
             return int(self.args.config_overrides["context_window"])
@@ -376,6 +393,27 @@ class DialogWAETask(DialogueTask):
                 count += output.reconstruction_loss.shape[0]
         model.train()
         return {"reconstruction_loss": total / count, "token_nll": total / tokens, "num_responses": int(count)}
+
+
+class SeqGANTask(DialogWAETask):
+    """SeqGAN on the dialogue task's data: rounds of likelihood pre-training (`--generator_pretrain_steps`), of
+    discriminator pre-training (`--discriminator_pretrain_steps`), then adversarial rounds; validation by the
+    generator's likelihood."""
+
+    def __init__(self, args):
+        super().__init__(args)
+        self.config_class, self.model_class = SeqGANConfig, SeqGANModel
+
+    def adversarial_optimizers(self, model) -> tuple:
+        rates = {"discriminator_lr": self.args.critic_learning_rate, "baseline_lr": self.args.baseline_learning_rate}
+        return model.adversarial_optimizers(
+            self.args.learning_rate, **{k: v for k, v in rates.items() if v is not None}
+        )
+
+    def round_options(self, step: int) -> dict:
+        first, second = self.args.generator_pretrain_steps, self.args.discriminator_pretrain_steps
+        phase = 0 if step < first else 1 if step < first + second else 2
+        return {"phase": SEQGAN_PHASES[phase]}
 
 
 class DialogueCollator:
@@ -443,6 +481,7 @@ def get_tokenizer(args, train_texts, checkpoint: Path | None = None):
 
 __all__ = [
     "DialogWAETask",
+    "SeqGANTask",
     "DialogueCollator",
     "DialogueTask",
     "LanguageTask",
