@@ -388,7 +388,7 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
           the teacher-forced likelihood update on its human responses (`TeacherForce`, parse.lua:25).
 
         Every gradient is clipped to `max_grad_norm` (`thres` 5, ADV:Atten/parse.lua:15,
-        ADV:Adversarial/discriminative/dis_parse.lua:18). Returns the round's mean likelihood loss
+        ADV:Adversarial/discriminative/dis_parse.lua:18). Returns the round's mean likelihood loss per token
         (`autoencoder_loss`, without dropout and without an update in the discriminator's pre-training), minus the
         mean reward of the sampled responses (`generator_loss`) and the first discriminator loss (`critic_loss`); 0
         for what the phase does not compute."""
@@ -407,7 +407,8 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
         values["critic_loss"] = critic[0] if critic else 0.0
         if phase == "discriminator_pretraining":
             with self._inference():  # the generator's likelihood, for the log: it does not change in this phase
-                values["autoencoder_loss"] = sum(self(**b).loss.item() for b in batches) / len(batches)
+                per_token = [self(**b).loss.item() * len(b["input_ids"]) / self._predicted_tokens(b) for b in batches]
+                values["autoencoder_loss"] = sum(per_token) / len(per_token)
             return values
         batch = batches[-1]
         context, sequences = self._sampled_batch(batch, generator)
@@ -430,12 +431,18 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
             torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
 
     def _likelihood_update(self, batch: dict, optimizer, max_grad_norm) -> float:
+        """One likelihood update; returns the loss per token, the unit of the validation's `token_nll`."""
         optimizer.zero_grad()
         loss = self(**batch).loss
         loss.backward()
         self._clip(self.generator_parameters(), max_grad_norm)
         optimizer.step()
-        return loss.item()
+        return loss.item() * len(batch["input_ids"]) / self._predicted_tokens(batch)
+
+    def _predicted_tokens(self, batch: dict) -> float:
+        mask = batch.get("attention_mask")
+        mask = batch["input_ids"] != self.config.pad_token_id if mask is None else mask
+        return float(mask[:, 1:].sum())
 
     def _discriminator_update(self, batch: dict, optimizer, max_grad_norm, generator=None) -> float:
         optimizer.zero_grad()

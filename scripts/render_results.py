@@ -8,7 +8,10 @@
 - `benchmarks/results/yelp/test_results.json` (training/evaluate.py's output for twrvae-yelp, see docs/yelp.md) fills
   the `<!-- yelp-results:begin -->` ... `<!-- yelp-results:end -->` blocks of docs/yelp.md and the README;
 - `benchmarks/results/table2-yelp-sentiment.md` (benchmarks/compare_models.py's table) fills the
-  `<!-- table2-yelp:begin -->` ... `<!-- table2-yelp:end -->` block of docs/table2.md.
+  `<!-- table2-yelp:begin -->` ... `<!-- table2-yelp:end -->` block of docs/table2.md;
+- `benchmarks/results/table5.json` (benchmarks/compare_dialogue_models.py: every seed's results) fills the
+  `<!-- table5:begin -->` (the tables) and `<!-- table5-examples:begin -->` (responses of seed 1) blocks of
+  docs/table5.md.
 
 `--check` writes nothing and exits 1 when a page differs from what its file gives (the tests run it), so that the
 pages never disagree with the files or with each other.
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "yelp" / "test_results.json"
 TABLE = ROOT / "benchmarks" / "results" / "table2-yelp-sentiment.md"
 MAIN_JOB = ROOT / "benchmarks" / "results" / "main_job-cpu.json"
+TABLE5 = ROOT / "benchmarks" / "results" / "table5.json"
 IDLE_LOAD = 0.7  # a 1-minute load average above this before the run: the machine was shared, the time is no timing
 # (page, block name, what fills it)
 PAGES = [
@@ -36,6 +40,8 @@ PAGES = [
     (ROOT / "docs" / "yelp.md", "yelp-results", "page"),
     (ROOT / "README.md", "yelp-results", "summary"),
     (ROOT / "docs" / "table2.md", "table2-yelp", "table"),
+    (ROOT / "docs" / "table5.md", "table5", "table5"),
+    (ROOT / "docs" / "table5.md", "table5-examples", "table5 examples"),
 ]
 FACTS = ("eat_type", "area", "food", "family_friendly", "price_range", "customer_rating")
 
@@ -325,7 +331,70 @@ def main_job_page(run: dict) -> str:
     return "\n".join(lines)
 
 
+TABLE5_COLUMNS = [
+    ("bleu_recall_papers", "BLEU-R"), ("bleu_precision_papers", "BLEU-P"), ("bleu_f1_papers", "BLEU-F1"),
+    ("bow_average", "BOW-A"), ("bow_extrema", "BOW-E"), ("bow_greedy", "BOW-G"), ("intra_distinct_1", "intra-dist1"),
+    ("intra_distinct_2", "intra-dist2"), ("inter_distinct_1", "inter-dist1"), ("inter_distinct_2", "inter-dist2"),
+    ("bleu_f1", "BLEU-F1 (sacreBLEU)"), ("train_minutes", "training (min)"),
+]  # fmt: skip
+TABLE5_ORDER = ("SeqGAN", "CVAE", "DialogWAE-GMP", "iVAE", "TWR-CVAE")
+CORPUS_NAMES = {"dailydialog": "DailyDialog", "switchboard": "Switchboard"}
+
+
+def mean_std(value: float | None, std: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if std is None else f"{value:.3f} ± {std:.3f}"
+
+
+def table5(run: dict) -> str:
+    """One table per corpus: each model's mean ± standard deviation over its seeds."""
+    lines = []
+    for corpus, models in run["corpora"].items():
+        first = next(iter(next(iter(models.values()))["seeds"].values()))
+        lines += [
+            f"**{CORPUS_NAMES.get(corpus, corpus)}**: {first['num_contexts']} test contexts, 10 responses each; mean "
+            "± standard deviation over seeds.",
+            "",
+            "| model | seeds | " + " | ".join(title for _, title in TABLE5_COLUMNS) + " |",
+            "|---|---|" + "---|" * len(TABLE5_COLUMNS),
+        ]
+        for name in sorted(models, key=lambda n: TABLE5_ORDER.index(n) if n in TABLE5_ORDER else len(TABLE5_ORDER)):
+            seeds, means, stds = models[name]["seeds"], models[name]["mean"], models[name]["std"]
+            cells = [mean_std(means.get(key), stds.get(key)) for key, _ in TABLE5_COLUMNS]
+            lines.append(f"| {name} | {len(seeds)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines).strip()
+
+
+def table5_examples(run: dict) -> str:
+    """Each corpus's first test contexts with the first responses of every model's seed-1 run."""
+    lines = []
+    for corpus, models in run["corpora"].items():
+        names = [n for n in TABLE5_ORDER if n in models and "1" in models[n]["seeds"]]
+        if not names:
+            continue
+        contexts = models[names[0]]["seeds"]["1"]["examples"]
+        for index, example in enumerate(contexts[:2]):
+            turns = " / ".join(cell(turn) for turn in example["context"][-2:])
+            lines += [
+                f"**{CORPUS_NAMES.get(corpus, corpus)}, test context {index + 1}** (last turns): {turns}  ",
+                f"Reference: {cell(example['reference'])}",
+                "",
+                "| model | the first three of its 10 responses (seed 1) |",
+                "|---|---|",
+            ]
+            for name in names:
+                responses = models[name]["seeds"]["1"]["examples"][index]["responses"][:3]
+                lines.append(f"| {name} | " + "<br>".join(cell(text) or "(empty)" for text in responses) + " |")
+            lines.append("")
+    return "\n".join(lines).strip()
+
+
 def render(kind: str) -> str:
+    if kind.startswith("table5"):
+        run = json.loads(TABLE5.read_text(encoding="utf-8"))
+        return table5(run) if kind == "table5" else table5_examples(run)
     if kind == "table":
         return TABLE.read_text(encoding="utf-8").strip()
     if kind.startswith("main job"):

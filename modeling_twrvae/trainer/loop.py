@@ -84,8 +84,9 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
     )  # fmt: skip
     eval_loader, _ = make_loader(eval_data, args.per_device_eval_batch_size * processes, False, args.seed, collator)
 
-    # The optimiser and the schedules of the learning rate and of the KL weight. DialogWAE has three optimisers, and
-    # an update is a round of its three updates on `--critic_updates` batches (trainer/steps.py, adversarial_step).
+    # The optimiser and the schedules of the learning rate and of the KL weight. DialogWAE, iVAE and SeqGAN have three
+    # optimisers each, and an update is a round of their updates on `batches_per_round` batches (trainer/steps.py,
+    # adversarial_step; SeqGAN's phase comes from the task's `round_options`).
     compile_model(model, args)
     if task.adversarial:
         if processes > 1:
@@ -190,7 +191,7 @@ def train(args, task, accelerator, output_dir: Path, use: str | None) -> dict:
             loader = train_loader
             if epoch == start_epoch and skip_batches:
                 loader = accelerator.skip_first_batches(train_loader, skip_batches)
-            pending = []  # DialogWAE: the batches of the round being gathered
+            pending = []  # DialogWAE, iVAE, SeqGAN: the batches of the round being gathered
             for index, batch in enumerate(loader):
                 kl_weight = kl_schedule(state["global_step"])
                 if task.adversarial:

@@ -60,8 +60,9 @@ def plot_training_curves(metrics_file: str | Path, png_file: str | Path) -> bool
 
 
 def plot_adversarial_curves(records: list[dict], png_file: str | Path) -> bool:
-    """DialogWAE's run: the autoencoder's loss per token (training and validation), and the generators' and the
-    critic's losses."""
+    """DialogWAE's, iVAE's or SeqGAN's run: the reconstruction (SeqGAN: likelihood) loss per token (training and
+    validation), and the adversarial losses: the generators' (SeqGAN: minus the mean reward) and the critic's (SeqGAN:
+    the discriminator's)."""
     train = [r for r in records if "critic_loss" in r]
     evals = [r for r in records if "eval_token_nll" in r]
     plt = _figure()
@@ -70,8 +71,8 @@ def plot_adversarial_curves(records: list[dict], png_file: str | Path) -> bool:
     left.plot(steps, [r["autoencoder_loss"] for r in train], label="train")
     if evals:
         left.plot([r["step"] for r in evals], [r["eval_token_nll"] for r in evals], "o-", label="validation")
-    right.plot(steps, [r["generator_loss"] for r in train], label="generators")
-    right.plot(steps, [r["critic_loss"] for r in train], label="critic (with its gradient penalty)")
+    right.plot(steps, [r["generator_loss"] for r in train], label="generators (SeqGAN: minus the reward)")
+    right.plot(steps, [r["critic_loss"] for r in train], label="critic (SeqGAN: discriminator)")
     left.set(title="Reconstruction loss (nats per token)", xlabel="update (round)")
     right.set(title="Adversarial losses", xlabel="update (round)")
     for axis in (left, right):

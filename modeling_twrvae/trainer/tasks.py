@@ -341,7 +341,7 @@ class DialogueTask(Task):
 
 class DialogWAETask(DialogueTask):
     """DialogWAE and iVAE on the dialogue task's data: their own models, trained in rounds of three updates
-    (`model.adversarial_update`), no KL options, validation by reconstruction."""
+    (`model.adversarial_update`), no KL options, validation by reconstruction. SeqGAN's task is its subclass."""
 
     adversarial = True
 
