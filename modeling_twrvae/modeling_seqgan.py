@@ -58,6 +58,18 @@ class SeqGANOutput(ModelOutput):
     context_vector: torch.FloatTensor | None = None
 
 
+def _draw(probabilities: torch.Tensor, generator=None) -> torch.LongTensor:
+    """One token (rows, 1) from each row's distribution, by inverting its cumulative sum at one uniform number:
+    `torch.multinomial` draws an exponential number for every entry of the vocabulary, which made it most of the
+    time of the Monte Carlo completions."""
+    cumulative = probabilities.cumsum(-1)
+    uniform = torch.rand(probabilities.shape[0], 1, device=probabilities.device, dtype=cumulative.dtype,
+                         generator=generator)  # fmt: skip
+    # side="right": the first entry above the number, so a token of probability 0 is never drawn
+    tokens = torch.searchsorted(cumulative, uniform * cumulative[:, -1:], right=True)
+    return tokens.clamp_max(probabilities.shape[-1] - 1)
+
+
 class HierarchicalDiscriminator(nn.Module):
     """P(human | context, response): an LSTM over each utterance's words, an LSTM over the context's utterances and
     then the response, and a linear layer to two classes on its last state, index 0 human and 1 generated
@@ -79,6 +91,38 @@ class HierarchicalDiscriminator(nn.Module):
         _, (hidden, _) = self.word_encoder(packed)
         return hidden[-1]
 
+    def encode_contexts(
+        self, context_input_ids: torch.LongTensor, context_attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.LongTensor]:
+        """The word-level encodings of the context utterances (batch, window, size), zeros for padding utterances,
+        and each dialogue's number of utterances: what `classify` reads beside the responses (computed once for all
+        the completions of a batch)."""
+        lengths = context_attention_mask.bool().sum(-1)
+        real = lengths > 0
+        batch, window, _ = context_input_ids.shape
+        encodings = self.classifier.weight.new_zeros((batch, window, self.word_encoder.hidden_size))
+        encodings[real] = self.encode_words(context_input_ids[real], lengths[real])
+        return encodings, real.sum(-1)
+
+    def classify(
+        self, contexts: tuple[torch.Tensor, torch.LongTensor], response_ids, response_attention_mask
+    ) -> torch.Tensor:
+        """Logits (rows, 2) of human against generated for each response after its encoded context (`contexts`
+        from `encode_contexts`; its rows repeated when there are several responses a context, each context's
+        together)."""
+        encodings, counts = contexts
+        repeats = response_ids.shape[0] // encodings.shape[0]
+        if repeats > 1:
+            encodings, counts = encodings.repeat_interleave(repeats, 0), counts.repeat_interleave(repeats, 0)
+        rows = response_ids.shape[0]
+        response = self.encode_words(response_ids, response_attention_mask.long().sum(-1))
+        sequence = torch.cat([encodings, encodings.new_zeros((rows, 1, encodings.shape[-1]))], dim=1)
+        sequence = sequence.index_put((torch.arange(rows, device=counts.device), counts), response)
+        packed = pack_padded_sequence(self.dropout(sequence), (counts + 1).cpu(), batch_first=True,
+                                      enforce_sorted=False)  # fmt: skip
+        _, (hidden, _) = self.utterance_encoder(packed)
+        return self.classifier(hidden[-1])
+
     def forward(
         self,
         context_input_ids: torch.LongTensor,
@@ -86,20 +130,9 @@ class HierarchicalDiscriminator(nn.Module):
         response_ids: torch.LongTensor,
         response_attention_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """Logits (batch, 2) of human against generated for each (context, response)."""
-        mask = context_attention_mask.bool()
-        lengths = mask.sum(-1)
-        real = lengths > 0
-        counts = real.sum(-1)
-        batch, window, _ = context_input_ids.shape
-        encodings = self.classifier.weight.new_zeros((batch, window + 1, self.word_encoder.hidden_size))
-        encodings[:, :window][real] = self.encode_words(context_input_ids[real], lengths[real])
-        response = self.encode_words(response_ids, response_attention_mask.long().sum(-1))
-        encodings[torch.arange(batch, device=counts.device), counts] = response
-        packed = pack_padded_sequence(self.dropout(encodings), (counts + 1).cpu(), batch_first=True,
-                                      enforce_sorted=False)  # fmt: skip
-        _, (hidden, _) = self.utterance_encoder(packed)
-        return self.classifier(hidden[-1])
+        """Logits (rows, 2) of human against generated for each (context, response)."""
+        contexts = self.encode_contexts(context_input_ids, context_attention_mask)
+        return self.classify(contexts, response_ids, response_attention_mask)
 
 
 class SeqGANPreTrainedModel(TWRVAEPreTrainedModel):
@@ -250,7 +283,7 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
             output, state = self.decoder(self.embed_tokens(tokens), state)
             logits = self.lm_head(output[:, -1]).float()
             logits[:, banned] = float("-inf")
-            tokens = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+            tokens = _draw(torch.softmax(logits, dim=-1), generator)
             tokens = tokens.masked_fill(finished[:, None], config.pad_token_id)
             drawn.append(tokens)
             finished |= tokens.squeeze(1) == config.eos_token_id
@@ -277,16 +310,18 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
 
     # ----- the discriminator and the rewards -----
 
-    def discriminate(self, batch: dict, responses: torch.LongTensor) -> torch.Tensor:
-        """The discriminator's logits (rows, 2) for `responses` in the contexts of `batch` (rows of `responses` a
-        multiple of the batch's, each context's together)."""
-        repeats = responses.shape[0] // batch["context_input_ids"].shape[0]
+    def encode_discriminator_contexts(self, batch: dict) -> tuple[torch.Tensor, torch.LongTensor]:
         contexts = batch["context_input_ids"]
         mask = batch.get("context_attention_mask")
         mask = contexts != self.config.pad_token_id if mask is None else mask
-        if repeats > 1:
-            contexts, mask = contexts.repeat_interleave(repeats, 0), mask.repeat_interleave(repeats, 0)
-        return self.discriminator(contexts, mask, responses, responses != self.config.pad_token_id)
+        return self.discriminator.encode_contexts(contexts, mask)
+
+    def discriminate(self, batch: dict, responses: torch.LongTensor, contexts=None) -> torch.Tensor:
+        """The discriminator's logits (rows, 2) for `responses` in the contexts of `batch` (rows of `responses` a
+        multiple of the batch's, each context's together), or in `contexts` already encoded
+        (`encode_discriminator_contexts`)."""
+        contexts = self.encode_discriminator_contexts(batch) if contexts is None else contexts
+        return self.discriminator.classify(contexts, responses, responses != self.config.pad_token_id)
 
     def discriminator_loss(self, batch: dict, generator=None) -> torch.Tensor:
         """Cross-entropy of the discriminator on the batch's human responses (class 0) and on one response sampled
@@ -309,7 +344,8 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
         `vanillaReinforce`, ADV:Adversarial/Reinforce/generative.lua:168-169)."""
         config, samples = self.config, self.config.monte_carlo_samples
         with self._inference():
-            whole = torch.softmax(self.discriminate(batch, sequences).float(), dim=-1)[:, 0]
+            encoded = self.encode_discriminator_contexts(batch)  # once for every completion of the batch
+            whole = torch.softmax(self.discriminate(batch, sequences, encoded).float(), dim=-1)[:, 0]
             real = sequences[:, 1:] != config.pad_token_id
             tokens = real.sum(1)  # generated tokens of each response, <eos> included
             rewards = whole[:, None].expand_as(real).clone()
@@ -326,8 +362,8 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
                 prefix = sequences[rows, : t + 1].repeat_interleave(samples, 0)
                 steps = config.max_response_length - 1 - t
                 completed = torch.cat([prefix, self._continue(state, prefix[:, -1:], steps, generator)], dim=1)
-                part = {key: value[rows] for key, value in batch.items() if key.startswith("context")}
-                verdict = torch.softmax(self.discriminate(part, completed).float(), dim=-1)[:, 0]
+                part = (encoded[0][rows], encoded[1][rows])
+                verdict = torch.softmax(self.discriminate(batch, completed, part).float(), dim=-1)[:, 0]
                 rewards[rows, t - 1] = verdict.view(-1, samples).mean(1)
         return rewards * real, whole
 

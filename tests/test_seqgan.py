@@ -61,7 +61,7 @@ def test_each_rewarded_token_gets_the_verdict_on_its_completions(tokenizer, batc
     def completion(state, tokens, steps, generator=None, close=True):
         return torch.tensor([[7, eos]]).expand(tokens.shape[0], 2)
 
-    def verdict(part, responses):
+    def verdict(part, responses, contexts=None):
         real = responses != pad
         share = ((responses == 7) & real).sum(1) / real.sum(1)
         return torch.stack([share.log(), (1 - share).clamp_min(1e-9).log()], dim=1)
@@ -152,6 +152,17 @@ def test_the_policy_loss_by_hand_and_its_step_makes_rewarded_responses_likelier(
     assert likelihood().item() > before
 
 
+def test_encoded_contexts_once_give_the_verdicts_of_the_whole_discriminator(tokenizer, batch):
+    model = tiny(len(tokenizer)).eval()
+    _, sampled = model._sampled_batch(batch, torch.Generator().manual_seed(5))
+    twice = sampled.repeat_interleave(2, 0)
+    with torch.no_grad():
+        cached = model.discriminate(batch, twice, model.encode_discriminator_contexts(batch))
+        whole = model.discriminator(batch["context_input_ids"].repeat_interleave(2, 0),
+                                    batch["context_attention_mask"].repeat_interleave(2, 0), twice, twice != 0)  # fmt: skip
+    torch.testing.assert_close(cached, whole)
+
+
 def test_the_discriminator_loss_is_the_mean_cross_entropy_of_human_against_sampled(tokenizer, batch):
     model = tiny(len(tokenizer), discriminator_dropout=0.0)
     loss = model.discriminator_loss(batch, torch.Generator().manual_seed(4))
@@ -178,6 +189,17 @@ def test_each_phase_updates_what_it_trains(tokenizer, batch):
     assert values["generator_loss"] < 0 and values["critic_loss"] > 0 and values["autoencoder_loss"] > 0
     with pytest.raises(ValueError, match="`phase` must be one of"):
         model.adversarial_update([batch], optimizers, phase="pretraining")
+
+
+def test_a_drawn_token_follows_its_distribution_and_never_one_of_probability_zero():
+    from modeling_twrvae.modeling_seqgan import _draw
+
+    probabilities = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2], [0.0, 0.0, 0.0, 0.0, 1.0]]).repeat(20000, 1)
+    drawn = _draw(probabilities, torch.Generator().manual_seed(0)).squeeze(1)
+    first, second = drawn[0::2], drawn[1::2]
+    assert (second == 4).all() and not torch.isin(first, torch.tensor([0, 2])).any()
+    shares = torch.bincount(first, minlength=5).float() / len(first)
+    torch.testing.assert_close(shares, probabilities[0], atol=0.015, rtol=0)
 
 
 def test_sampled_responses_stay_in_the_vocabulary_they_may_draw(tokenizer, batch):
