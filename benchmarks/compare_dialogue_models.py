@@ -113,9 +113,24 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int) -> dict | None:
     row["train_minutes"] = float(timing.read_text()) / 60 if timing.is_file() else None
     training = (folder / "training_config.yaml").read_text() if (folder / "training_config.yaml").is_file() else ""
     row["settings"] = {"training_config": training, "config": json.loads((folder / "config.json").read_text())}
+    row["training_log_last_fifth"] = last_fifth(folder / "metrics.jsonl")
     record.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(record, row)
     return row
+
+
+def last_fifth(metrics_file: Path) -> dict[str, float] | None:
+    """The mean of each logged training value over the run's last fifth of logged updates (train.py's
+    metrics.jsonl): where the training ended, e.g. whether SeqGAN's discriminator still sat at chance, ln 2."""
+    if not metrics_file.is_file():
+        return None
+    records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    records = [r for r in records if "loss" in r]
+    if not records:
+        return None
+    tail = records[len(records) - max(1, len(records) // 5) :]
+    keys = [key for key in tail[0] if key not in ("step", "epoch") and isinstance(tail[0][key], (int, float))]
+    return {key: sum(r[key] for r in tail) / len(tail) for key in keys}
 
 
 def cell(mean: float | None, std: float | None) -> str:

@@ -28,6 +28,9 @@ def test_every_model_reads_the_same_batches_and_kept_runs_are_reused(compare, tm
             Path(command[command.index("--output_file") + 1]).write_text(json.dumps(results))
         else:
             (folder / "config.json").write_text(json.dumps({"model_type": "x"}))
+            logged = [{"step": s, "loss": 10.0 - s, "critic_loss": 0.5} for s in range(1, 11)]
+            logged.insert(5, {"step": 5, "eval_reconstruction_loss": 3.0})
+            (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in logged) + "\n")
         return 60.0
 
     monkeypatch.setattr(compare, "run", fake_run)
@@ -50,6 +53,8 @@ def test_every_model_reads_the_same_batches_and_kept_runs_are_reused(compare, tm
     table = (tmp_path / "out" / "table5.md").read_text()
     assert "| TWR-CVAE | 2 | - | - | 0.150 ± 0.071 |" in table and "switchboard" in table
     assert len(list((tmp_path / "out" / "table5-runs").iterdir())) == 20
+    kept = json.loads((tmp_path / "out" / "table5-runs" / "dailydialog-seqgan-seed1.json").read_text())
+    assert kept["training_log_last_fifth"] == {"loss": 0.5, "critic_loss": 0.5}  # updates 9 and 10
 
     # the models are gone: the kept rows make the same table, and nothing is trained
     monkeypatch.setattr(compare, "run", lambda command, log: pytest.fail(f"trained: {command}"))
