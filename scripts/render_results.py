@@ -51,7 +51,8 @@ def block(name: str) -> re.Pattern:
 
 
 def cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Text for a Markdown table cell: `|` escaped, and `<` / `>` so that `<unk>` shows rather than reads as HTML."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def share(value: float) -> str:
