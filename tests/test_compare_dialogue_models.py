@@ -80,3 +80,20 @@ def test_each_shipped_switchboard_config_trains_what_the_comparison_trains_on_sw
         key, value = extra[1].split("=")
         daily["config_overrides"][key] = int(value)
     assert switchboard == daily
+
+
+def test_the_budget_check_gives_dialogwae_as_many_rounds_as_the_others_updates(compare, tmp_path, monkeypatch):
+    commands = []
+
+    def fake_run(command, log):
+        commands.append(command)
+        raise SystemExit("stop after the first command")
+
+    monkeypatch.setattr(compare, "run", fake_run)
+    with pytest.raises(SystemExit):
+        compare.main(["--output_dir", str(tmp_path), "--results_dir", str(tmp_path / "out"), "--batches", "100",
+                      "--datasets", "dailydialog", "--seeds", "1", "--models", "DialogWAE-GMP, equal updates"])  # fmt: skip
+    command = commands[0]
+    assert command[command.index("--max_train_steps") + 1] == "100"
+    assert command[command.index("--output_dir") + 1].endswith("dialogwae-gmp-equal-updates-seed1")
+    assert "DialogWAE-GMP, equal updates" not in compare.TABLE_ROWS  # not run unless asked
