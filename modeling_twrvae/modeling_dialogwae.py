@@ -120,6 +120,46 @@ def _generator(latent_size: int) -> nn.Sequential:
     )  # fmt: skip
 
 
+def checked_responses(input_ids, attention_mask, config) -> tuple[torch.Tensor, torch.LongTensor]:
+    """(attention mask, lengths) of right-padded `<bos> ... <eos>` responses; `ValueError` for ids outside the
+    vocabulary, left padding or a response with nothing after `<bos>`."""
+    check_token_ids(input_ids, config.vocab_size, "input_ids")
+    if attention_mask is None:
+        attention_mask = input_ids != config.pad_token_id
+    lengths = right_padded_lengths(input_ids, attention_mask, "response")
+    if (lengths < 2).any():
+        raise ValueError("Every response needs a token after `<bos>`; remove empty responses from the batch.")
+    return attention_mask, lengths
+
+
+def check_num_return_sequences(num_return_sequences) -> None:
+    if isinstance(num_return_sequences, bool) or not isinstance(num_return_sequences, int) or num_return_sequences < 1:
+        raise ValueError(f"`num_return_sequences` must be a positive integer, got {num_return_sequences!r}.")
+
+
+class SampledResponsesMixin:
+    """`respond` for the dialogue models that draw responses with their own `sample_responses` (DialogWAE, iVAE,
+    SeqGAN) rather than transformers' `generate`."""
+
+    def respond(
+        self,
+        context_turns: Sequence[str],
+        tokenizer,
+        num_return_sequences: int = 10,
+        speakers: Sequence[int] | None = None,
+        max_new_tokens: int = 40,
+        generator: torch.Generator | None = None,
+    ) -> list[str]:
+        """`num_return_sequences` responses to one dialogue's turns (oldest first), as `sample_responses` draws
+        them."""
+        if isinstance(context_turns, str):
+            raise ValueError("`context_turns` is a list of turns (strings), oldest first, not one string.")
+        batch = self.prepare_contexts([context_turns], tokenizer, None if speakers is None else [speakers])
+        sequences = self.sample_responses(**batch, num_return_sequences=num_return_sequences,
+                                          max_new_tokens=max_new_tokens, generator=generator)  # fmt: skip
+        return decode_text(tokenizer, sequences, self.config)
+
+
 class DialogWAEPreTrainedModel(TWRVAEPreTrainedModel):
     config: DialogWAEConfig
     config_class = DialogWAEConfig
@@ -155,7 +195,7 @@ class DialogWAEPreTrainedModel(TWRVAEPreTrainedModel):
                     module.weight[module.padding_idx].zero_()
 
 
-class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
+class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin, SampledResponsesMixin):
     """DialogWAE (`dialogwae`) and DialogWAE-GMP (`dialogwae-gmp`), with the package's dialogue encoders."""
 
     def __init__(self, config: DialogWAEConfig):
@@ -201,12 +241,7 @@ class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, c): the response's encoding (without `<bos>`, as the authors' WAE:models/dialogwae.py:136) and the
         context encoder's state after the last context utterance."""
-        check_token_ids(input_ids, self.config.vocab_size, "input_ids")
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        lengths = right_padded_lengths(input_ids, attention_mask, "response")
-        if (lengths < 2).any():
-            raise ValueError("Every response needs a token after `<bos>`; remove empty responses from the batch.")
+        attention_mask, lengths = checked_responses(input_ids, attention_mask, self.config)
         return self.encode_utterances(input_ids[:, 1:], lengths - 1), self.context_vector(
             context_input_ids, context_attention_mask, context_speakers
         )
@@ -428,12 +463,7 @@ class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
         """Token ids of `num_return_sequences` responses to each context (a context's rows together, `<bos>` first,
         `<pad>` after `<eos>`), each decoded greedily from its own draw of the prior's z~ (WAE:models/dialogwae.py:
         241-250; the authors decode 40 tokens at most, WAE:configs.py:4)."""
-        if (
-            isinstance(num_return_sequences, bool)
-            or not isinstance(num_return_sequences, int)
-            or num_return_sequences < 1
-        ):
-            raise ValueError(f"`num_return_sequences` must be a positive integer, got {num_return_sequences!r}.")
+        check_num_return_sequences(num_return_sequences)
         config = self.config
         context = self.context_vector(context_input_ids, context_attention_mask, context_speakers)
         context = context.repeat_interleave(num_return_sequences, dim=0)
@@ -450,24 +480,6 @@ class DialogWAEModel(DialogWAEPreTrainedModel, DialogueEncoderMixin):
             if finished.all():
                 break
         return torch.cat(outputs, dim=1)
-
-    def respond(
-        self,
-        context_turns: Sequence[str],
-        tokenizer,
-        num_return_sequences: int = 10,
-        speakers: Sequence[int] | None = None,
-        max_new_tokens: int = 40,
-        generator: torch.Generator | None = None,
-    ) -> list[str]:
-        """`num_return_sequences` responses to one dialogue's turns (oldest first), as `sample_responses` draws
-        them."""
-        if isinstance(context_turns, str):
-            raise ValueError("`context_turns` is a list of turns (strings), oldest first, not one string.")
-        batch = self.prepare_contexts([context_turns], tokenizer, None if speakers is None else [speakers])
-        sequences = self.sample_responses(**batch, num_return_sequences=num_return_sequences,
-                                          max_new_tokens=max_new_tokens, generator=generator)  # fmt: skip
-        return decode_text(tokenizer, sequences, self.config)
 
 
 __all__ = ["DialogWAEModel", "DialogWAEOutput", "DialogWAEPreTrainedModel"]

@@ -28,9 +28,9 @@ from transformers.utils import ModelOutput
 
 from .configuration_seqgan import SeqGANConfig
 from .dropout import Dropout
-from .generation_twrvae import decode_text
+from .modeling_dialogwae import SampledResponsesMixin, check_num_return_sequences, checked_responses
 from .modeling_twrcvae import DialogueEncoderMixin, _last_step
-from .modeling_twrvae import TWRVAEPreTrainedModel, check_token_ids, right_padded_lengths
+from .modeling_twrvae import TWRVAEPreTrainedModel
 
 PHASES = ("generator_pretraining", "discriminator_pretraining", "adversarial")
 
@@ -161,7 +161,7 @@ class SeqGANPreTrainedModel(TWRVAEPreTrainedModel):
             init.uniform_(module.weight, -bound, bound)
 
 
-class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
+class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin, SampledResponsesMixin):
     """SeqGAN for dialogue (`seqgan`), with the package's dialogue encoders."""
 
     def __init__(self, config: SeqGANConfig):
@@ -232,12 +232,7 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
         if context_input_ids is None:
             raise ValueError("SeqGAN needs the context: pass `context_input_ids` (batch, J, length).")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        check_token_ids(input_ids, self.config.vocab_size, "input_ids")
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        lengths = right_padded_lengths(input_ids, attention_mask, "response")
-        if (lengths < 2).any():
-            raise ValueError("Every response needs a token after `<bos>`; remove empty responses from the batch.")
+        attention_mask, _ = checked_responses(input_ids, attention_mask, self.config)
         context = self.context_vector(context_input_ids, context_attention_mask, context_speakers)
         logits = self.decode(context, input_ids[:, :-1])
         reconstruction = self._token_nll(logits, input_ids, attention_mask).sum(1)
@@ -334,8 +329,11 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
         return F.cross_entropy(torch.cat([human, fake]).float(), labels.to(human.device))
 
     @torch.no_grad()
-    def rewards(self, batch: dict, sequences: torch.LongTensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(R, r): the reward of each generated token (rows, length - 1) and of each whole response (rows,).
+    def rewards(
+        self, batch: dict, sequences: torch.LongTensor, generator=None, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R, r): the reward of each generated token (rows, length - 1) and of each whole response (rows,); `context`
+        is the batch's c when the caller has it (computed without dropout).
 
         r is the discriminator's P(human) for the response (ADV:Adversarial/Reinforce/model.lua:168-171). With
         `monte_carlo_samples` N > 0, the token that ends a prefix y_1..y_t gets the mean P(human) of N completions
@@ -351,8 +349,9 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
             rewards = whole[:, None].expand_as(real).clone()
             if samples == 0:
                 return rewards * real, whole
-            context = self.context_vector(batch["context_input_ids"], batch.get("context_attention_mask"),
-                                          batch.get("context_speakers"))  # fmt: skip
+            if context is None:
+                context = self.context_vector(batch["context_input_ids"], batch.get("context_attention_mask"),
+                                              batch.get("context_speakers"))  # fmt: skip
             states, _ = self.decoder(self.embed_tokens(sequences), context.unsqueeze(0).contiguous())
             for t in range(1, sequences.shape[1] - 1):  # the prefix ends at sequences[:, t]
                 rows = (tokens > t).nonzero().squeeze(1)
@@ -448,7 +447,7 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
             return values
         batch = batches[-1]
         context, sequences = self._sampled_batch(batch, generator)
-        rewards, whole = self.rewards(batch, sequences, generator)
+        rewards, whole = self.rewards(batch, sequences, generator, context)
         baseline = self.baseline(context).squeeze(-1)  # from the context, outside the generator's graph
         baseline_optimizer.zero_grad()
         F.mse_loss(baseline, whole).backward()  # MSECriterion's mean (ADV:Adversarial/Reinforce/model.lua:199-206)
@@ -503,12 +502,7 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
         """Token ids of `num_return_sequences` responses to each context (a context's rows together, `<bos>` first,
         `<pad>` after `<eos>`), each sampled token by token from the generator (no unknown word). With no latent,
         sampling is what makes a context's responses differ: greedy decoding would repeat one."""
-        if (
-            isinstance(num_return_sequences, bool)
-            or not isinstance(num_return_sequences, int)
-            or num_return_sequences < 1
-        ):
-            raise ValueError(f"`num_return_sequences` must be a positive integer, got {num_return_sequences!r}.")
+        check_num_return_sequences(num_return_sequences)
         if max_new_tokens < 1:
             raise ValueError(f"`max_new_tokens` must be at least 1, got {max_new_tokens!r}.")
         with self._inference():
@@ -517,24 +511,6 @@ class SeqGANModel(SeqGANPreTrainedModel, DialogueEncoderMixin):
             bos = torch.full((context.shape[0], 1), self.config.bos_token_id, device=context.device)
             drawn = self._continue(context.unsqueeze(0).contiguous(), bos, max_new_tokens, generator, close=False)
         return torch.cat([bos, drawn], dim=1)
-
-    def respond(
-        self,
-        context_turns: Sequence[str],
-        tokenizer,
-        num_return_sequences: int = 10,
-        speakers: Sequence[int] | None = None,
-        max_new_tokens: int = 40,
-        generator: torch.Generator | None = None,
-    ) -> list[str]:
-        """`num_return_sequences` responses to one dialogue's turns (oldest first), as `sample_responses` draws
-        them."""
-        if isinstance(context_turns, str):
-            raise ValueError("`context_turns` is a list of turns (strings), oldest first, not one string.")
-        batch = self.prepare_contexts([context_turns], tokenizer, None if speakers is None else [speakers])
-        sequences = self.sample_responses(**batch, num_return_sequences=num_return_sequences,
-                                          max_new_tokens=max_new_tokens, generator=generator)  # fmt: skip
-        return decode_text(tokenizer, sequences, self.config)
 
 
 __all__ = ["HierarchicalDiscriminator", "SeqGANModel", "SeqGANOutput", "SeqGANPreTrainedModel"]

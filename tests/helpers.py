@@ -71,6 +71,15 @@ def informative(model: TWRVAEModel) -> TWRVAEModel:
     return model.eval()
 
 
+def run_offline(script: str, cwd) -> subprocess.CompletedProcess:
+    """Run a Python `script` (e.g. from `without_the_package`) in a fresh interpreter, off the Hub and without
+    PYTHONPATH, capturing its output."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_HUB_OFFLINE"] = "1"
+    return subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+
+
 def without_the_package(body: str) -> str:
     """A Python script that runs `body` where this package cannot be imported: the repository is off `sys.path`, and
     a finder refuses the package, which also hides an installed (e.g. editable) copy. It checks that it worked."""

@@ -4,8 +4,6 @@
 import contextlib
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 
 import pytest
@@ -14,7 +12,7 @@ import torch
 from modeling_twrvae import DialogWAEConfig, DialogWAEModel, IVAEConfig, IVAEModel
 
 from dialogue_helpers import batch_of, dailydialog_pairs, dialogue_tokenizer
-from helpers import DATA_DIR, REPO_ROOT, without_the_package
+from helpers import DATA_DIR, REPO_ROOT, run_offline, without_the_package
 
 TINY = {"embedding_size": 8, "hidden_size": 6, "latent_size": 5, "context_window": 4}
 REFERENCE = REPO_ROOT / ".reference" / "dialogwae"
@@ -133,10 +131,7 @@ def test_respond_gives_ten_responses_and_save_load_keeps_them(tokenizer, batch, 
         print(len(model.respond(["hello !"], tokenizer, max_new_tokens=4)))
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_HUB_OFFLINE"] = "1"
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    done = run_offline(script, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "10"
 
@@ -371,10 +366,7 @@ def test_train_py_trains_ivae_and_it_loads_by_itself(tmp_path):
         print(type(model).__name__, len(model.respond(["hello !"], tokenizer, max_new_tokens=4)))
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_HUB_OFFLINE"] = "1"
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    done = run_offline(script, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1].endswith("IVAEModel 10")
 

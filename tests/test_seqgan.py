@@ -3,9 +3,6 @@ module to compare weights with), what each phase's update trains, `respond` with
 process without the package) and training/train.py's phases."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,7 +10,7 @@ import torch
 from modeling_twrvae import SeqGANConfig, SeqGANModel
 
 from dialogue_helpers import batch_of, dailydialog_pairs, dialogue_tokenizer
-from helpers import DATA_DIR, without_the_package
+from helpers import DATA_DIR, run_offline, without_the_package
 
 TINY = {"embedding_size": 8, "hidden_size": 6, "discriminator_hidden_size": 5, "context_window": 4,
         "max_response_length": 7}  # fmt: skip
@@ -249,10 +246,7 @@ def test_respond_gives_ten_responses_and_save_load_keeps_them(tokenizer, batch, 
         print(len(model.respond(["hello !"], tokenizer, max_new_tokens=4)))
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_HUB_OFFLINE"] = "1"
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    done = run_offline(script, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "10"
 
