@@ -16,7 +16,9 @@ selection) and is tested on the test split; PTB trains on the validation split (
 test split; Yahoo trains on the validation split but its last 1,000 documents (10% of the rest held out), which are
 the test set. A model already trained and evaluated in --output_dir is reused, and so is a run whose row is kept in
 --results_dir (table2-<corpus>-runs/, one JSON per model and seed), so an interrupted comparison continues where it
-stopped, on this machine or another.
+stopped, on this machine or another. Each training saves a checkpoint at every tenth of the budget: a training that
+was stopped resumes from its last one (and ends as it would have without the stop), and its reported time is the
+wall time of all its attempts.
 
 What each baseline adds to the shared settings is in MODELS, with its source: the annealing its authors' code uses
 (the budget's half for the linear and sigmoid ramps), the option of the package that is the method.
@@ -120,13 +122,24 @@ def slug(name: str) -> str:
     return name.lower().replace(" + ", "-").replace(" ", "-").replace("(", "").replace(")", "")
 
 
-def run(command: list[str], log: Path) -> float:
+def run(command: list[str], log: Path, clock: Path | None = None, append: bool = False) -> float:
+    """Runs `command` with its output in `log`; returns the seconds it took. With `clock`, the seconds spent so far
+    (those of earlier, interrupted attempts included) are kept there every half minute, so a run stopped and
+    resumed still reports the time it cost."""
+    earlier = float(clock.read_text()) if append and clock is not None and clock.is_file() else 0.0
     start = time.time()
-    with log.open("w") as handle:
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-    if result.returncode:
-        raise SystemExit(f"failed ({result.returncode}): {' '.join(command)}; see {log}")
-    return time.time() - start
+    with log.open("a" if append else "w") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        while True:
+            try:
+                returncode = process.wait(timeout=30)
+                break
+            except subprocess.TimeoutExpired:
+                if clock is not None:
+                    atomic_write_text(clock, f"{earlier + time.time() - start:.1f}\n")
+    if returncode:
+        raise SystemExit(f"failed ({returncode}): {' '.join(command)}; see {log}")
+    return earlier + time.time() - start
 
 
 def corpus_data(dataset: str, data_dir: str, folder: Path) -> tuple[list[str], list[str]]:
@@ -172,20 +185,29 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     if not results_file.is_file():
         (output / dataset).mkdir(parents=True, exist_ok=True)
         train_data, test_data = corpus_data(dataset, args.data_dir, output / dataset)
+    if not results_file.is_file() and not timing_file.is_file():
+        # an interrupted training continues from its last checkpoint (train.py's resume ends as the uninterrupted
+        # run would); a folder without one starts again
+        resume = folder.is_dir() and any(folder.glob("checkpoint-*"))
+        interval = str(max(1, args.budget // 10))
         seconds = run(
             [
                 sys.executable, "training/train.py", *train_data,
                 "--preset", preset, "--config_overrides", overrides, "--max_length", str(args.max_length),
                 "--per_device_train_batch_size", str(args.per_device_train_batch_size),
                 "--learning_rate", str(args.learning_rate), "--max_train_steps", str(args.budget),
-                "--eval_steps", str(max(1, args.budget // 10)), "--seed", str(seed),
+                "--eval_steps", interval, "--checkpointing_steps", interval, "--seed", str(seed),
                 *(["--max_grad_norm", str(args.max_grad_norm)] if args.max_grad_norm else []),
                 *(["--max_train_samples", str(args.max_train_samples)] if args.max_train_samples else []),
-                "--output_dir", str(folder), "--overwrite_output_dir", *extra,
+                "--output_dir", str(folder),
+                *(["--resume_from_checkpoint", "latest"] if resume else ["--overwrite_output_dir"]), *extra,
             ],
             output / dataset / f"{slug(name)}-seed{seed}.train.log",
+            clock=output / dataset / f"{slug(name)}-seed{seed}.train_seconds",
+            append=resume,
         )  # fmt: skip
-        timing_file.write_text(f"{seconds:.1f}\n")
+        atomic_write_text(timing_file, f"{seconds:.1f}\n")
+    if not results_file.is_file():
         run(
             [
                 sys.executable, "training/evaluate.py", "--model_name_or_path", str(folder), *test_data,

@@ -58,7 +58,7 @@ def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path
 def test_training_commands_share_settings_and_sa_vae_steps(compare, tmp_path, monkeypatch):
     commands = []
 
-    def record(command, log):
+    def record(command, log, **options):
         commands.append(command)
         if "training/evaluate.py" in command:  # leave what a finished training and evaluation leave
             fake_run(Path(command[command.index("--model_name_or_path") + 1]), 3, 1.0, steps=400)
@@ -121,3 +121,59 @@ def test_a_finished_run_is_kept_beside_the_tables_and_reused_without_its_model(c
     compare.main([*common, "--output_dir", str(tmp_path / "elsewhere")])
     assert (tmp_path / "results" / "table2-e2e.md").read_text() == first
     assert "| TWR-VAE | 2 | 11.00 ± 1.41 |" in first
+
+
+def test_an_interrupted_training_resumes_from_its_checkpoint_and_counts_all_its_time(compare, tmp_path, monkeypatch):
+    calls, trained = [], []
+
+    def record(command, log, **options):
+        calls.append((command, options))
+        if "training/evaluate.py" in command:
+            folder = Path(command[command.index("--model_name_or_path") + 1])
+            trained.append((folder / "train_seconds.txt").read_text())  # what the training left
+            fake_run(Path(command[command.index("--model_name_or_path") + 1]), 1, 1.0, steps=400)
+        return 250.0
+
+    monkeypatch.setattr(compare, "run", record)
+    args = compare.main.__globals__["argparse"].Namespace(
+        data_dir=str(tmp_path), output_dir=str(tmp_path), budget=400, per_device_train_batch_size=32,
+        learning_rate=1e-3, config_overrides="", max_grad_norm=None, max_train_samples=None, max_length=50,
+        sa_vae_steps=20, max_eval_samples=10, iw_samples=3, num_prior_samples=2, num_interpolation_pairs=1,
+        results_dir=str(tmp_path / "results"),
+    )  # fmt: skip
+    stopped = tmp_path / "ptb" / "twr-vae-seed1"
+    (stopped / "checkpoint-120").mkdir(parents=True)  # what a training stopped after its third checkpoint leaves
+    compare.train_and_evaluate(args, "ptb", "TWR-VAE", 1, tmp_path)
+    (train, options), (evaluate, _) = calls
+    assert train[train.index("--resume_from_checkpoint") + 1] == "latest" and "--overwrite_output_dir" not in train
+    assert train[train.index("--checkpointing_steps") + 1] == "40"  # a checkpoint at every tenth of the budget
+    assert options["append"] and options["clock"] == tmp_path / "ptb" / "twr-vae-seed1.train_seconds"
+    assert "training/evaluate.py" in evaluate
+    assert trained == ["250.0\n"]
+
+    # a training that finished but whose evaluation was stopped is evaluated, not trained again
+    (stopped / "test_results.json").unlink()
+    (tmp_path / "results" / "table2-ptb-runs" / "twr-vae-seed1.json").unlink()
+    calls.clear()
+    compare.train_and_evaluate(args, "ptb", "TWR-VAE", 1, tmp_path)
+    assert len(calls) == 1 and "training/evaluate.py" in calls[0][0]
+
+    # a folder without a checkpoint starts again
+    calls.clear()
+    compare.train_and_evaluate(args, "ptb", "TWR-VAE", 2, tmp_path)
+    assert "--overwrite_output_dir" in calls[0][0] and "--resume_from_checkpoint" not in calls[0][0]
+    assert not calls[0][1]["append"]
+
+
+def test_run_keeps_the_time_of_earlier_attempts_and_their_log(compare, tmp_path):
+    log, clock = tmp_path / "train.log", tmp_path / "train_seconds"
+    log.write_text("the first attempt\n")
+    clock.write_text("100.0\n")  # what the stopped attempt had spent
+    seconds = compare.run([compare.sys.executable, "-c", "print('the second')"], log, clock=clock, append=True)
+    assert 100.0 < seconds < 160.0
+    assert log.read_text().splitlines() == ["the first attempt", "the second"]
+    # a fresh start counts from zero and replaces the log
+    seconds = compare.run([compare.sys.executable, "-c", "print('again')"], log, clock=clock)
+    assert seconds < 60.0 and log.read_text() == "again\n"
+    with pytest.raises(SystemExit, match="failed \\(3\\)"):
+        compare.run([compare.sys.executable, "-c", "raise SystemExit(3)"], log)
