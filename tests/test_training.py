@@ -81,13 +81,19 @@ def test_training_leaves_a_loadable_model_logs_and_a_plot(tmp_path):
         run(tmp_path, "run")
 
 
-def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize(
+    "preset, overrides",
+    [("twr-vae", ",dropout=0.3,word_dropout=0.2"), ("sa-vae", ",svi_steps=2"), ("bn-vae", ",dropout=0.3")],
+)
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, preset, overrides):
     # 80 texts, 64 for training in batches of 16: 4 updates an epoch, so the run crosses an epoch after resuming.
+    # SA-VAE's refinement and BN-VAE's batch statistics carry state a resume must restore as well.
     options = {
+        "preset": preset,
         "checkpointing_steps": 3,
         "save_total_limit": 5,
         "eval_steps": 2,
-        "config_overrides": TINY + ",dropout=0.3,word_dropout=0.2",
+        "config_overrides": TINY + overrides,
     }
     run(tmp_path, "whole", **options)
     whole = tmp_path / "whole"
