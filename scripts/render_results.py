@@ -11,10 +11,11 @@
   `<!-- table2-yelp:begin -->` ... `<!-- table2-yelp:end -->` block of docs/table2.md;
 - `benchmarks/results/table5.json` (benchmarks/compare_dialogue_models.py: every seed's results) fills the
   `<!-- table5:begin -->` (the tables) and `<!-- table5-examples:begin -->` (responses of seed 1) blocks of
-  docs/table5.md.
+  docs/table5.md;
+- the comparison's plots in `benchmarks/results/` are copied into docs/ (FIGURES), where the pages show them.
 
-`--check` writes nothing and exits 1 when a page differs from what its file gives (the tests run it), so that the
-pages never disagree with the files or with each other.
+`--check` writes nothing and exits 1 when a page or a figure differs from what its file gives (the tests run it), so
+that the pages never disagree with the files or with each other.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import re
 import sys
 import textwrap
 from pathlib import Path
+
+from modeling_twrvae.file_utils import atomic_write_bytes, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "yelp" / "test_results.json"
@@ -42,6 +45,16 @@ PAGES = [
     (ROOT / "docs" / "table2.md", "table2-yelp", "table"),
     (ROOT / "docs" / "table5.md", "table5", "table5"),
     (ROOT / "docs" / "table5.md", "table5-examples", "table5 examples"),
+]
+# (the results file's plot, its copy that a page shows)
+FIGURES = [
+    (ROOT / "benchmarks" / "results" / "table2-e2e-ptb-yahoo.png", ROOT / "docs" / "table2.png"),
+    (ROOT / "benchmarks" / "results" / "table2-yelp-sentiment.png", ROOT / "docs" / "table2-yelp.png"),
+    (ROOT / "benchmarks" / "results" / "table2-yelp-sentiment-curves.png", ROOT / "docs" / "table2-yelp-curves.png"),
+    (
+        ROOT / "benchmarks" / "results" / "table2-yelp-sentiment-interpolation.png",
+        ROOT / "docs" / "table2-yelp-interpolation.png",
+    ),
 ]
 FACTS = ("eat_type", "area", "food", "family_friendly", "price_range", "customer_rating")
 
@@ -421,7 +434,12 @@ def main(argv=None) -> int:
         if new != text:
             stale.append(path)
             if not args.check:
-                path.write_text(new, encoding="utf-8")
+                atomic_write_text(path, new)
+    for source, copy in FIGURES:
+        if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+            stale.append(copy)
+            if not args.check:
+                atomic_write_bytes(copy, source.read_bytes())
     if args.check and stale:
         print(f"out of date with their results files: {', '.join(map(str, stale))}; run scripts/render_results.py")
         return 1

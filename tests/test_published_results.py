@@ -1,5 +1,6 @@
 """Every published number comes from one generated results file: the main job's (benchmarks/main_job.py) and
-twrvae-yelp's, written into the pages by scripts/render_results.py, whose --check says whether a page disagrees."""
+twrvae-yelp's, written into the pages by scripts/render_results.py (and the comparisons' plots copied beside them),
+whose --check says whether a page or a figure disagrees."""
 
 import json
 import subprocess
@@ -31,6 +32,22 @@ def test_the_check_finds_a_page_that_disagrees(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "PAGES", [(readme, "main-job", "main job summary")])
     assert render.main(["--check"]) == 1
     assert render.main([]) == 0 and render.main(["--check"]) == 0  # written back from the file
+
+
+def test_the_check_finds_a_figure_that_is_not_its_results_file_s(tmp_path, monkeypatch):
+    render = load_benchmark("render_results", folder=REPO_ROOT / "scripts")
+    monkeypatch.setattr(render, "PAGES", [])
+    plot = tmp_path / "table2-yelp-sentiment.png"
+    plot.write_bytes((RESULTS / "table2-yelp-sentiment.png").read_bytes())
+    copy = tmp_path / "docs" / "table2-yelp.png"
+    copy.parent.mkdir()
+    copy.write_bytes((REPO_ROOT / "docs" / "table2.png").read_bytes())  # another comparison's plot
+    monkeypatch.setattr(render, "FIGURES", [(plot, copy)])
+    assert render.main(["--check"]) == 1
+    assert render.main([]) == 0 and render.main(["--check"]) == 0
+    assert copy.read_bytes() == plot.read_bytes()
+    copy.unlink()  # a figure not copied yet is out of date too
+    assert render.main(["--check"]) == 1
 
 
 def test_the_main_job_record_holds_its_machine_time_config_and_results(tmp_path, monkeypatch):
