@@ -91,6 +91,45 @@ def test_training_commands_share_settings_and_sa_vae_steps(compare, tmp_path, mo
     assert all(c[c.index("--iw_samples") + 1] == "3" for c in commands[1::2])  # the same k for every model
 
 
+def test_table_3_s_basic_vaes_are_annealed_as_the_paper_trains_them_and_differ_from_twr_vae_only_there(
+    compare, tmp_path, monkeypatch
+):
+    commands = []
+
+    def record(command, log, **options):
+        commands.append(command)
+        if "training/evaluate.py" in command:
+            fake_run(Path(command[command.index("--model_name_or_path") + 1]), 1, 1.0, steps=400)
+        return 1.0
+
+    monkeypatch.setattr(compare, "run", record)
+    args = compare.main.__globals__["argparse"].Namespace(
+        data_dir=str(tmp_path), output_dir=str(tmp_path), budget=400, per_device_train_batch_size=32,
+        learning_rate=1e-3, config_overrides="hidden_size=64", max_grad_norm=None, max_train_samples=None,
+        max_length=50, sa_vae_steps=20, max_eval_samples=10, iw_samples=3, num_prior_samples=2,
+        num_interpolation_pairs=1, results_dir=str(tmp_path / "results"),
+    )  # fmt: skip
+    names = ("VAE-RNN + annealing", "TWR-VAE-RNN", "VAE-GRU + annealing", "TWR-VAE-GRU", "TWR-VAE-last-25%")
+    for name in names:
+        compare.train_and_evaluate(args, "ptb", name, 1, tmp_path)
+    train = dict(zip(names, commands[::2], strict=True))
+
+    def option(command, name):
+        return command[command.index(name) + 1] if name in command else None
+
+    for cell in ("RNN", "GRU"):
+        basic, twr = train[f"VAE-{cell} + annealing"], train[f"TWR-VAE-{cell}"]
+        assert (
+            option(basic, "--config_overrides")
+            == option(twr, "--config_overrides")
+            == (f"hidden_size=64,rnn_type={cell.lower()}")
+        )
+        assert (option(basic, "--preset"), option(twr, "--preset")) == ("vae-lstm", "twr-vae")
+        assert option(basic, "--kl_schedule") == "sigmoid" and option(basic, "--kl_anneal_steps") == "200"
+        assert option(twr, "--kl_schedule") is None  # TWR-VAE's constant weight 1
+    assert option(train["TWR-VAE-last-25%"], "--config_overrides") == "hidden_size=64,kl_timestep_fraction=0.25"
+
+
 def test_only_existing_gathers_what_was_run_and_trains_nothing(compare, tmp_path, monkeypatch):
     fake_run(tmp_path / "e2e" / "twr-vae-seed1", 1, 10.0, steps=300)
     fake_run(tmp_path / "e2e" / "twr-vae-seed2", 2, 12.0, steps=300)
@@ -177,3 +216,16 @@ def test_run_keeps_the_time_of_earlier_attempts_and_their_log(compare, tmp_path)
     assert seconds < 60.0 and log.read_text() == "again\n"
     with pytest.raises(SystemExit, match="failed \\(3\\)"):
         compare.run([compare.sys.executable, "-c", "raise SystemExit(3)"], log)
+
+
+def test_the_yelp_command_on_the_page_names_only_models_the_comparison_has(compare, tmp_path, capsys):
+    import shlex
+
+    page = (Path(compare.__file__).parents[1] / "docs" / "table2.md").read_text()
+    command = next(block for block in page.split("```text\n")[1:] if "--datasets yelp-sentiment" in block)
+    words = shlex.split(command.split("```")[0].replace("\\\n", " "))
+    models = words[words.index("--models") + 1 :]
+    assert "VAE-GRU + annealing" in models and "SA-VAE" in models and "Lagging VAE" in models
+    assert set(models) <= set(compare.MODELS)
+    with pytest.raises(SystemExit, match="holds no evaluated model"):  # the page's arguments parse; nothing is run
+        compare.main([*words[2:], "--output_dir", str(tmp_path), "--results_dir", str(tmp_path), "--only_existing"])
