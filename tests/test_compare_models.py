@@ -229,3 +229,25 @@ def test_the_yelp_command_on_the_page_names_only_models_the_comparison_has(compa
     assert set(models) <= set(compare.MODELS)
     with pytest.raises(SystemExit, match="holds no evaluated model"):  # the page's arguments parse; nothing is run
         compare.main([*words[2:], "--output_dir", str(tmp_path), "--results_dir", str(tmp_path), "--only_existing"])
+
+
+def test_the_yelp_table_shows_the_paper_s_yelp15_row_beside_each_model(compare, tmp_path):
+    fake_run(tmp_path / "yelp-sentiment" / "twr-vae-seed1", 1, 40.0, steps=300)
+    fake_run(tmp_path / "yelp-sentiment" / "vae-lstm-seed1", 1, 36.0, steps=300)
+    args = compare.main.__globals__["argparse"].Namespace(
+        output_dir=str(tmp_path),
+        iw_samples=100,
+        sa_vae_steps=20,
+        results_dir=str(tmp_path / "results"),
+        config_overrides="",
+    )
+    rows = {name: {1: compare.train_and_evaluate(args, "yelp-sentiment", name, 1, tmp_path)}
+            for name in ("TWR-VAE", "VAE-LSTM")}  # fmt: skip
+    header, table = compare.corpus_table(args, "yelp-sentiment", rows)
+    lines = table["table"].splitlines()
+    assert lines[2].endswith("| the paper on Yelp15 reviews: NLL, PPL, MI, KL |")
+    assert lines[4].startswith("| TWR-VAE | 1 | 40.00 |") and lines[4].endswith("| 344.3, 33.5, 4.1, 3.1 |")
+    assert lines[5].endswith("| - |")  # VAE-LSTM without annealing is not in the paper
+    assert "whole reviews, not sentences" in header
+    e2e_header, e2e = compare.corpus_table(args, "e2e", {"TWR-VAE": rows["TWR-VAE"]})
+    assert "Yelp15" not in e2e["table"] and "Yelp15" not in e2e_header
