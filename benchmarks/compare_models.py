@@ -407,8 +407,7 @@ def plot(path: Path, tables: dict) -> None:
     than 1.3 times the panel's median IW-NLL, as TWR-VAE-sum's) is drawn as a triangle at the top edge with its value,
     so that it does not flatten the others into a line."""
     plt = pyplot()
-    figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.8), squeeze=False)
-    colours = plt.get_cmap("tab10")
+    figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables) + 3.5, 4.8), squeeze=False)
     for axis, (dataset, table) in zip(axes[0], tables.items(), strict=True):
         points = {
             name: [(r["mutual_information"], r["iw_nll"]) for r in result["seeds"].values()]
@@ -423,11 +422,11 @@ def plot(path: Path, tables: dict) -> None:
         top = max(shown) + 0.15 * (max(shown) - min(shown) + 1.0)
         labels = 0
         for index, (name, pairs) in enumerate(points.items()):
-            colour = colours(index % 10)
+            colour, marker = model_style(index)
             inside = [(x, y) for x, y in pairs if y <= ceiling]
             above = [(x, y) for x, y in pairs if y > ceiling]
             if inside:
-                axis.scatter(*zip(*inside, strict=True), color=colour, label=name, s=28)
+                axis.scatter(*zip(*inside, strict=True), color=colour, marker=marker, label=name, s=32)
             for x, y in above:
                 axis.scatter([x], [top], color=colour, marker="^", s=40, label=None if inside else name)
                 axis.annotate(
@@ -440,24 +439,48 @@ def plot(path: Path, tables: dict) -> None:
         axis.set_xlabel("mutual information (nats)")
         axis.set_ylabel("IW-NLL (nats per sentence; ▲ off the scale)")
         axis.grid(alpha=0.3)
-    save_figure(figure, axes, path)
+    save_figure(figure, axes, path, legend_size=9, outside=True)
+
+
+def model_style(index: int) -> tuple:
+    """A colour and a marker per model that stay distinct for the 17 models of Tables 2 and 3 (tab10 alone repeats
+    after ten)."""
+    import matplotlib
+
+    return matplotlib.colormaps["tab10"](index % 10), "osDvP"[(index // 10) % 5]
 
 
 def plot_curves(path: Path, tables: dict) -> None:
     """Validation -ELBO against updates, a panel per corpus, a line per model and seed: whether the runs had
     converged (the protocol asks for under 1% over the last fifth)."""
     plt = pyplot()
-    figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.8), squeeze=False)
-    colours = plt.get_cmap("tab20")
+    figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables) + 3.5, 4.8), squeeze=False)
+    styles = ("-", "--", ":")
     for axis, (dataset, table) in zip(axes[0], tables.items(), strict=True):
-        for index, (name, result) in enumerate(table["results"].items()):
-            for number, run in enumerate(result["seeds"].values()):
-                curve = run.get("validation_curve") or []
+        curves = {
+            name: [run.get("validation_curve") or [] for run in result["seeds"].values()]
+            for name, result in table["results"].items()
+        }
+        # a model whose curve ends far above the others' (TWR-VAE-sum's KL of hundreds of nats) would flatten them
+        # into one line: the axis stops at the others, and the legend says which are off the scale
+        ends = sorted(curve[-1]["elbo_nll"] for runs in curves.values() for curve in runs if curve)
+        ceiling = 1.3 * ends[len(ends) // 2] if ends else math.inf
+        shown = []
+        for index, (name, runs) in enumerate(curves.items()):
+            colour, _ = model_style(index)
+            off = any(curve and curve[-1]["elbo_nll"] > ceiling for curve in runs)
+            for number, curve in enumerate(runs):
+                if curve and not off:
+                    shown += [p["elbo_nll"] for p in curve]
                 if curve:
-                    axis.plot([p["step"] for p in curve], [p["elbo_nll"] for p in curve], color=colours(index % 20),
-                              label=name if number == 0 else None, linewidth=1)  # fmt: skip
+                    axis.plot([p["step"] for p in curve], [p["elbo_nll"] for p in curve], styles[(index // 10) % 3],
+                              color=colour, label=(f"{name} (off the scale)" if off else name) if number == 0 else None,
+                              linewidth=1)  # fmt: skip
+        if shown:
+            low, high = min(shown), max(shown)
+            axis.set_ylim(low - 0.05 * (high - low + 1.0), high + 0.05 * (high - low + 1.0))
         label_axis(axis, dataset, "update", "validation -ELBO (nats per sentence)")
-    save_figure(figure, axes, path)
+    save_figure(figure, axes, path, legend_size=9, outside=True)
 
 
 def label_axis(axis, title: str, xlabel: str, ylabel: str) -> None:
@@ -481,24 +504,27 @@ def save_figure(figure, axes, path: Path, legend_size: int | None = None, outsid
 
 def plot_interpolation(path: Path, tables: dict, models: tuple[str, ...] = ("TWR-VAE", "BN-VAE (0.7)")) -> None:
     """TWR-VAE's Figure 2: ROUGE-1/2/L F1 of each point of an interpolation against its start and its end, over the
-    mixture weight, for TWR-VAE and BN-VAE (mean over seeds); a panel per corpus."""
+    mixture weight, for TWR-VAE and BN-VAE (mean over seeds, and ROUGE-1's range over seeds as a band); a panel per
+    corpus."""
     plt = pyplot()
     figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables) + 3.5, 4.8), squeeze=False)
     styles = {"rouge1": "-", "rouge2": "--", "rougeL": ":"}
     for axis, (dataset, table) in zip(axes[0], tables.items(), strict=True):
         for colour, name in zip(("tab:blue", "tab:orange"), models, strict=True):
-            runs = [r["interpolation"] for r in table["results"].get(name, {}).get("seeds", {}).values()]
+            runs = [r.get("interpolation") for r in table["results"].get(name, {}).get("seeds", {}).values()]
             runs = [r for r in runs if r and r.get("rouge")]
             if not runs:
                 continue
             alphas = runs[0]["alphas"]
             for metric, style in styles.items():
                 for side, marker in (("start", "o"), ("end", "s")):
-                    values = [
-                        sum(r["rouge"][i][f"{metric}_{side}"] for r in runs) / len(runs) for i in range(len(alphas))
-                    ]
-                    axis.plot(alphas, values, style, marker=marker, markersize=3, color=colour,
-                              label=f"{name} {metric} vs {side}")  # fmt: skip
+                    seeds = [[r["rouge"][i][f"{metric}_{side}"] for r in runs] for i in range(len(alphas))]
+                    axis.plot(alphas, [sum(v) / len(v) for v in seeds], style, marker=marker, markersize=3,
+                              color=colour, label=f"{name} {metric} vs {side}")  # fmt: skip
+                    if metric == "rouge1" and len(runs) > 1:  # the seeds' spread, on one metric to stay readable
+                        axis.fill_between(alphas, [min(v) for v in seeds], [max(v) for v in seeds], color=colour,
+                                          alpha=0.12, linewidth=0,
+                                          label=f"{name} rouge1, range over seeds" if side == "start" else None)  # fmt: skip
         label_axis(axis, f"{dataset}: interpolation", "mixture weight (0: start, 1: end)",
                    "ROUGE F1, mean over seeds")  # fmt: skip
     save_figure(figure, axes, path, legend_size=9, outside=True)

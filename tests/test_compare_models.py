@@ -251,3 +251,33 @@ def test_the_yelp_table_shows_the_paper_s_yelp15_row_beside_each_model(compare, 
     assert "whole reviews, not sentences" in header
     e2e_header, e2e = compare.corpus_table(args, "e2e", {"TWR-VAE": rows["TWR-VAE"]})
     assert "Yelp15" not in e2e["table"] and "Yelp15" not in e2e_header
+
+
+def test_the_curves_keep_the_axis_on_the_models_that_fit_and_name_those_off_it(compare, tmp_path, monkeypatch):
+    def curve(*values):
+        return [{"step": 100 * (i + 1), "elbo_nll": v} for i, v in enumerate(values)]
+
+    def rouge(value):
+        return {f"{m}_{side}": value for m in ("rouge1", "rouge2", "rougeL") for side in ("start", "end")}
+
+    results = {
+        "TWR-VAE": {"seeds": {"1": {"validation_curve": curve(50, 45, 44)}, "2": {"validation_curve": curve(52, 46)}}},
+        "TWR-VAE-sum": {"seeds": {"1": {"validation_curve": curve(250, 300, 400)}}},
+        "BN-VAE (0.7)": {"seeds": {"1": {"validation_curve": curve(55, 42, 40)}}},
+    }
+    for seed, value in (("1", 0.2), ("2", 0.4)):
+        results["TWR-VAE"]["seeds"][seed]["interpolation"] = {"alphas": [0.0, 1.0], "rouge": [rouge(value)] * 2}
+    saved = {}
+    monkeypatch.setattr(compare, "save_figure", lambda figure, axes, path, **options: saved.update(axis=axes[0][0]))
+    compare.plot_curves(tmp_path / "curves.png", {"yelp-sentiment": {"results": results}})
+    axis = saved["axis"]
+    low, high = axis.get_ylim()
+    assert 38 < low < 40 and 55 < high < 60  # 400 would flatten the others
+    labels = axis.get_legend_handles_labels()[1]
+    assert labels == ["TWR-VAE", "TWR-VAE-sum (off the scale)", "BN-VAE (0.7)"]  # one entry a model, not a seed
+
+    compare.plot_interpolation(tmp_path / "interpolation.png", {"yelp-sentiment": {"results": results}})
+    axis = saved["axis"]
+    assert "TWR-VAE rouge1, range over seeds" in axis.get_legend_handles_labels()[1]
+    start = next(line for line in axis.get_lines() if line.get_label() == "TWR-VAE rouge1 vs start")
+    assert list(start.get_ydata()) == pytest.approx([0.3, 0.3])  # the mean of the two seeds
