@@ -28,15 +28,45 @@ def fake_run(folder: Path, seed: int, iw_nll: float, steps: int, svi_steps: int 
     (folder / "config.json").write_text(json.dumps(config))
 
 
+def comparison_args(compare, tmp_path, **changes):
+    """The comparison's arguments as its main() parses them, with small sizes."""
+    values = {
+        "data_dir": str(tmp_path), "output_dir": str(tmp_path), "budget": 400, "per_device_train_batch_size": 32,
+        "learning_rate": 1e-3, "config_overrides": "", "max_grad_norm": None, "max_train_samples": None,
+        "max_length": 50, "sa_vae_steps": 20, "max_eval_samples": 10, "iw_samples": 3, "num_prior_samples": 2,
+        "num_interpolation_pairs": 1, "results_dir": str(tmp_path / "results"),
+    }  # fmt: skip
+    return compare.main.__globals__["argparse"].Namespace(**{**values, **changes})
+
+
+class FakeCommands:
+    """Stands in for compare_models.run: records each command and its options, leaves what train.py (its folder)
+    and evaluate.py (a fake_run) leave, and says the command took `seconds`."""
+
+    def __init__(self, seconds: float = 1.0):
+        self.calls, self.seconds, self.training_time_seen = [], seconds, []
+
+    def __call__(self, command, log, **options):
+        self.calls.append((command, options))
+        if "training/evaluate.py" in command:
+            folder = Path(command[command.index("--model_name_or_path") + 1])
+            self.training_time_seen.append((folder / "train_seconds.txt").read_text())
+            fake_run(folder, 1, 1.0, steps=400)
+        else:
+            Path(command[command.index("--output_dir") + 1]).mkdir(parents=True, exist_ok=True)
+        return self.seconds
+
+    @property
+    def commands(self):
+        return [command for command, _ in self.calls]
+
+
 def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path):
     for seed, value in ((1, 10.0), (2, 14.0)):
         fake_run(tmp_path / "e2e" / f"twr-vae-seed{seed}", seed, value, steps=300)
         fake_run(tmp_path / "e2e" / f"sa-vae-seed{seed}", seed, value + 1, steps=300, svi_steps=5)
     # the gathering call's own command line says 2,000 updates of batch 32: the runs say otherwise, and win
-    args = compare.main.__globals__["argparse"].Namespace(
-        data_dir="unused", output_dir=str(tmp_path), budget=2000, per_device_train_batch_size=32, iw_samples=100,
-        config_overrides="embedding_size=256", sa_vae_steps=20, results_dir=str(tmp_path / "results"),
-    )  # fmt: skip
+    args = comparison_args(compare, tmp_path, budget=2000, iw_samples=100, config_overrides="embedding_size=256")
     rows = {
         name: {seed: compare.train_and_evaluate(args, "e2e", name, seed, tmp_path) for seed in (1, 2)}
         for name in ("TWR-VAE", "SA-VAE")
@@ -56,25 +86,12 @@ def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path
 
 
 def test_training_commands_share_settings_and_sa_vae_steps(compare, tmp_path, monkeypatch):
-    commands = []
-
-    def record(command, log, **options):
-        commands.append(command)
-        if "training/evaluate.py" in command:  # leave what a finished training and evaluation leave
-            fake_run(Path(command[command.index("--model_name_or_path") + 1]), 3, 1.0, steps=400)
-        else:
-            Path(command[command.index("--output_dir") + 1]).mkdir(parents=True)
-        return 1.0
-
-    monkeypatch.setattr(compare, "run", record)
-    args = compare.main.__globals__["argparse"].Namespace(
-        data_dir=str(tmp_path), output_dir=str(tmp_path), budget=400, per_device_train_batch_size=32,
-        learning_rate=1e-3, config_overrides="embedding_size=64", max_grad_norm=None, max_train_samples=None,
-        max_length=50, sa_vae_steps=5, max_eval_samples=10, iw_samples=3, num_prior_samples=2,
-        num_interpolation_pairs=1, results_dir=str(tmp_path / "results"),
-    )  # fmt: skip
+    fake = FakeCommands()
+    monkeypatch.setattr(compare, "run", fake)
+    args = comparison_args(compare, tmp_path, config_overrides="embedding_size=64", sa_vae_steps=5)
     for name in ("SA-VAE", "TWR-VAE", "Lagging VAE"):
         compare.train_and_evaluate(args, "ptb", name, 3, tmp_path)
+    commands = fake.commands
     train = {c[c.index("--preset") + 1] + (" aggressive" if "--aggressive" in c else ""): c for c in commands[::2]}
     overrides = {preset: c[c.index("--config_overrides") + 1] for preset, c in train.items()}
     assert overrides == {
@@ -94,25 +111,13 @@ def test_training_commands_share_settings_and_sa_vae_steps(compare, tmp_path, mo
 def test_table_3_s_basic_vaes_are_annealed_as_the_paper_trains_them_and_differ_from_twr_vae_only_there(
     compare, tmp_path, monkeypatch
 ):
-    commands = []
-
-    def record(command, log, **options):
-        commands.append(command)
-        if "training/evaluate.py" in command:
-            fake_run(Path(command[command.index("--model_name_or_path") + 1]), 1, 1.0, steps=400)
-        return 1.0
-
-    monkeypatch.setattr(compare, "run", record)
-    args = compare.main.__globals__["argparse"].Namespace(
-        data_dir=str(tmp_path), output_dir=str(tmp_path), budget=400, per_device_train_batch_size=32,
-        learning_rate=1e-3, config_overrides="hidden_size=64", max_grad_norm=None, max_train_samples=None,
-        max_length=50, sa_vae_steps=20, max_eval_samples=10, iw_samples=3, num_prior_samples=2,
-        num_interpolation_pairs=1, results_dir=str(tmp_path / "results"),
-    )  # fmt: skip
+    fake = FakeCommands()
+    monkeypatch.setattr(compare, "run", fake)
+    args = comparison_args(compare, tmp_path, config_overrides="hidden_size=64")
     names = ("VAE-RNN + annealing", "TWR-VAE-RNN", "VAE-GRU + annealing", "TWR-VAE-GRU", "TWR-VAE-last-25%")
     for name in names:
         compare.train_and_evaluate(args, "ptb", name, 1, tmp_path)
-    train = dict(zip(names, commands[::2], strict=True))
+    train = dict(zip(names, fake.commands[::2], strict=True))
 
     def option(command, name):
         return command[command.index(name) + 1] if name in command else None
@@ -163,45 +168,31 @@ def test_a_finished_run_is_kept_beside_the_tables_and_reused_without_its_model(c
 
 
 def test_an_interrupted_training_resumes_from_its_checkpoint_and_counts_all_its_time(compare, tmp_path, monkeypatch):
-    calls, trained = [], []
-
-    def record(command, log, **options):
-        calls.append((command, options))
-        if "training/evaluate.py" in command:
-            folder = Path(command[command.index("--model_name_or_path") + 1])
-            trained.append((folder / "train_seconds.txt").read_text())  # what the training left
-            fake_run(Path(command[command.index("--model_name_or_path") + 1]), 1, 1.0, steps=400)
-        return 250.0
-
-    monkeypatch.setattr(compare, "run", record)
-    args = compare.main.__globals__["argparse"].Namespace(
-        data_dir=str(tmp_path), output_dir=str(tmp_path), budget=400, per_device_train_batch_size=32,
-        learning_rate=1e-3, config_overrides="", max_grad_norm=None, max_train_samples=None, max_length=50,
-        sa_vae_steps=20, max_eval_samples=10, iw_samples=3, num_prior_samples=2, num_interpolation_pairs=1,
-        results_dir=str(tmp_path / "results"),
-    )  # fmt: skip
+    fake = FakeCommands(seconds=250.0)
+    monkeypatch.setattr(compare, "run", fake)
+    args = comparison_args(compare, tmp_path)
     stopped = tmp_path / "ptb" / "twr-vae-seed1"
     (stopped / "checkpoint-120").mkdir(parents=True)  # what a training stopped after its third checkpoint leaves
     compare.train_and_evaluate(args, "ptb", "TWR-VAE", 1, tmp_path)
-    (train, options), (evaluate, _) = calls
+    (train, options), (evaluate, _) = fake.calls
     assert train[train.index("--resume_from_checkpoint") + 1] == "latest" and "--overwrite_output_dir" not in train
     assert train[train.index("--checkpointing_steps") + 1] == "40"  # a checkpoint at every tenth of the budget
     assert options["append"] and options["clock"] == tmp_path / "ptb" / "twr-vae-seed1.train_seconds"
     assert "training/evaluate.py" in evaluate
-    assert trained == ["250.0\n"]
+    assert fake.training_time_seen == ["250.0\n"]
 
     # a training that finished but whose evaluation was stopped is evaluated, not trained again
     (stopped / "test_results.json").unlink()
     (tmp_path / "results" / "table2-ptb-runs" / "twr-vae-seed1.json").unlink()
-    calls.clear()
+    fake.calls.clear()
     compare.train_and_evaluate(args, "ptb", "TWR-VAE", 1, tmp_path)
-    assert len(calls) == 1 and "training/evaluate.py" in calls[0][0]
+    assert len(fake.calls) == 1 and "training/evaluate.py" in fake.commands[0]
 
     # a folder without a checkpoint starts again
-    calls.clear()
+    fake.calls.clear()
     compare.train_and_evaluate(args, "ptb", "TWR-VAE", 2, tmp_path)
-    assert "--overwrite_output_dir" in calls[0][0] and "--resume_from_checkpoint" not in calls[0][0]
-    assert not calls[0][1]["append"]
+    (train, options), _ = fake.calls
+    assert "--overwrite_output_dir" in train and "--resume_from_checkpoint" not in train and not options["append"]
 
 
 def test_run_keeps_the_time_of_earlier_attempts_and_their_log(compare, tmp_path):
@@ -234,13 +225,7 @@ def test_the_yelp_command_on_the_page_names_only_models_the_comparison_has(compa
 def test_the_yelp_table_shows_the_paper_s_yelp15_row_beside_each_model(compare, tmp_path):
     fake_run(tmp_path / "yelp-sentiment" / "twr-vae-seed1", 1, 40.0, steps=300)
     fake_run(tmp_path / "yelp-sentiment" / "vae-lstm-seed1", 1, 36.0, steps=300)
-    args = compare.main.__globals__["argparse"].Namespace(
-        output_dir=str(tmp_path),
-        iw_samples=100,
-        sa_vae_steps=20,
-        results_dir=str(tmp_path / "results"),
-        config_overrides="",
-    )
+    args = comparison_args(compare, tmp_path, iw_samples=100)
     rows = {name: {1: compare.train_and_evaluate(args, "yelp-sentiment", name, 1, tmp_path)}
             for name in ("TWR-VAE", "VAE-LSTM")}  # fmt: skip
     header, table = compare.corpus_table(args, "yelp-sentiment", rows)
