@@ -266,3 +266,21 @@ def test_the_curves_keep_the_axis_on_the_models_that_fit_and_name_those_off_it(c
     assert "TWR-VAE rouge1, range over seeds" in axis.get_legend_handles_labels()[1]
     start = next(line for line in axis.get_lines() if line.get_label() == "TWR-VAE rouge1 vs start")
     assert list(start.get_ydata()) == pytest.approx([0.3, 0.3])  # the mean of the two seeds
+
+
+def test_the_convergence_column_reads_against_the_protocol_s_one_percent(compare, tmp_path):
+    # validation -ELBO 50 at update 400 (four fifths of 500), then 49.8 or 48.5 at the end: 0.4% and 3.0% better
+    for seed, end in ((1, 49.8), (2, 48.5)):
+        folder = tmp_path / "ptb" / f"twr-vae-seed{seed}"
+        fake_run(folder, seed, 40.0, steps=500)
+        points = [(100, 60.0), (400, 50.0), (500, end)]
+        (folder / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": step, "eval_elbo_nll": value, "eval_reconstruction_loss": value, "eval_kl_decoded": 1})
+            + "\n" for step, value in points))  # fmt: skip
+    args = comparison_args(compare, tmp_path)
+    rows = {"TWR-VAE": {seed: compare.train_and_evaluate(args, "ptb", "TWR-VAE", seed, tmp_path) for seed in (1, 2)}}
+    _, table = compare.corpus_table(args, "ptb", rows)
+    header, row = table["table"].splitlines()[2], table["table"].splitlines()[4]
+    column = header.split(" | ").index("-ELBO gain, last fifth (%)")
+    assert row.split(" | ")[column] == "1.7 ± 1.8"  # mean of 0.4 and 3.0, in percent
+    assert table["results"]["TWR-VAE"]["seeds"]["1"]["last_fifth_improvement"] == pytest.approx(0.004)
