@@ -203,10 +203,18 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     results_file = folder / "test_results.json"
     timing_file = folder / "train_seconds.txt"
     record = run_record(args, dataset, name, seed)
+    gathering = getattr(args, "only_existing", False)
     if not results_file.is_file() and record.is_file():
-        return json.loads(record.read_text())
-    if not results_file.is_file() and getattr(args, "only_existing", False):
+        kept = json.loads(record.read_text())
+        if not gathering:
+            refuse_other_settings(record, differences(args, overrides, kept["settings"], kept.get("iw_samples")))
+        return kept
+    if not results_file.is_file() and gathering:
         return None
+    if timing_file.is_file() and not gathering:
+        # a finished training (evaluated or not) is reused only for the command that would have trained it
+        evaluated = json.loads(results_file.read_text()).get("iw_samples") if results_file.is_file() else None
+        refuse_other_settings(folder, differences(args, overrides, run_settings(folder), evaluated))
     if not results_file.is_file():
         (output / dataset).mkdir(parents=True, exist_ok=True)
         train_data, test_data = corpus_data(dataset, args.data_dir, output / dataset)
@@ -253,6 +261,39 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     record.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(record, row)
     return row
+
+
+def differences(args, overrides: str, settings: dict, iw_samples: int | None) -> list[str]:
+    """How a finished run's settings differ from those this command trains and evaluates with (empty: none do)."""
+    wanted = {
+        "max_train_steps": args.budget,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "learning_rate": args.learning_rate,
+        "max_length": args.max_length,
+        "max_train_samples": args.max_train_samples,
+    }
+    for item in filter(None, overrides.split(",")):
+        key, _, value = item.partition("=")
+        if key.strip() in settings:
+            wanted[key.strip()] = value.strip()
+    found = [
+        f"{key} {settings.get(key)} (this command: {value})"
+        for key, value in wanted.items()
+        if str(settings.get(key)) != str(value)
+        and not (isinstance(value, float) and settings.get(key) is not None and float(settings[key]) == value)
+    ]
+    if iw_samples is not None and iw_samples != args.iw_samples:
+        found.append(f"iw_samples {iw_samples} (this command: {args.iw_samples})")
+    return found
+
+
+def refuse_other_settings(path: Path, found: list[str]) -> None:
+    """Stops before a run made with other settings stands in a table for the run this command asked for."""
+    if found:
+        raise SystemExit(
+            f"{path} holds a run with {', '.join(found)}: give another --output_dir and --results_dir for these "
+            "settings, or --only_existing to gather the runs as they are"
+        )
 
 
 def run_record(args, dataset: str, name: str, seed: int) -> Path:

@@ -15,14 +15,23 @@ def compare():
     return load_benchmark("compare_models")
 
 
-def fake_run(folder: Path, seed: int, iw_nll: float, steps: int, svi_steps: int = 0) -> None:
-    """A trained and evaluated model's folder, as train.py and evaluate.py leave it (only what the table reads)."""
+# the settings of fake_run's runs, as compare_models' options
+FAKE_SETTINGS = ["--per_device_train_batch_size", "16", "--learning_rate", "0.002", "--max_length", "40",
+                 "--max_train_samples", "900", "--iw_samples", "9", "--config_overrides",
+                 "embedding_size=64,hidden_size=48"]  # fmt: skip
+
+
+def fake_run(folder: Path, seed: int, iw_nll: float, steps: int, svi_steps: int = 0, **changes) -> None:
+    """A trained and evaluated model's folder, as train.py and evaluate.py leave it (only what the table reads), made
+    with FAKE_SETTINGS unless `changes` (batch, learning_rate, max_length, max_train_samples, iw_samples) say."""
     folder.mkdir(parents=True, exist_ok=True)
-    results = {"iw_nll": iw_nll, "kl_decoded": 1.0, "mutual_information": 0.5, "num_sentences": 7, "iw_samples": 9}
+    results = {"iw_nll": iw_nll, "kl_decoded": 1.0, "mutual_information": 0.5, "num_sentences": 7}
+    results["iw_samples"] = changes.get("iw_samples", 9)
     (folder / "test_results.json").write_text(json.dumps(results))
     (folder / "train_seconds.txt").write_text("90.0\n")
-    training = {"max_train_steps": steps, "per_device_train_batch_size": 16, "learning_rate": 0.002}
-    training.update(max_length=40, max_train_samples=900, seed=seed)
+    training = {"max_train_steps": steps, "per_device_train_batch_size": changes.get("batch", 16)}
+    training.update(learning_rate=changes.get("learning_rate", 0.002), max_length=changes.get("max_length", 40))
+    training.update(max_train_samples=changes.get("max_train_samples", 900), seed=seed)
     (folder / "training_config.yaml").write_text(yaml.safe_dump(training))
     config = {"embedding_size": 64, "hidden_size": 48, "latent_size": 32, "svi_steps": svi_steps}
     (folder / "config.json").write_text(json.dumps(config))
@@ -44,16 +53,26 @@ class FakeCommands:
     and evaluate.py (a fake_run) leave, and says the command took `seconds`."""
 
     def __init__(self, seconds: float = 1.0):
-        self.calls, self.seconds, self.training_time_seen = [], seconds, []
+        self.calls, self.seconds, self.training_time_seen, self.trained = [], seconds, [], {}
 
     def __call__(self, command, log, **options):
         self.calls.append((command, options))
+
+        def value(option, default=None):
+            return command[command.index(option) + 1] if option in command else default
+
         if "training/evaluate.py" in command:
-            folder = Path(command[command.index("--model_name_or_path") + 1])
+            folder = Path(value("--model_name_or_path"))
             self.training_time_seen.append((folder / "train_seconds.txt").read_text())
-            fake_run(folder, 1, 1.0, steps=400)
+            fake_run(folder, 1, 1.0, iw_samples=int(value("--iw_samples")), **self.trained.get(folder, {"steps": 400}))
         else:
-            Path(command[command.index("--output_dir") + 1]).mkdir(parents=True, exist_ok=True)
+            folder = Path(value("--output_dir"))
+            folder.mkdir(parents=True, exist_ok=True)
+            self.trained[folder] = {
+                "steps": int(value("--max_train_steps")), "batch": int(value("--per_device_train_batch_size")),
+                "learning_rate": float(value("--learning_rate")), "max_length": int(value("--max_length")),
+                "max_train_samples": value("--max_train_samples") and int(value("--max_train_samples")),
+            }  # fmt: skip
         return self.seconds
 
     @property
@@ -66,7 +85,9 @@ def test_table_reports_the_settings_the_runs_were_trained_with(compare, tmp_path
         fake_run(tmp_path / "e2e" / f"twr-vae-seed{seed}", seed, value, steps=300)
         fake_run(tmp_path / "e2e" / f"sa-vae-seed{seed}", seed, value + 1, steps=300, svi_steps=5)
     # the gathering call's own command line says 2,000 updates of batch 32: the runs say otherwise, and win
-    args = comparison_args(compare, tmp_path, budget=2000, iw_samples=100, config_overrides="embedding_size=256")
+    args = comparison_args(
+        compare, tmp_path, budget=2000, iw_samples=100, config_overrides="embedding_size=256", only_existing=True
+    )
     rows = {
         name: {seed: compare.train_and_evaluate(args, "e2e", name, seed, tmp_path) for seed in (1, 2)}
         for name in ("TWR-VAE", "SA-VAE")
@@ -156,7 +177,7 @@ def test_a_finished_run_is_kept_beside_the_tables_and_reused_without_its_model(c
     fake_run(tmp_path / "models" / "e2e" / "twr-vae-seed2", 2, 12.0, steps=300)
     monkeypatch.setattr(compare, "run", lambda command, log: pytest.fail(f"trained: {command}"))
     common = ["--data_dir", str(tmp_path), "--results_dir", str(tmp_path / "results"), "--seeds", "1", "2",
-              "--models", "TWR-VAE"]  # fmt: skip
+              "--models", "TWR-VAE", "--budget", "300", *FAKE_SETTINGS]  # fmt: skip
     compare.main([*common, "--output_dir", str(tmp_path / "models"), "--only_existing"])
     records = sorted(path.name for path in (tmp_path / "results" / "table2-e2e-runs").iterdir())
     assert records == ["twr-vae-seed1.json", "twr-vae-seed2.json"]
@@ -225,7 +246,7 @@ def test_the_yelp_command_on_the_page_names_only_models_the_comparison_has(compa
 def test_the_yelp_table_shows_the_paper_s_yelp15_row_beside_each_model(compare, tmp_path):
     fake_run(tmp_path / "yelp-sentiment" / "twr-vae-seed1", 1, 40.0, steps=300)
     fake_run(tmp_path / "yelp-sentiment" / "vae-lstm-seed1", 1, 36.0, steps=300)
-    args = comparison_args(compare, tmp_path, iw_samples=100)
+    args = comparison_args(compare, tmp_path, iw_samples=100, only_existing=True)
     rows = {name: {1: compare.train_and_evaluate(args, "yelp-sentiment", name, 1, tmp_path)}
             for name in ("TWR-VAE", "VAE-LSTM")}  # fmt: skip
     header, table = compare.corpus_table(args, "yelp-sentiment", rows)
@@ -277,10 +298,28 @@ def test_the_convergence_column_reads_against_the_protocol_s_one_percent(compare
         (folder / "metrics.jsonl").write_text("".join(
             json.dumps({"step": step, "eval_elbo_nll": value, "eval_reconstruction_loss": value, "eval_kl_decoded": 1})
             + "\n" for step, value in points))  # fmt: skip
-    args = comparison_args(compare, tmp_path)
+    args = comparison_args(compare, tmp_path, only_existing=True)
     rows = {"TWR-VAE": {seed: compare.train_and_evaluate(args, "ptb", "TWR-VAE", seed, tmp_path) for seed in (1, 2)}}
     _, table = compare.corpus_table(args, "ptb", rows)
     header, row = table["table"].splitlines()[2], table["table"].splitlines()[4]
     column = header.split(" | ").index("-ELBO gain, last fifth (%)")
     assert row.split(" | ")[column] == "1.7 ± 1.8"  # mean of 0.4 and 3.0, in percent
     assert table["results"]["TWR-VAE"]["seeds"]["1"]["last_fifth_improvement"] == pytest.approx(0.004)
+
+
+def test_a_run_made_with_other_settings_is_refused_unless_the_call_only_gathers(compare, tmp_path, monkeypatch):
+    fake_run(tmp_path / "models" / "ptb" / "twr-vae-seed1", 1, 10.0, steps=300)
+    monkeypatch.setattr(compare, "run", lambda command, log, **options: pytest.fail(f"ran: {command}"))
+    common = ["--data_dir", str(tmp_path), "--results_dir", str(tmp_path / "results"), "--datasets", "ptb",
+              "--seeds", "1", "--models", "TWR-VAE", "--output_dir", str(tmp_path / "models"), *FAKE_SETTINGS]  # fmt: skip
+    # the run in the folder had 300 updates: a call asking for 600 would otherwise report it as its own
+    with pytest.raises(SystemExit, match=r"twr-vae-seed1 holds a run with max_train_steps 300 \(this command: 600\)"):
+        compare.main([*common, "--budget", "600"])
+    assert not (tmp_path / "results" / "table2-ptb.md").exists()
+    compare.main([*common, "--budget", "600", "--only_existing"])  # gathered as it is, its own settings reported
+    assert "300 updates of batch 16" in (tmp_path / "results" / "table2-ptb.md").read_text()
+    # the kept record is held to the same rule once the model is gone
+    other = [*common[: -len(FAKE_SETTINGS) - 2], "--output_dir", str(tmp_path / "elsewhere"), *FAKE_SETTINGS]
+    with pytest.raises(SystemExit, match=r"twr-vae-seed1.json holds a run with iw_samples 9 \(this command: 50\)"):
+        compare.main([*other, "--budget", "300", "--iw_samples", "50"])
+    compare.main([*other, "--budget", "300"])

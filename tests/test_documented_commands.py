@@ -36,9 +36,11 @@ TINY_EVALUATION = ["--max_samples", "4", "--iw_samples", "2", "--num_prior_sampl
 TINY_COMPARISON = [
     "--datasets", "e2e", "--seeds", "1", "--models", "TWR-VAE", "SA-VAE", "--budget", "2", "--sa_vae_steps", "1",
     "--max_train_samples", "48", "--per_device_train_batch_size", "8", "--max_eval_samples", "4", "--iw_samples", "2",
-    "--num_prior_samples", "2", "--num_interpolation_pairs", "1",
+    "--num_prior_samples", "2", "--num_interpolation_pairs", "1", "--max_length", "30", "--learning_rate", "1e-3",
     "--config_overrides", "embedding_size=16,hidden_size=8,latent_size=32",
 ]  # fmt: skip
+# (the same settings for every documented comparison: they share one folder, and a comparison refuses to reuse a run
+# made with other settings than its own)
 TINY_DIALOGUE_TRAINING = [
     "--max_train_steps", "2", "--max_train_samples", "24", "--max_eval_samples", "8", "--logging_steps", "1",
     "--per_device_train_batch_size", "8", "--eval_steps", "2",
