@@ -40,6 +40,8 @@ from environment import describe
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RESTARTS = "cosine_with_restarts"
+SCHEDULES = {"constant": "constant", "cosine": "cosine decay to 0 over the budget", "linear": "linear decay to 0"}
 HALF = "{half}"  # replaced by half the budget: the length of the linear and sigmoid KL ramps
 ANNEALING = ["--kl_schedule", "sigmoid", "--kl_anneal_steps", HALF]  # Bowman et al.'s sigmoid, over half the budget
 
@@ -63,7 +65,7 @@ MODELS = {
             "--kl_start_weight",
             "0.1",
             "--lr_scheduler_type",
-            "cosine_with_restarts",
+            RESTARTS,
             "--lr_scheduler_cycles",
             "4",
         ],
@@ -207,14 +209,14 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     if not results_file.is_file() and record.is_file():
         kept = json.loads(record.read_text())
         if not gathering:
-            refuse_other_settings(record, differences(args, overrides, kept["settings"], kept.get("iw_samples")))
+            refuse_other_settings(record, differences(args, overrides, extra, kept["settings"], kept.get("iw_samples")))
         return kept
     if not results_file.is_file() and gathering:
         return None
     if timing_file.is_file() and not gathering:
         # a finished training (evaluated or not) is reused only for the command that would have trained it
         evaluated = json.loads(results_file.read_text()).get("iw_samples") if results_file.is_file() else None
-        refuse_other_settings(folder, differences(args, overrides, run_settings(folder), evaluated))
+        refuse_other_settings(folder, differences(args, overrides, extra, run_settings(folder), evaluated))
     if not results_file.is_file():
         (output / dataset).mkdir(parents=True, exist_ok=True)
         train_data, test_data = corpus_data(dataset, args.data_dir, output / dataset)
@@ -228,7 +230,8 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
                 sys.executable, "training/train.py", *train_data,
                 "--preset", preset, "--config_overrides", overrides, "--max_length", str(args.max_length),
                 "--per_device_train_batch_size", str(args.per_device_train_batch_size),
-                "--learning_rate", str(args.learning_rate), "--max_train_steps", str(args.budget),
+                "--learning_rate", str(args.learning_rate), "--lr_scheduler_type", args.lr_scheduler_type,
+                "--max_train_steps", str(args.budget),
                 "--eval_steps", interval, "--checkpointing_steps", interval, "--seed", str(seed),
                 *(["--max_grad_norm", str(args.max_grad_norm)] if args.max_grad_norm else []),
                 *(["--max_train_samples", str(args.max_train_samples)] if args.max_train_samples else []),
@@ -263,12 +266,14 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     return row
 
 
-def differences(args, overrides: str, settings: dict, iw_samples: int | None) -> list[str]:
+def differences(args, overrides: str, extra: list[str], settings: dict, iw_samples: int | None) -> list[str]:
     """How a finished run's settings differ from those this command trains and evaluates with (empty: none do)."""
+    own = extra.index("--lr_scheduler_type") + 1 if "--lr_scheduler_type" in extra else None
     wanted = {
         "max_train_steps": args.budget,
         "per_device_train_batch_size": args.per_device_train_batch_size,
         "learning_rate": args.learning_rate,
+        "lr_scheduler_type": extra[own] if own else args.lr_scheduler_type,
         "max_length": args.max_length,
         "max_train_samples": args.max_train_samples,
     }
@@ -276,6 +281,8 @@ def differences(args, overrides: str, settings: dict, iw_samples: int | None) ->
         key, _, value = item.partition("=")
         if key.strip() in settings:
             wanted[key.strip()] = value.strip()
+    if settings.get("lr_scheduler_type") is None:  # kept before the schedule was recorded
+        del wanted["lr_scheduler_type"]
     found = [
         f"{key} {settings.get(key)} (this command: {value})"
         for key, value in wanted.items()
@@ -346,6 +353,7 @@ def run_settings(folder: Path) -> dict:
         "max_train_steps",
         "per_device_train_batch_size",
         "learning_rate",
+        "lr_scheduler_type",
         "max_length",
         "max_train_samples",
         "seed",
@@ -383,13 +391,17 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
     refinement = sorted({run["svi_steps"] for run in runs if run.get("svi_steps")})
     samples = sorted({str(row.get("iw_samples", args.iw_samples)) for seeds in rows.values() for row in seeds.values()})
     subset = sorted({run["max_train_samples"] for run in runs if run.get("max_train_samples")})
+    # the cyclical VAE's own restarted cosine is part of its method (MODELS), not of the shared protocol
+    schedules = sorted({run["lr_scheduler_type"] for run in runs if run.get("lr_scheduler_type")} - {RESTARTS})
+    schedule = f" ({' or '.join(SCHEDULES.get(name, name) for name in schedules)})" if schedules else ""
     header = (
         f"{dataset}: {data}"
         + (f", of which the first {' or '.join(map(str, subset))} texts" if subset else "")
         + ("" if dataset == "yelp-sentiment" else " (10% of the training text held out for model selection)")
         + "; "
         f"{' or '.join(shared['max_train_steps'])} updates of batch {' or '.join(shared['per_device_train_batch_size'])}"
-        f", Adam, learning rate {' or '.join(shared['learning_rate'])}, embedding {' or '.join(shared['embedding_size'])}"
+        f", Adam, learning rate {' or '.join(shared['learning_rate'])}{schedule}"
+        f", embedding {' or '.join(shared['embedding_size'])}"
         f", hidden {' or '.join(shared['hidden_size'])}, texts cut at {' or '.join(shared['max_length'])} tokens"
         + (f", SA-VAE refining {' or '.join(map(str, refinement))} steps" if refinement else "")
         + f"; seeds {seeds} (mean ± standard deviation); evaluated on {first['num_sentences']} test sentences with "
@@ -590,6 +602,12 @@ def main(argv=None):
         "--config_overrides",
         default="embedding_size=256,hidden_size=256",
         help="Sizes of every model (no latent_size: HR-VAE derives its own from hidden_size; the others keep 32).",
+    )
+    parser.add_argument(
+        "--lr_scheduler_type",
+        default="constant",
+        help="The learning-rate schedule of every row but the cyclical VAE, which restarts a cosine with each cycle "
+        "(train.py's option: constant, cosine (to 0 over the budget), linear, ...).",
     )
     parser.add_argument("--max_train_samples", type=int, help="Train on the first N texts only (quick checks).")
     parser.add_argument("--max_length", type=int, default=100, help="Cut longer texts (tokens), in training and test.")

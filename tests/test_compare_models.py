@@ -32,6 +32,7 @@ def fake_run(folder: Path, seed: int, iw_nll: float, steps: int, svi_steps: int 
     training = {"max_train_steps": steps, "per_device_train_batch_size": changes.get("batch", 16)}
     training.update(learning_rate=changes.get("learning_rate", 0.002), max_length=changes.get("max_length", 40))
     training.update(max_train_samples=changes.get("max_train_samples", 900), seed=seed)
+    training["lr_scheduler_type"] = changes.get("lr_scheduler_type", "constant")
     (folder / "training_config.yaml").write_text(yaml.safe_dump(training))
     config = {"embedding_size": 64, "hidden_size": 48, "latent_size": 32, "svi_steps": svi_steps}
     (folder / "config.json").write_text(json.dumps(config))
@@ -41,7 +42,7 @@ def comparison_args(compare, tmp_path, **changes):
     """The comparison's arguments as its main() parses them, with small sizes."""
     values = {
         "data_dir": str(tmp_path), "output_dir": str(tmp_path), "budget": 400, "per_device_train_batch_size": 32,
-        "learning_rate": 1e-3, "config_overrides": "", "max_grad_norm": None, "max_train_samples": None,
+        "learning_rate": 1e-3, "lr_scheduler_type": "constant", "config_overrides": "", "max_grad_norm": None, "max_train_samples": None,
         "max_length": 50, "sa_vae_steps": 20, "max_eval_samples": 10, "iw_samples": 3, "num_prior_samples": 2,
         "num_interpolation_pairs": 1, "results_dir": str(tmp_path / "results"),
     }  # fmt: skip
@@ -72,6 +73,8 @@ class FakeCommands:
                 "steps": int(value("--max_train_steps")), "batch": int(value("--per_device_train_batch_size")),
                 "learning_rate": float(value("--learning_rate")), "max_length": int(value("--max_length")),
                 "max_train_samples": value("--max_train_samples") and int(value("--max_train_samples")),
+                # train.py's argparse keeps the last of a repeated option: a row's own schedule
+                "lr_scheduler_type": command[len(command) - 1 - command[::-1].index("--lr_scheduler_type") + 1],
             }  # fmt: skip
         return self.seconds
 
@@ -323,3 +326,22 @@ def test_a_run_made_with_other_settings_is_refused_unless_the_call_only_gathers(
     with pytest.raises(SystemExit, match=r"twr-vae-seed1.json holds a run with iw_samples 9 \(this command: 50\)"):
         compare.main([*other, "--budget", "300", "--iw_samples", "50"])
     compare.main([*other, "--budget", "300"])
+
+
+def test_the_schedule_is_shared_but_the_cyclical_vae_keeps_its_own_and_a_run_of_another_is_refused(
+    compare, tmp_path, monkeypatch
+):
+    fake = FakeCommands()
+    monkeypatch.setattr(compare, "run", fake)
+    args = comparison_args(compare, tmp_path, lr_scheduler_type="cosine")
+    rows = {
+        name: {1: compare.train_and_evaluate(args, "ptb", name, 1, tmp_path)} for name in ("TWR-VAE", "Cyclical VAE")
+    }
+    schedules = [fake.trained[tmp_path / "ptb" / f"{compare.slug(n)}-seed1"]["lr_scheduler_type"] for n in rows]
+    assert schedules == ["cosine", "cosine_with_restarts"]
+    header, _ = compare.corpus_table(args, "ptb", rows)
+    assert "learning rate 0.001 (cosine decay to 0 over the budget)" in header
+    # the same folder asked for with a constant learning rate: the cosine run is not passed off as a constant one
+    with pytest.raises(SystemExit, match=r"lr_scheduler_type cosine \(this command: constant\)"):
+        compare.train_and_evaluate(comparison_args(compare, tmp_path), "ptb", "TWR-VAE", 1, tmp_path)
+    compare.train_and_evaluate(comparison_args(compare, tmp_path), "ptb", "Cyclical VAE", 1, tmp_path)  # its own
