@@ -649,10 +649,14 @@ def main(argv=None):
                     f"MI {_format(row.get('mutual_information'))}, {row['train_minutes']:.2f} min",
                     flush=True,
                 )
+        missing = [name for name, seeds in rows.items() if not seeds]
         rows = {name: seeds for name, seeds in rows.items() if seeds}
         if not rows:
             raise SystemExit(f"{output / dataset} holds no evaluated model of those asked for.")
         _, tables[dataset] = corpus_table(args, dataset, rows)
+        if missing:  # a gathering call says which of the rows it was asked for have no finished run
+            tables[dataset]["table"] += f"\nNo finished run yet: {', '.join(missing)}.\n"
+            tables[dataset]["missing"] = missing
     results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     stem = "table2-" + "-".join(args.datasets)

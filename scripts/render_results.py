@@ -8,7 +8,10 @@
 - `benchmarks/results/yelp/test_results.json` (training/evaluate.py's output for twrvae-yelp, see docs/yelp.md) fills
   the `<!-- yelp-results:begin -->` ... `<!-- yelp-results:end -->` blocks of docs/yelp.md and the README;
 - `benchmarks/results/table2-yelp-sentiment.md` (benchmarks/compare_models.py's table) fills the
-  `<!-- table2-yelp:begin -->` ... `<!-- table2-yelp:end -->` block of docs/table2.md;
+  `<!-- table2-yelp:begin -->` ... `<!-- table2-yelp:end -->` block of docs/table2.md, and
+  `benchmarks/results/yelp-5400/table2-yelp-sentiment.md` (the same comparison at 5,400 updates) its
+  `<!-- table2-yelp-5400:begin -->` block and `benchmarks/results/yelp-budget-check/budget-check.md`
+  (benchmarks/budget_check.py) its `<!-- table2-yelp-budget:begin -->` block;
 - `benchmarks/results/table5.json` (benchmarks/compare_dialogue_models.py: every seed's results) fills the
   `<!-- table5:begin -->` (the tables) and `<!-- table5-examples:begin -->` (responses of seed 1) blocks of
   docs/table5.md;
@@ -31,7 +34,7 @@ from modeling_twrvae.file_utils import atomic_write_bytes, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "yelp" / "test_results.json"
-TABLE = ROOT / "benchmarks" / "results" / "table2-yelp-sentiment.md"
+BENCHMARK_RESULTS = ROOT / "benchmarks" / "results"
 MAIN_JOB = ROOT / "benchmarks" / "results" / "main_job-cpu.json"
 TABLE5 = ROOT / "benchmarks" / "results" / "table5.json"
 IDLE_LOAD = 0.7  # a 1-minute load average above this before the run: the machine was shared, the time is no timing
@@ -42,20 +45,25 @@ PAGES = [
     (ROOT / "docs" / "latent-space.md", "main-job", "main job page"),
     (ROOT / "docs" / "yelp.md", "yelp-results", "page"),
     (ROOT / "README.md", "yelp-results", "summary"),
-    (ROOT / "docs" / "table2.md", "table2-yelp", "table"),
+    (ROOT / "docs" / "table2.md", "table2-yelp", "table table2-yelp-sentiment.md"),
+    (ROOT / "docs" / "table2.md", "table2-yelp-5400", "table yelp-5400/table2-yelp-sentiment.md"),
+    (ROOT / "docs" / "table2.md", "table2-yelp-budget", "table yelp-budget-check/budget-check.md"),
     (ROOT / "docs" / "table5.md", "table5", "table5"),
     (ROOT / "docs" / "table5.md", "table5-examples", "table5 examples"),
 ]
 # (the results file's plot, its copy that a page shows)
-FIGURES = [
-    (ROOT / "benchmarks" / "results" / "table2-e2e-ptb-yahoo.png", ROOT / "docs" / "table2.png"),
-    (ROOT / "benchmarks" / "results" / "table2-yelp-sentiment.png", ROOT / "docs" / "table2-yelp.png"),
-    (ROOT / "benchmarks" / "results" / "table2-yelp-sentiment-curves.png", ROOT / "docs" / "table2-yelp-curves.png"),
-    (
-        ROOT / "benchmarks" / "results" / "table2-yelp-sentiment-interpolation.png",
-        ROOT / "docs" / "table2-yelp-interpolation.png",
-    ),
-]
+FIGURES = (
+    [(BENCHMARK_RESULTS / "table2-e2e-ptb-yahoo.png", ROOT / "docs" / "table2.png")]
+    + [
+        (
+            BENCHMARK_RESULTS / folder / f"table2-yelp-sentiment{kind}.png",
+            ROOT / "docs" / f"table2-yelp{suffix}{kind}.png",
+        )
+        for folder, suffix in ((".", ""), ("yelp-5400", "-5400"))
+        for kind in ("", "-curves", "-interpolation")
+    ]
+    + [(BENCHMARK_RESULTS / "yelp-budget-check" / "budget-check.png", ROOT / "docs" / "table2-yelp-budget.png")]
+)
 FACTS = ("eat_type", "area", "food", "family_friendly", "price_range", "customer_rating")
 
 
@@ -409,8 +417,8 @@ def render(kind: str) -> str:
     if kind.startswith("table5"):
         run = json.loads(TABLE5.read_text(encoding="utf-8"))
         return table5(run) if kind == "table5" else table5_examples(run)
-    if kind == "table":
-        return TABLE.read_text(encoding="utf-8").strip()
+    if kind.startswith("table "):
+        return (BENCHMARK_RESULTS / kind.removeprefix("table ")).read_text(encoding="utf-8").strip()
     if kind.startswith("main job"):
         run = json.loads(MAIN_JOB.read_text(encoding="utf-8"))
         return {"main job summary": main_job_summary, "main job table": main_job_table, "main job page": main_job_page}[

@@ -170,7 +170,8 @@ def test_only_existing_gathers_what_was_run_and_trains_nothing(compare, tmp_path
     )  # fmt: skip
     table = (tmp_path / "results" / "table2-e2e.md").read_text()
     assert "| BN-VAE (0.7) | 1 | 20.00 |" in table and "| TWR-VAE | 2 | 11.00 ± 1.41 |" in table
-    assert "SA-VAE" not in table  # never run: left out, not trained
+    assert "| SA-VAE |" not in table  # never run: left out, not trained, and named as missing
+    assert table.rstrip().endswith("No finished run yet: SA-VAE.")
     summary = json.loads((tmp_path / "results" / "table2-e2e.json").read_text())
     assert set(summary["corpora"]["e2e"]["results"]) == {"BN-VAE (0.7)", "TWR-VAE"}
 

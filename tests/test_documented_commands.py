@@ -221,6 +221,16 @@ def run_comparison(command, words, folder, number):
     assert "| SA-VAE |" in (folder / "results" / "table2-e2e.md").read_text(), command
 
 
+def run_budget_check(command, words, folder, number):
+    """The published budget table, made again from the committed records into `folder`: the same table."""
+    output = words.index("--output") + 1
+    published = REPO_ROOT / f"{words[output]}.md"
+    done = subprocess.run([sys.executable, *words[1:output], str(folder / "budget-check")], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (folder / "budget-check.md").read_text() == published.read_text(), command
+
+
 def run_python_snippet(command, words, folder, number):
     done = in_shell(command, folder)
     assert done.stdout.strip(), command
@@ -248,6 +258,7 @@ def runner(words: list[str]):
         ("bash", "scripts/build_hub_models.sh"): run_hub_models,
         ("bash", "scripts/dialogue_demo.sh"): run_dialogue_demo,
         ("python", "benchmarks/compare_models.py"): run_comparison,
+        ("python", "benchmarks/budget_check.py"): run_budget_check,
     }.get(tuple(words[:2]))
 
 
