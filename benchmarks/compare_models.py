@@ -283,12 +283,12 @@ def differences(args, overrides: str, extra: list[str], settings: dict, iw_sampl
             wanted[key.strip()] = value.strip()
     if settings.get("lr_scheduler_type") is None:  # kept before the schedule was recorded
         del wanted["lr_scheduler_type"]
-    found = [
-        f"{key} {settings.get(key)} (this command: {value})"
-        for key, value in wanted.items()
-        if str(settings.get(key)) != str(value)
-        and not (isinstance(value, float) and settings.get(key) is not None and float(settings[key]) == value)
-    ]
+
+    def same(kept, asked) -> bool:  # 0.001 from YAML and 1e-3 from the command line are one learning rate
+        return str(kept) == str(asked) or (isinstance(asked, float) and kept is not None and float(kept) == asked)
+
+    found = [f"{key} {settings.get(key)} (this command: {value})" for key, value in wanted.items()
+             if not same(settings.get(key), value)]  # fmt: skip
     if iw_samples is not None and iw_samples != args.iw_samples:
         found.append(f"iw_samples {iw_samples} (this command: {args.iw_samples})")
     return found

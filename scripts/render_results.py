@@ -33,10 +33,10 @@ from pathlib import Path
 from modeling_twrvae.file_utils import atomic_write_bytes, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "yelp" / "test_results.json"
 BENCHMARK_RESULTS = ROOT / "benchmarks" / "results"
-MAIN_JOB = ROOT / "benchmarks" / "results" / "main_job-cpu.json"
-TABLE5 = ROOT / "benchmarks" / "results" / "table5.json"
+RESULTS = BENCHMARK_RESULTS / "yelp" / "test_results.json"
+MAIN_JOB = BENCHMARK_RESULTS / "main_job-cpu.json"
+TABLE5 = BENCHMARK_RESULTS / "table5.json"
 IDLE_LOAD = 0.7  # a 1-minute load average above this before the run: the machine was shared, the time is no timing
 # (page, block name, what fills it)
 PAGES = [
