@@ -2,6 +2,7 @@
 tables that report the settings the runs were trained with, gathered from reused runs."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,8 @@ def comparison_args(compare, tmp_path, **changes):
     """The comparison's arguments as its main() parses them, with small sizes."""
     values = {
         "data_dir": str(tmp_path), "output_dir": str(tmp_path), "budget": 400, "per_device_train_batch_size": 32,
-        "learning_rate": 1e-3, "lr_scheduler_type": "constant", "config_overrides": "", "max_grad_norm": None, "max_train_samples": None,
+        "learning_rate": 1e-3, "lr_scheduler_type": "constant", "config_overrides": "", "max_grad_norm": None,
+        "max_train_samples": None, "checkpointing_steps": None,
         "max_length": 50, "sa_vae_steps": 20, "max_eval_samples": 10, "iw_samples": 3, "num_prior_samples": 2,
         "num_interpolation_pairs": 1, "results_dir": str(tmp_path / "results"),
     }  # fmt: skip
@@ -205,6 +207,17 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_and_counts_all_its_
     assert options["append"] and options["clock"] == tmp_path / "ptb" / "twr-vae-seed1.train_seconds"
     assert "training/evaluate.py" in evaluate
     assert fake.training_time_seen == ["250.0\n"]
+
+    # a slow row saved more often: the validations stay at every tenth, and the run is still the one asked for
+    shutil.rmtree(stopped)
+    (tmp_path / "results" / "table2-ptb-runs" / "twr-vae-seed1.json").unlink()
+    fake.calls.clear()
+    compare.train_and_evaluate(comparison_args(compare, tmp_path, checkpointing_steps=7), "ptb", "TWR-VAE", 1, tmp_path)
+    train = fake.commands[0]
+    assert train[train.index("--checkpointing_steps") + 1] == "7" and train[train.index("--eval_steps") + 1] == "40"
+    fake.calls.clear()
+    compare.train_and_evaluate(args, "ptb", "TWR-VAE", 1, tmp_path)
+    assert fake.calls == []  # kept: how often a run saved is not one of its settings
 
     # a training that finished but whose evaluation was stopped is evaluated, not trained again
     (stopped / "test_results.json").unlink()
