@@ -205,7 +205,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     results_file = folder / "test_results.json"
     timing_file = folder / "train_seconds.txt"
     record = run_record(args, dataset, name, seed)
-    gathering = getattr(args, "only_existing", False)
+    gathering = args.only_existing
     if not results_file.is_file() and record.is_file():
         kept = json.loads(record.read_text())
         if not gathering:
@@ -225,7 +225,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
         # run would); a folder without one starts again
         resume = folder.is_dir() and any(folder.glob("checkpoint-*"))
         interval = str(max(1, args.budget // 10))
-        saving = str(getattr(args, "checkpointing_steps", None) or interval)
+        saving = str(args.checkpointing_steps or interval)
         seconds = run(
             [
                 sys.executable, "training/train.py", *train_data,

@@ -44,7 +44,7 @@ def comparison_args(compare, tmp_path, **changes):
     values = {
         "data_dir": str(tmp_path), "output_dir": str(tmp_path), "budget": 400, "per_device_train_batch_size": 32,
         "learning_rate": 1e-3, "lr_scheduler_type": "constant", "config_overrides": "", "max_grad_norm": None,
-        "max_train_samples": None, "checkpointing_steps": None,
+        "max_train_samples": None, "checkpointing_steps": None, "only_existing": False,
         "max_length": 50, "sa_vae_steps": 20, "max_eval_samples": 10, "iw_samples": 3, "num_prior_samples": 2,
         "num_interpolation_pairs": 1, "results_dir": str(tmp_path / "results"),
     }  # fmt: skip
