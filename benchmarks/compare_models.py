@@ -204,6 +204,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     folder = output / dataset / f"{slug(name)}-seed{seed}"
     results_file = folder / "test_results.json"
     timing_file = folder / "train_seconds.txt"
+    cpus_file = output / dataset / f"{slug(name)}-seed{seed}.training_cpus.json"
     record = run_record(args, dataset, name, seed)
     gathering = args.only_existing
     if not results_file.is_file() and record.is_file():
@@ -224,6 +225,10 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
         # an interrupted training continues from its last checkpoint (train.py's resume ends as the uninterrupted
         # run would); a folder without one starts again
         resume = folder.is_dir() and any(folder.glob("checkpoint-*"))
+        # which CPUs trained it, for the table to say where its minutes were measured
+        cpus = json.loads(cpus_file.read_text()) if resume and cpus_file.is_file() else []
+        here = describe("cpu")["cpu"]
+        atomic_write_json(cpus_file, cpus if here in cpus else [*cpus, here])
         interval = str(max(1, args.budget // 10))
         saving = str(args.checkpointing_steps or interval)
         seconds = run(
@@ -258,6 +263,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
     row = json.loads(results_file.read_text())
     row["settings"] = run_settings(folder)
     row["train_minutes"] = float(timing_file.read_text()) / 60 if timing_file.is_file() else None
+    row["training_cpus"] = json.loads(cpus_file.read_text()) if cpus_file.is_file() else None
     row["validation_curve"] = validation_curve(folder)
     row["last_fifth_improvement"] = last_fifth_improvement(row["validation_curve"])
     transfer = transfer_at(row.get("sentiment"), TRANSFER_STRENGTH)
@@ -383,6 +389,21 @@ def _format(value, std=None, percent: bool = False) -> str:
     return text if std is None else f"{text} ± {std:.2f}"
 
 
+def training_machines(rows: dict[str, dict[int, dict]]) -> str:
+    """Which CPUs trained the table's runs, and how many runs each: a training time compares only with others
+    measured on the same CPU."""
+    counts: dict[str, int] = {}
+    for seeds in rows.values():
+        for row in seeds.values():
+            cpus = row.get("training_cpus") or ["no recorded CPU"]
+            key = " then ".join(cpus)
+            counts[key] = counts.get(key, 0) + 1
+    if len(counts) < 2:
+        return f" Trained on {next(iter(counts))}." if counts and "no recorded CPU" not in counts else ""
+    runs = [f"{cpu} ({count} run{'s' if count > 1 else ''})" for cpu, count in sorted(counts.items())]
+    return f" Trained on {', '.join(runs)}: compare training minutes only between runs on one CPU."
+
+
 def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[str, dict]:
     first = next(iter(next(iter(rows.values())).values()))
     data = corpus_description(dataset)
@@ -408,6 +429,7 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
         + f"; seeds {seeds} (mean ± standard deviation); evaluated on {first['num_sentences']} test sentences with "
         f"k = {' or '.join(samples)}. The paper NLL/PPL is the TWR-VAE reference code's number, not a bound on the "
         "likelihood."
+        + training_machines(rows)
         + (
             " The last column is the TWR-VAE paper's Yelp15 row (its Tables 2 and 3): whole reviews, not sentences, "
             "NLL per review, the TWR-VAE rows' NLL the reference code's number; for orientation, not comparison."
@@ -433,6 +455,7 @@ def corpus_table(args, dataset: str, rows: dict[str, dict[int, dict]]) -> tuple[
                 str(seed): {
                     **{key: row.get(key) for key, _ in COLUMNS},
                     "settings": row["settings"],
+                    "training_cpus": row.get("training_cpus"),
                     "validation_curve": row.get("validation_curve"),
                     "interpolation": row.get("interpolation"),
                 }

@@ -233,6 +233,30 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_and_counts_all_its_
     assert "--overwrite_output_dir" in train and "--resume_from_checkpoint" not in train and not options["append"]
 
 
+def test_each_run_records_the_cpus_that_trained_it_and_the_table_names_them(compare, tmp_path, monkeypatch):
+    fake = FakeCommands()
+    monkeypatch.setattr(compare, "run", fake)
+    args = comparison_args(compare, tmp_path)
+    monkeypatch.setattr(compare, "describe", lambda device: {"cpu": "CPU A"})
+    stopped = tmp_path / "ptb" / "twr-vae-seed1"
+    (stopped / "checkpoint-120").mkdir(parents=True)
+    compare.atomic_write_json(tmp_path / "ptb" / "twr-vae-seed1.training_cpus.json", ["CPU B"])  # its first attempt
+    resumed = compare.train_and_evaluate(args, "ptb", "TWR-VAE", 1, tmp_path)
+    fresh = compare.train_and_evaluate(args, "ptb", "TWR-VAE", 2, tmp_path)
+    assert resumed["training_cpus"] == ["CPU B", "CPU A"] and fresh["training_cpus"] == ["CPU A"]
+    record = json.loads((tmp_path / "results" / "table2-ptb-runs" / "twr-vae-seed2.json").read_text())
+    assert record["training_cpus"] == ["CPU A"]  # kept with the run, for a gathering elsewhere
+
+    header, table = compare.corpus_table(args, "ptb", {"TWR-VAE": {1: resumed, 2: fresh}})
+    assert "Trained on CPU A (1 run), CPU B then CPU A (1 run): compare training minutes only" in header
+    assert table["results"]["TWR-VAE"]["seeds"]["1"]["training_cpus"] == ["CPU B", "CPU A"]
+    header, _ = compare.corpus_table(args, "ptb", {"TWR-VAE": {2: fresh}})
+    assert header.endswith(" Trained on CPU A.")
+    fresh.pop("training_cpus")  # a run kept before CPUs were recorded
+    header, _ = compare.corpus_table(args, "ptb", {"TWR-VAE": {2: fresh}})
+    assert "Trained on" not in header
+
+
 def test_run_keeps_the_time_of_earlier_attempts_and_their_log(compare, tmp_path):
     log, clock = tmp_path / "train.log", tmp_path / "train_seconds"
     log.write_text("the first attempt\n")
