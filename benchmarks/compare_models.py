@@ -33,9 +33,10 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
-from environment import describe
+from environment import cpu_model, describe
 
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text
 
@@ -227,7 +228,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
         resume = folder.is_dir() and any(folder.glob("checkpoint-*"))
         # which CPUs trained it, for the table to say where its minutes were measured
         cpus = json.loads(cpus_file.read_text()) if resume and cpus_file.is_file() else []
-        here = describe("cpu")["cpu"]
+        here = cpu_model()
         atomic_write_json(cpus_file, cpus if here in cpus else [*cpus, here])
         interval = str(max(1, args.budget // 10))
         saving = str(args.checkpointing_steps or interval)
@@ -392,12 +393,11 @@ def _format(value, std=None, percent: bool = False) -> str:
 def training_machines(rows: dict[str, dict[int, dict]]) -> str:
     """Which CPUs trained the table's runs, and how many runs each: a training time compares only with others
     measured on the same CPU."""
-    counts: dict[str, int] = {}
-    for seeds in rows.values():
-        for row in seeds.values():
-            cpus = row.get("training_cpus") or ["no recorded CPU"]
-            key = " then ".join(cpus)
-            counts[key] = counts.get(key, 0) + 1
+    counts = Counter(
+        " then ".join(row.get("training_cpus") or ["no recorded CPU"])
+        for seeds in rows.values()
+        for row in seeds.values()
+    )
     if len(counts) < 2:
         return f" Trained on {next(iter(counts))}." if counts and "no recorded CPU" not in counts else ""
     runs = [f"{cpu} ({count} run{'s' if count > 1 else ''})" for cpu, count in sorted(counts.items())]

@@ -18,7 +18,7 @@ RESULTS_DIR_ENV = "TWRVAE_BENCHMARK_RESULTS"
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -77,8 +77,8 @@ def load_module_file(module_name: str, path: Path):
 
 def describe(device: str) -> dict:
     info = {
-        "device": torch.cuda.get_device_name() if device.startswith("cuda") else _cpu_model(),
-        "cpu": _cpu_model(),
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),

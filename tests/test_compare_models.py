@@ -237,7 +237,7 @@ def test_each_run_records_the_cpus_that_trained_it_and_the_table_names_them(comp
     fake = FakeCommands()
     monkeypatch.setattr(compare, "run", fake)
     args = comparison_args(compare, tmp_path)
-    monkeypatch.setattr(compare, "describe", lambda device: {"cpu": "CPU A"})
+    monkeypatch.setattr(compare, "cpu_model", lambda: "CPU A")
     stopped = tmp_path / "ptb" / "twr-vae-seed1"
     (stopped / "checkpoint-120").mkdir(parents=True)
     compare.atomic_write_json(tmp_path / "ptb" / "twr-vae-seed1.training_cpus.json", ["CPU B"])  # its first attempt
