@@ -36,7 +36,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from environment import cpu_model, describe
+from environment import cpu_label, describe
 
 from modeling_twrvae.file_utils import atomic_write_json, atomic_write_text
 
@@ -228,7 +228,7 @@ def train_and_evaluate(args, dataset: str, name: str, seed: int, output: Path) -
         resume = folder.is_dir() and any(folder.glob("checkpoint-*"))
         # which CPUs trained it, for the table to say where its minutes were measured
         cpus = json.loads(cpus_file.read_text()) if resume and cpus_file.is_file() else []
-        here = cpu_model()
+        here = cpu_label()
         atomic_write_json(cpus_file, cpus if here in cpus else [*cpus, here])
         interval = str(max(1, args.budget // 10))
         saving = str(args.checkpointing_steps or interval)

@@ -28,6 +28,12 @@ def cpu_model() -> str:
     return platform.processor() or "cpu"
 
 
+def cpu_label() -> str:
+    """The CPU's name with the vector unit torch's kernels use on it ("AMD EPYC with AVX2"): machines that report one
+    name can differ in it, and so in speed."""
+    return f"{cpu_model()} with {torch.backends.cpu.get_cpu_capability()}"
+
+
 _VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 
 

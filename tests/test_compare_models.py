@@ -3,6 +3,7 @@ tables that report the settings the runs were trained with, gathered from reused
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -237,7 +238,7 @@ def test_each_run_records_the_cpus_that_trained_it_and_the_table_names_them(comp
     fake = FakeCommands()
     monkeypatch.setattr(compare, "run", fake)
     args = comparison_args(compare, tmp_path)
-    monkeypatch.setattr(compare, "cpu_model", lambda: "CPU A")
+    monkeypatch.setattr(compare, "cpu_label", lambda: "CPU A")
     stopped = tmp_path / "ptb" / "twr-vae-seed1"
     (stopped / "checkpoint-120").mkdir(parents=True)
     compare.atomic_write_json(tmp_path / "ptb" / "twr-vae-seed1.training_cpus.json", ["CPU B"])  # its first attempt
@@ -255,6 +256,20 @@ def test_each_run_records_the_cpus_that_trained_it_and_the_table_names_them(comp
     fresh.pop("training_cpus")  # a run kept before CPUs were recorded
     header, _ = compare.corpus_table(args, "ptb", {"TWR-VAE": {2: fresh}})
     assert "Trained on" not in header
+
+
+def test_machines_of_one_name_with_different_vector_units_are_told_apart(compare, tmp_path, monkeypatch):
+    environment = sys.modules["environment"]
+    monkeypatch.setattr(compare, "run", FakeCommands())
+    monkeypatch.setattr(environment, "cpu_model", lambda: "AMD EPYC")
+    args = comparison_args(compare, tmp_path)
+    rows = {}
+    for seed, unit in [(1, "AVX512"), (2, "AVX2")]:
+        monkeypatch.setattr(environment.torch.backends.cpu, "get_cpu_capability", lambda unit=unit: unit)
+        rows[seed] = compare.train_and_evaluate(args, "ptb", "TWR-VAE", seed, tmp_path)
+    assert rows[1]["training_cpus"] == ["AMD EPYC with AVX512"] and rows[2]["training_cpus"] == ["AMD EPYC with AVX2"]
+    header, _ = compare.corpus_table(args, "ptb", {"TWR-VAE": rows})
+    assert "Trained on AMD EPYC with AVX2 (1 run), AMD EPYC with AVX512 (1 run): compare training minutes" in header
 
 
 def test_run_keeps_the_time_of_earlier_attempts_and_their_log(compare, tmp_path):
