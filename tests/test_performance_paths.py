@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from modeling_twrvae.trainer.precision import cpu_supports_bf16
 from modeling_twrvae.trainer.steps import build_optimizer
 
 from helpers import informative, tiny_model
@@ -62,6 +63,9 @@ def test_default_forward_gives_the_explicit_logits_paths_loss_logits_and_gradien
         torch.testing.assert_close(default_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.skipif(
+    not cpu_supports_bf16(), reason="this CPU has no bf16 kernels (AVX512-BF16 or AMX): train.py trains in fp32 on it"
+)
 @pytest.mark.parametrize("return_logits", [False, True])
 def test_bf16_autocast_training_loss_matches_autocasts_plain_output_layer(return_logits, tokenizer, batch,
                                                                          monkeypatch):  # fmt: skip
