@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 
 from accelerate.state import AcceleratorState, GradientState
-from environment import add_common_arguments, check_device, cpu_bf16_supported, describe, results_path
+from environment import add_common_arguments, check_device, describe, results_path
 
 from modeling_twrvae.commands import train
 from modeling_twrvae.file_utils import atomic_write_json
+from modeling_twrvae.trainer.precision import cpu_supports_bf16
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="train.py --seed of each pair of runs.")
     args = parser.parse_args(argv)
     check_device(args.device)
-    if args.device == "cpu" and not cpu_bf16_supported():
+    if args.device == "cpu" and not cpu_supports_bf16():
         print(
             "bf16 training skipped: this CPU has no oneDNN bf16 kernels (needs AVX-512 or AMX); train.py would fall "
             "back to fp32. Run with --device cuda or on such a CPU."

@@ -166,11 +166,6 @@ def matmul_gflops(shapes, device: str, dtype: torch.dtype, repeats: int) -> dict
     return result
 
 
-def cpu_bf16_supported() -> bool:
-    """oneDNN has bf16 kernels (AVX-512 or AMX) on this CPU; without them bf16 is emulated and the LSTM has none."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def results_path(results_dir: str, name: str, device: str, suffix: str = "json") -> Path:
     path = Path(results_dir) / f"{name}-{device}.{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,12 +24,13 @@ import time
 from pathlib import Path
 
 import torch
-from environment import add_common_arguments, check_device, cpu_bf16_supported, describe, results_path
+from environment import add_common_arguments, check_device, describe, results_path
 
 import modeling_twrvae.metrics.likelihood as evaluation
 from modeling_twrvae import TWRVAEConfig, TWRVAEModel, train_tokenizer
 from modeling_twrvae.file_utils import atomic_write_json
 from modeling_twrvae.trainer.memory import reuse_freed_memory
+from modeling_twrvae.trainer.precision import cpu_supports_bf16
 
 PTB_TEST_SENTENCES = 3761
 DEVIATION_LIMIT = 0.05
@@ -98,7 +99,7 @@ def main(argv=None):
         model = spread_weights(TWRVAEModel(TWRVAEConfig.from_preset("twr-vae", vocab_size=10000)))
     model = model.to(args.device).eval()
     ids = tokenizer(test[:sentences])["input_ids"]
-    bf16_ok = args.device == "cuda" or cpu_bf16_supported()
+    bf16_ok = args.device == "cuda" or cpu_supports_bf16()
 
     rows = []
     for k in args.samples:

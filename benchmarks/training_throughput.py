@@ -46,7 +46,6 @@ import torch
 from environment import (
     add_common_arguments,
     check_device,
-    cpu_bf16_supported,
     describe,
     interleaved_medians,
     load_module_file,
@@ -59,6 +58,7 @@ from modeling_twrvae import TWRVAEConfig, TWRVAEModel
 from modeling_twrvae.file_utils import atomic_write_json
 from modeling_twrvae.recurrence import lstm_states_unrolled
 from modeling_twrvae.trainer.memory import reuse_freed_memory
+from modeling_twrvae.trainer.precision import cpu_supports_bf16
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -316,7 +316,7 @@ def main(argv=None):
         _memory_child(*json.loads(args._memory_of), args.device, reference_dir)
         return
     repeats = args.repeats or (5 if args.quick else 15)
-    bf16_ok = args.device == "cuda" or cpu_bf16_supported()
+    bf16_ok = args.device == "cuda" or cpu_supports_bf16()
     if args.profile:
         profile_variant(args.presets[0], args.profile, args.device, bf16_ok, reference_dir, args.results_dir)
         return

@@ -16,7 +16,7 @@ def test_each_seed_trains_both_precisions_and_the_means_are_compared(bf16_traini
     argv = ["--device", "cpu", "--max_train_steps", "4", "--seeds", "3", "5", "--results_dir", str(tmp_path)]
     argv += ["--data_dir", str(DATA_DIR)]
     bf16_training.main(argv)
-    if not bf16_training.cpu_bf16_supported():  # an AVX2-only CPU: nothing trained, and it says why
+    if not bf16_training.cpu_supports_bf16():  # an AVX2-only CPU: nothing trained, and it says why
         assert "no oneDNN bf16 kernels" in capsys.readouterr().out and not list(tmp_path.iterdir())
         return
     result = json.loads((tmp_path / "bf16_training-cpu.json").read_text())
