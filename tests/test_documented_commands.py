@@ -108,7 +108,7 @@ def run_setup(command, words, folder, number):
     subprocess.run(["bash", "-n", str(script)], check=True)
     assert '"torch==2.13.0"' in script.read_text() and ".[train,dev,demo]" in script.read_text()
     assert importlib.metadata.version("torch").startswith("2.13.0")
-    for extra_package in ("accelerate", "sklearn", "matplotlib", "gradio", "pytest", "ruff"):
+    for extra_package in ("accelerate", "sklearn", "matplotlib", "gradio", "pytest", "xdist", "ruff"):
         assert importlib.util.find_spec(extra_package), extra_package
 
 
