@@ -265,6 +265,10 @@ def runner(words: list[str]):
 COMMANDS = readme_commands()
 
 
+# The commands build on each other, so under pytest-xdist (`--dist loadgroup`) they all run in one worker, in order.
+pytestmark = pytest.mark.xdist_group("documented-commands")
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """One folder for all the commands: they run in reading order, as a reader would, and a later command (an
